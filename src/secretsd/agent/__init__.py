@@ -1,0 +1,1 @@
+"""secretsd agent."""

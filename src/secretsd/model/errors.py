@@ -1,0 +1,135 @@
+"""Errors of the Secrets Manager API as types.
+
+Each error carries the AWS error code (rendered as ``__type``), the HTTP status and the
+message. The API layer renders them in one place; nothing else formats error JSON. Messages
+that the real service returns verbatim live here as constants so that every layer uses the
+exact text.
+"""
+
+from __future__ import annotations
+
+
+class SecretsManagerError(Exception):
+    """Base of every error the API returns to a client."""
+
+    code = "InternalServiceError"
+    status = 400
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ResourceNotFound(SecretsManagerError):
+    code = "ResourceNotFoundException"
+
+
+class InvalidParameter(SecretsManagerError):
+    code = "InvalidParameterException"
+
+
+class InvalidRequest(SecretsManagerError):
+    code = "InvalidRequestException"
+
+
+class ResourceExists(SecretsManagerError):
+    code = "ResourceExistsException"
+
+
+class LimitExceeded(SecretsManagerError):
+    code = "LimitExceededException"
+
+
+class InvalidNextToken(SecretsManagerError):
+    code = "InvalidNextTokenException"
+
+
+class MalformedPolicyDocument(SecretsManagerError):
+    code = "MalformedPolicyDocumentException"
+
+
+class PreconditionNotMet(SecretsManagerError):
+    code = "PreconditionNotMetException"
+
+
+class DecryptionFailure(SecretsManagerError):
+    code = "DecryptionFailure"
+
+
+class EncryptionFailure(SecretsManagerError):
+    code = "EncryptionFailure"
+
+
+class InternalServiceError(SecretsManagerError):
+    code = "InternalServiceError"
+    status = 500
+
+
+# Protocol-level errors (raised before an operation runs).
+class UnknownOperation(SecretsManagerError):
+    code = "UnknownOperationException"
+
+
+class SerializationError(SecretsManagerError):
+    code = "SerializationException"
+
+
+class ValidationError(SecretsManagerError):
+    code = "ValidationException"
+
+
+# Authentication errors: HTTP 403.
+class AuthError(SecretsManagerError):
+    status = 403
+
+
+class MissingAuthenticationToken(AuthError):
+    code = "MissingAuthenticationTokenException"
+
+
+class UnrecognizedClient(AuthError):
+    code = "UnrecognizedClientException"
+
+
+class InvalidSignature(AuthError):
+    code = "InvalidSignatureException"
+
+
+class IncompleteSignature(AuthError):
+    code = "IncompleteSignatureException"
+
+
+class AccessDenied(AuthError):
+    code = "AccessDeniedException"
+
+
+# Messages recorded from the real service.
+SECRET_NOT_FOUND = "Secrets Manager can't find the specified secret."
+STAGE_NOT_ON_VERSION = (
+    "You provided a VersionStage that is not associated to the provided VersionId."
+)
+TOKEN_REQUIRED = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+MARKED_FOR_DELETION = (
+    "You can't perform this operation on the secret because it was marked for deletion."
+)
+NAME_SCHEDULED_FOR_DELETION = (
+    "You can't create this secret because a secret with this name is already scheduled "
+    "for deletion."
+)
+ROTATION_IN_PROGRESS = "A previous rotation isn't complete. That rotation will be reattempted."
+NO_ROTATION_FUNCTION = "No Lambda rotation function ARN is associated with this secret."
+
+
+def secret_exists(name: str) -> str:
+    return f"The operation failed because the secret {name} already exists."
+
+
+def value_not_found_for_stage(stage: str) -> str:
+    return f"Secrets Manager can't find the specified secret value for staging label: {stage}"
+
+
+def value_not_found_for_version(version_id: str) -> str:
+    return f"Secrets Manager can't find the specified secret value for VersionId: {version_id}"
