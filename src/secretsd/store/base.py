@@ -1,0 +1,96 @@
+"""The storage interface: what every backend (SQLite, PostgreSQL) provides.
+
+Theory of operation. Storage is deliberately dumb, in the manner of a key-value backend
+below an encrypting barrier. It keeps, per secret:
+
+- a *document*: the secret's metadata (name, description, tags, versions and their staging
+  labels, rotation settings, dates) as opaque bytes that the model layer serialises. It
+  carries no secret value, so it is stored as is;
+- *values*: one opaque blob per version id. Below the encryption layer these are plaintext;
+  the encryption layer (``store.encryption``) turns them into sealed records before they
+  reach a backend, so backends only ever see ciphertext.
+
+Every change to a secret is one atomic ``commit``: the new document plus the values added
+and dropped, guarded by the revision the caller read (optimistic concurrency, which is also
+what lets several server nodes share one PostgreSQL store). A commit that returns has
+reached durable storage.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+class StorageError(Exception):
+    """A storage backend failed (I/O, corruption, unusable configuration)."""
+
+
+class Conflict(StorageError):
+    """The secret changed since it was read, or the name is taken: re-read and retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSecret:
+    arn: str
+    name: str
+    revision: int
+    document: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One atomic change to one secret.
+
+    ``expected_revision`` is None to create the secret (fails with Conflict when the name
+    or ARN already exists), otherwise the revision that was read (fails with Conflict when
+    it moved). ``delete`` removes the secret with all its values and history.
+    """
+
+    arn: str
+    name: str
+    expected_revision: int | None
+    document: bytes = b""
+    put_values: Mapping[str, bytes] = field(default_factory=dict)
+    drop_values: Sequence[str] = ()
+    delete: bool = False
+
+
+class Storage(abc.ABC):
+    """A storage backend. Implementations must be safe to call from several threads."""
+
+    @abc.abstractmethod
+    def load_by_name(self, name: str) -> StoredSecret | None: ...
+
+    @abc.abstractmethod
+    def load_by_arn(self, arn: str) -> StoredSecret | None: ...
+
+    @abc.abstractmethod
+    def iter_secrets(self) -> Iterator[StoredSecret]:
+        """Every secret, ordered by name."""
+
+    @abc.abstractmethod
+    def commit(self, change: Change) -> int:
+        """Apply ``change`` atomically and durably; return the new revision (0 on delete)."""
+
+    @abc.abstractmethod
+    def read_value(self, arn: str, version_id: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def append_event(self, arn: str, at: float, event: bytes) -> None:
+        """Append to a secret's history (rotation attempts). Kept until the secret is deleted."""
+
+    @abc.abstractmethod
+    def read_events(self, arn: str, limit: int = 100) -> list[tuple[float, bytes]]:
+        """The newest ``limit`` events of a secret, oldest first."""
+
+    @abc.abstractmethod
+    def get_setting(self, key: str) -> bytes | None:
+        """Store-wide settings: schema version, the master key check record."""
+
+    @abc.abstractmethod
+    def put_setting(self, key: str, value: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
