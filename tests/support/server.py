@@ -1,0 +1,117 @@
+"""Start a real ``secretsd server`` process on an ephemeral port and talk to it with boto3."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+REGION = "us-east-1"
+
+
+@dataclass
+class ServerProcess:
+    data_dir: Path
+    process: subprocess.Popen
+    endpoint_url: str
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.data_dir / "credentials"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for a child process (AWS CLI, agent) to reach this server."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_SHARED_CREDENTIALS_FILE=str(self.credentials_file),
+            AWS_PROFILE="secretsd",
+            AWS_DEFAULT_REGION=REGION,
+            AWS_ENDPOINT_URL_SECRETS_MANAGER=self.endpoint_url,
+            AWS_CONFIG_FILE=os.devnull,
+        )
+        return env
+
+    def session(self) -> boto3.session.Session:
+        import configparser
+
+        parser = configparser.ConfigParser()
+        parser.read(self.credentials_file)
+        profile = parser["secretsd"]
+        return boto3.session.Session(
+            aws_access_key_id=profile["aws_access_key_id"],
+            aws_secret_access_key=profile["aws_secret_access_key"],
+            region_name=REGION,
+        )
+
+    def client(self, **config):
+        return self.session().client(
+            "secretsmanager",
+            endpoint_url=self.endpoint_url,
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+        )
+
+    def log_text(self) -> str:
+        return "".join(self.output)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+def start_server(
+    data_dir: Path, *extra_args: str, env: dict[str, str] | None = None, timeout: float = 20
+) -> ServerProcess:
+    """Run ``secretsd server --port 0`` and wait for its ``listening on`` line."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    child_env = dict(os.environ if env is None else env)
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    cmd = [sys.executable, "-m", "secretsd.cli", "server", "--port", "0"]
+    cmd += ["--data-dir", str(data_dir), *extra_args]
+    process = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env
+    )
+    output: list[str] = []
+    found = threading.Event()
+    url: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            match = LISTENING.search(line)
+            if match and not found.is_set():
+                url.append(match.group(1))
+                found.set()
+        found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not found.wait(0.05):
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("server did not start:\n" + "".join(output))
+    if not url:
+        process.wait()
+        raise RuntimeError("server exited before listening:\n" + "".join(output))
+    return ServerProcess(data_dir, process, url[0], output)
