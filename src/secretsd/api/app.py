@@ -1,0 +1,167 @@
+"""The HTTP shell: AWS JSON 1.1 over ASGI, in front of ``SecretsService``.
+
+Theory of operation. A request is ``POST /`` with ``X-Amz-Target:
+secretsmanager.<Operation>`` and a JSON body. The shell reads the body, checks the SigV4
+signature, decodes the JSON, runs the operation and encodes the answer. Every failure
+becomes a ``SecretsManagerError`` and is rendered by ``error_response`` alone, so no path
+can answer with a stack trace. Operations are synchronous and quick (SQLite reads take
+microseconds), so they run on the event loop thread; nothing here awaits between reading
+a secret and writing it back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from secretsd.model import errors
+
+from .service import SecretsService
+
+log = logging.getLogger("secretsd.api")
+
+TARGET_PREFIX = "secretsmanager."
+CONTENT_TYPE = b"application/x-amz-json-1.1"
+MAX_BODY = 1 << 20  # secret values are at most 64 KiB; a batch of 20 still fits easily
+
+Headers = Sequence[tuple[bytes, bytes]]
+# (method, path, query, headers, body) -> access key id; raises an AuthError.
+Authenticator = Callable[[str, str, str, Headers, bytes], str]
+
+
+def _json_default(value: Any) -> Any:
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), default=_json_default).encode()
+
+
+def error_response(error: errors.SecretsManagerError) -> tuple[int, bytes]:
+    return error.status, encode({"__type": error.code, "Message": error.message})
+
+
+class ApiApp:
+    """The ASGI application."""
+
+    def __init__(self, service: SecretsService, authenticate: Authenticator | None) -> None:
+        self.service = service
+        self.authenticate = authenticate
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        operation = "-"
+        try:
+            body = await self._read_body(receive)
+            access_key = self._authenticate(scope, body)
+            operation = self._operation(scope)
+            status, payload = 200, encode(self.service.call(operation, self._decode(body)))
+            outcome = "ok"
+        except errors.SecretsManagerError as exc:
+            status, payload = error_response(exc)
+            outcome = exc.code
+            access_key = None
+        except Exception:
+            log.exception("internal error in %s", operation)
+            status, payload = error_response(
+                errors.InternalServiceError("An internal error occurred.")
+            )
+            outcome = "InternalServiceError"
+            access_key = None
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", CONTENT_TYPE),
+                    (b"x-amzn-requestid", request_id.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "operation": operation,
+                    "status": status,
+                    "outcome": outcome,
+                    "access_key_id": access_key,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
+            )
+
+    async def _lifespan(self, receive: Callable, send: Callable[[dict], Awaitable[None]]) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    @staticmethod
+    async def _read_body(receive: Callable) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise errors.SerializationError("The client closed the connection.")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise errors.ValidationError("The request body is too large.")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    @staticmethod
+    def _operation(scope: dict) -> str:
+        if scope["method"] != "POST":
+            raise errors.UnknownOperation("Secrets Manager accepts only POST requests.")
+        target = None
+        for name, value in scope["headers"]:
+            if name == b"x-amz-target":
+                target = value.decode("latin-1")
+                break
+        if target is None:
+            raise errors.UnknownOperation("The request has no X-Amz-Target header.")
+        if not target.startswith(TARGET_PREFIX):
+            raise errors.UnknownOperation(f"The target {target} is not Secrets Manager.")
+        return target[len(TARGET_PREFIX) :]
+
+    def _authenticate(self, scope: dict, body: bytes) -> str | None:
+        if self.authenticate is None:
+            return None
+        return self.authenticate(
+            scope["method"],
+            scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+            scope.get("query_string", b"").decode("latin-1"),
+            scope["headers"],
+            body,
+        )
+
+    @staticmethod
+    def _decode(body: bytes) -> dict[str, Any]:
+        if not body.strip():
+            return {}
+        try:
+            decoded = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise errors.SerializationError("The request body is not valid JSON.") from None
+        if not isinstance(decoded, dict):
+            raise errors.SerializationError("The request body must be a JSON object.")
+        return decoded

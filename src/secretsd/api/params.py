@@ -1,0 +1,153 @@
+"""Reading request members with the checks of the service model.
+
+Each reader raises the AWS error for a missing or malformed member, so operations read
+their input in a few lines and never see a wrong type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+from secretsd.model import errors
+
+Body = Mapping[str, Any]
+
+
+def _constraint(name: str, value: object, text: str) -> errors.ValidationError:
+    shown = "***" if name in ("SecretString", "SecretBinary") else value
+    return errors.ValidationError(
+        f"1 validation error detected: Value '{shown}' at '{name[0].lower() + name[1:]}' "
+        f"failed to satisfy constraint: {text}"
+    )
+
+
+def string(
+    body: Body, name: str, *, required: bool = False, min_len: int = 0, max_len: int | None = None
+) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise errors.InvalidParameter(f"You must provide a value for the {name} parameter.")
+        return None
+    if not isinstance(value, str):
+        raise errors.SerializationError(f"Expected a string for {name}.")
+    if len(value) < min_len:
+        raise _constraint(
+            name, value, f"Member must have length greater than or equal to {min_len}"
+        )
+    if max_len is not None and len(value) > max_len:
+        raise _constraint(name, value, f"Member must have length less than or equal to {max_len}")
+    return value
+
+
+def required_string(body: Body, name: str, *, min_len: int = 1, max_len: int | None = None) -> str:
+    value = string(body, name, required=True, min_len=min_len, max_len=max_len)
+    assert value is not None
+    return value
+
+
+def secret_id(body: Body) -> str:
+    return required_string(body, "SecretId", max_len=2048)
+
+
+def boolean(body: Body, name: str, default: bool | None = None) -> bool | None:
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise errors.SerializationError(f"Expected a boolean for {name}.")
+    return value
+
+
+def integer(
+    body: Body, name: str, *, low: int | None = None, high: int | None = None
+) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise errors.SerializationError(f"Expected an integer for {name}.")
+    value = int(value)
+    if low is not None and value < low:
+        raise _constraint(name, value, f"Member must have value greater than or equal to {low}")
+    if high is not None and value > high:
+        raise _constraint(name, value, f"Member must have value less than or equal to {high}")
+    return value
+
+
+def string_list(body: Body, name: str, *, max_items: int | None = None) -> list[str] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise errors.SerializationError(f"Expected a list of strings for {name}.")
+    if max_items is not None and len(value) > max_items:
+        raise _constraint(
+            name, len(value), f"Member must have length less than or equal to {max_items}"
+        )
+    return value
+
+
+def client_request_token(body: Body) -> str | None:
+    return string(body, "ClientRequestToken", min_len=32, max_len=64)
+
+
+def secret_value(body: Body) -> bytes | None:
+    """The value as stored: a one-byte kind (S string, B binary) followed by the payload."""
+    text = body.get("SecretString")
+    blob = body.get("SecretBinary")
+    if text is not None and blob is not None:
+        raise errors.InvalidParameter(
+            "You can't specify both a binary secret value and a string secret value in the "
+            "same secret."
+        )
+    if text is not None:
+        if not isinstance(text, str):
+            raise errors.SerializationError("Expected a string for SecretString.")
+        if not 1 <= len(text) <= 65536:
+            raise _constraint("SecretString", text, "Member must have length between 1 and 65536")
+        return b"S" + text.encode()
+    if blob is not None:
+        if not isinstance(blob, str):
+            raise errors.SerializationError("Expected a base64 string for SecretBinary.")
+        try:
+            raw = base64.b64decode(blob, validate=True)
+        except (binascii.Error, ValueError):
+            raise errors.SerializationError("SecretBinary is not valid base64.") from None
+        if not 1 <= len(raw) <= 65536:
+            raise _constraint("SecretBinary", blob, "Member must have length between 1 and 65536")
+        return b"B" + raw
+    return None
+
+
+def render_value(stored: bytes) -> dict[str, str]:
+    """The response members for a stored value."""
+    if stored[:1] == b"B":
+        return {"SecretBinary": base64.b64encode(stored[1:]).decode()}
+    return {"SecretString": stored[1:].decode()}
+
+
+def tags(body: Body, name: str = "Tags") -> list[dict[str, str]] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise errors.SerializationError(f"Expected a list for {name}.")
+    result = []
+    for tag in value:
+        if not isinstance(tag, dict):
+            raise errors.SerializationError(f"Expected objects in {name}.")
+        key, val = tag.get("Key"), tag.get("Value", "")
+        if not isinstance(key, str) or not isinstance(val, str):
+            raise errors.InvalidParameter("Tag keys and values must be strings.")
+        if not 1 <= len(key) <= 128:
+            raise errors.InvalidParameter("A tag key must be between 1 and 128 characters.")
+        if len(val) > 256:
+            raise errors.InvalidParameter("A tag value must be at most 256 characters.")
+        if key.lower().startswith("aws:"):
+            raise errors.InvalidParameter("Tag keys can't begin with the reserved prefix aws:.")
+        result.append({"Key": key, "Value": val})
+    return result

@@ -1,0 +1,66 @@
+"""Secrets as the service returns them: only members that have values, dates as epoch floats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from secretsd.model.secret import Secret, Version
+
+from .params import render_value
+
+Body = dict[str, Any]
+
+
+def _metadata(secret: Secret) -> Body:
+    fields: list[tuple[str, Any]] = [
+        ("ARN", secret.arn),
+        ("Name", secret.name),
+        ("Description", secret.description),
+        ("KmsKeyId", secret.kms_key_id),
+        ("RotationEnabled", secret.rotation_enabled),
+        ("RotationLambdaARN", secret.rotation_lambda_arn),
+        ("RotationRules", secret.rotation_rules),
+        ("LastRotatedDate", secret.last_rotated),
+        ("LastChangedDate", secret.last_changed),
+        ("LastAccessedDate", secret.last_accessed),
+        ("DeletedDate", secret.deleted_date),
+        ("NextRotationDate", secret.next_rotation if secret.rotation_enabled else None),
+        ("Tags", secret.tags or None),
+    ]
+    return {key: value for key, value in fields if value is not None}
+
+
+def describe(secret: Secret) -> Body:
+    body = _metadata(secret)
+    staged = secret.staged_versions()
+    if staged:
+        body["VersionIdsToStages"] = staged
+    body["CreatedDate"] = secret.created
+    return body
+
+
+def list_entry(secret: Secret) -> Body:
+    body = _metadata(secret)
+    staged = secret.staged_versions()
+    if staged:
+        body["SecretVersionsToStages"] = staged
+    body["CreatedDate"] = secret.created
+    return body
+
+
+def secret_value_entry(secret: Secret, version: Version, value: bytes) -> Body:
+    body: Body = {"ARN": secret.arn, "Name": secret.name, "VersionId": version.version_id}
+    body.update(render_value(value))
+    body["VersionStages"] = list(version.stages)
+    body["CreatedDate"] = version.created
+    return body
+
+
+def version_entry(version: Version) -> Body:
+    body: Body = {"VersionId": version.version_id}
+    if version.stages:
+        body["VersionStages"] = list(version.stages)
+    if version.last_accessed is not None:
+        body["LastAccessedDate"] = version.last_accessed
+    body["CreatedDate"] = version.created
+    return body

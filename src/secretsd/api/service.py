@@ -1,0 +1,504 @@
+"""The Secrets Manager operations: request members in, response members out.
+
+Theory of operation. Every operation reads the secret from storage, applies the pure rules
+of ``secretsd.model`` to it, and commits the result as one atomic change guarded by the
+revision it read. A concurrent writer (another request, the rotation scheduler, another
+server node sharing PostgreSQL) makes the commit fail with ``Conflict``; the operation then
+runs again on fresh data, so no write is ever lost or applied on a stale view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets as _random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from secretsd.model import errors, listing, versions
+from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
+from secretsd.model.secret import Secret
+from secretsd.store.base import Change, Conflict, Storage, StoredSecret
+
+from . import params
+from .render import describe, list_entry, secret_value_entry, version_entry
+
+Body = dict[str, Any]
+Handler = Callable[[Body], Body]
+
+MAX_CONFLICT_RETRIES = 8
+DAY = 86400.0
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+=.@-")
+
+
+def _random_suffix() -> str:
+    return "".join(_random.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
+
+
+def _token() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class _Edit:
+    """What an operation changed: values to add or drop, and whether to commit at all."""
+
+    changed: bool = False
+    put_values: dict[str, bytes] = field(default_factory=dict)
+    drop_values: list[str] = field(default_factory=list)
+
+
+class SecretsService:
+    """All operations over one storage. Thread-safe as far as the storage is."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        region: str = "us-east-1",
+        account: str = "123456789012",
+        clock: Callable[[], float] = time.time,
+        new_suffix: Callable[[], str] = _random_suffix,
+        new_token: Callable[[], str] = _token,
+    ) -> None:
+        self.storage = storage
+        self.region = region
+        self.account = account
+        self.clock = clock
+        self.new_suffix = new_suffix
+        self.new_token = new_token
+        self.operations: dict[str, Handler] = {
+            "CreateSecret": self.create_secret,
+            "GetSecretValue": self.get_secret_value,
+            "BatchGetSecretValue": self.batch_get_secret_value,
+            "DescribeSecret": self.describe_secret,
+            "ListSecrets": self.list_secrets,
+            "ListSecretVersionIds": self.list_secret_version_ids,
+            "PutSecretValue": self.put_secret_value,
+            "UpdateSecret": self.update_secret,
+            "UpdateSecretVersionStage": self.update_secret_version_stage,
+            "DeleteSecret": self.delete_secret,
+            "RestoreSecret": self.restore_secret,
+            "GetRandomPassword": self.get_random_password,
+            "TagResource": self.tag_resource,
+            "UntagResource": self.untag_resource,
+        }
+
+    def call(self, operation: str, body: Body) -> Body:
+        handler = self.operations.get(operation)
+        if handler is None:
+            raise errors.UnknownOperation(f"The operation {operation} is not supported.")
+        return handler(body)
+
+    # -- loading and committing -------------------------------------------------------
+
+    def _lookup(self, secret_id: str) -> StoredSecret | None:
+        ref = parse_secret_id(secret_id)
+        stored = self.storage.load_by_arn(ref.arn) if ref.arn else None
+        return stored or self.storage.load_by_name(ref.name)
+
+    def load(self, secret_id: str) -> tuple[Secret, int]:
+        """The secret and the revision read; ResourceNotFound when absent or purged."""
+        now = self.clock()
+        while True:
+            stored = self._lookup(secret_id)
+            if stored is None:
+                raise errors.ResourceNotFound(errors.SECRET_NOT_FOUND)
+            secret = Secret.from_document(stored.document)
+            if secret.deletion_date is None or secret.deletion_date > now:
+                return secret, stored.revision
+            # The recovery window has passed: the secret is gone for good.
+            try:
+                self.storage.commit(Change(secret.arn, secret.name, stored.revision, delete=True))
+            except Conflict:
+                continue
+            raise errors.ResourceNotFound(errors.SECRET_NOT_FOUND)
+
+    def _mutate(
+        self,
+        secret_id: str,
+        edit: Callable[[Secret, float], tuple[Body, _Edit]],
+        *,
+        allow_deleted: bool = False,
+    ) -> Body:
+        for _ in range(MAX_CONFLICT_RETRIES):
+            secret, revision = self.load(secret_id)
+            if secret.scheduled_for_deletion and not allow_deleted:
+                raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
+            now = self.clock()
+            result, change = edit(secret, now)
+            if not change.changed:
+                return result
+            try:
+                self.storage.commit(
+                    Change(
+                        secret.arn,
+                        secret.name,
+                        revision,
+                        secret.to_document(),
+                        change.put_values,
+                        change.drop_values,
+                    )
+                )
+            except Conflict:
+                continue
+            return result
+        raise errors.InternalServiceError("The secret is changing too fast; try again.")
+
+    # -- operations ---------------------------------------------------------------------
+
+    def create_secret(self, body: Body) -> Body:
+        name = params.required_string(body, "Name", max_len=512)
+        if not set(name) <= NAME_CHARS:
+            raise errors.InvalidParameter(
+                "Invalid name. Must be a valid name containing alphanumeric characters, or any "
+                "of the following: -/_+=.@!"
+            )
+        token = params.client_request_token(body) or self.new_token()
+        value = params.secret_value(body)
+        description = params.string(body, "Description", max_len=2048)
+        kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
+        tags = params.tags(body) or []
+        if len(tags) > 50:
+            raise errors.InvalidParameter("A secret can have at most 50 tags.")
+        if body.get("AddReplicaRegions"):
+            raise errors.InvalidRequest("secretsd does not replicate secrets to other regions.")
+
+        existing = self.storage.load_by_name(name)
+        if existing is not None:
+            secret = Secret.from_document(existing.document)
+            if secret.scheduled_for_deletion:
+                raise errors.InvalidRequest(errors.NAME_SCHEDULED_FOR_DELETION)
+            version = secret.versions.get(token)
+            if (
+                value is not None
+                and version is not None
+                and version.has_value
+                and self.storage.read_value(secret.arn, token) == value
+            ):
+                return {"ARN": secret.arn, "Name": secret.name, "VersionId": token}
+            raise errors.ResourceExists(errors.secret_exists(name))
+
+        now = self.clock()
+        arn = make_arn(self.region, self.account, name, self.new_suffix())
+        secret = Secret(
+            arn=arn,
+            name=name,
+            created=now,
+            last_changed=now,
+            description=description,
+            kms_key_id=kms_key_id,
+            tags=tags,
+        )
+        put_values = {}
+        if value is not None:
+            versions.add_version(secret, token, now, None)
+            put_values[token] = value
+        try:
+            self.storage.commit(Change(arn, name, None, secret.to_document(), put_values))
+        except Conflict:
+            # Another request created it first; answer as if we had come second.
+            return self.create_secret(body)
+        response: Body = {"ARN": arn, "Name": name}
+        if value is not None:
+            response["VersionId"] = token
+        return response
+
+    def get_secret_value(self, body: Body) -> Body:
+        secret_id = params.secret_id(body)
+        version_id = params.string(body, "VersionId", min_len=32, max_len=64)
+        stage = params.string(body, "VersionStage", max_len=256)
+        secret, revision = self.load(secret_id)
+        return self._read_value(secret, revision, version_id, stage)
+
+    def _read_value(
+        self, secret: Secret, revision: int, version_id: str | None, stage: str | None
+    ) -> Body:
+        if secret.scheduled_for_deletion:
+            raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
+        version = versions.select_version(secret, version_id, stage)
+        value = self.storage.read_value(secret.arn, version.version_id)
+        if value is None:
+            raise errors.ResourceNotFound(errors.value_not_found_for_version(version.version_id))
+        self._touch(secret, revision, version.version_id)
+        return secret_value_entry(secret, version, value)
+
+    def _touch(self, secret: Secret, revision: int, version_id: str) -> None:
+        """Keep LastAccessedDate (day resolution): at most one write per secret per day."""
+        today = self.clock() // DAY * DAY
+        version = secret.versions[version_id]
+        if secret.last_accessed == today and version.last_accessed == today:
+            return
+        secret.last_accessed = today
+        version.last_accessed = today
+        # A concurrent writer wins; the date is refreshed on a later read.
+        with contextlib.suppress(Conflict):
+            self.storage.commit(Change(secret.arn, secret.name, revision, secret.to_document()))
+
+    def batch_get_secret_value(self, body: Body) -> Body:
+        ids = params.string_list(body, "SecretIdList", max_items=20)
+        filters = listing.parse_filters(body.get("Filters"))
+        max_results = params.integer(body, "MaxResults", low=1, high=20)
+        token = params.string(body, "NextToken")
+        if ids is not None and body.get("Filters"):
+            raise errors.InvalidParameter("Specify either SecretIdList or Filters, not both.")
+        if ids is None and not body.get("Filters"):
+            raise errors.InvalidParameter("Specify either SecretIdList or Filters.")
+        values, failures = [], []
+        if ids is not None:
+            if max_results is not None or token is not None:
+                raise errors.InvalidParameter(
+                    "MaxResults and NextToken go with Filters, not with SecretIdList."
+                )
+            for secret_id in ids:
+                try:
+                    secret, revision = self.load(secret_id)
+                    values.append(self._read_value(secret, revision, None, None))
+                except errors.SecretsManagerError as exc:
+                    failures.append(
+                        {"SecretId": secret_id, "ErrorCode": exc.code, "Message": exc.message}
+                    )
+            return {"SecretValues": values, "Errors": failures}
+        matching = [
+            s
+            for s in self._all_secrets()
+            if not s.scheduled_for_deletion and listing.matches(s, filters)
+        ]
+        chunk, following = listing.page(
+            listing.sort_secrets(matching, None, None), token, max_results, default=20
+        )
+        for secret in chunk:
+            try:
+                stored, revision = self.load(secret.arn)
+                values.append(self._read_value(stored, revision, None, None))
+            except errors.SecretsManagerError as exc:
+                failures.append(
+                    {"SecretId": secret.arn, "ErrorCode": exc.code, "Message": exc.message}
+                )
+        response: Body = {"SecretValues": values, "Errors": failures}
+        if following:
+            response["NextToken"] = following
+        return response
+
+    def describe_secret(self, body: Body) -> Body:
+        secret, _ = self.load(params.secret_id(body))
+        return describe(secret)
+
+    def _all_secrets(self) -> list[Secret]:
+        now = self.clock()
+        return [
+            secret
+            for secret in map(
+                Secret.from_document, (s.document for s in self.storage.iter_secrets())
+            )
+            if secret.deletion_date is None or secret.deletion_date > now
+        ]
+
+    def list_secrets(self, body: Body) -> Body:
+        include_deleted = params.boolean(body, "IncludePlannedDeletion", False)
+        max_results = params.integer(body, "MaxResults", low=1, high=100)
+        token = params.string(body, "NextToken")
+        filters = listing.parse_filters(body.get("Filters"))
+        chosen = [
+            s
+            for s in self._all_secrets()
+            if (include_deleted or not s.scheduled_for_deletion) and listing.matches(s, filters)
+        ]
+        ordered = listing.sort_secrets(
+            chosen, params.string(body, "SortBy"), params.string(body, "SortOrder")
+        )
+        chunk, following = listing.page(ordered, token, max_results)
+        response: Body = {"SecretList": [list_entry(s) for s in chunk]}
+        if following:
+            response["NextToken"] = following
+        return response
+
+    def list_secret_version_ids(self, body: Body) -> Body:
+        secret, _ = self.load(params.secret_id(body))
+        include_deprecated = params.boolean(body, "IncludeDeprecated", False)
+        max_results = params.integer(body, "MaxResults", low=1, high=100)
+        token = params.string(body, "NextToken")
+        chosen = sorted(
+            (v for v in secret.versions.values() if include_deprecated or v.stages),
+            key=lambda v: v.created,
+            reverse=True,
+        )
+        chunk, following = listing.page(chosen, token, max_results)
+        response: Body = {
+            "Versions": [version_entry(v) for v in chunk],
+            "ARN": secret.arn,
+            "Name": secret.name,
+        }
+        if following:
+            response["NextToken"] = following
+        return response
+
+    def _put_version(
+        self, secret: Secret, now: float, token: str, value: bytes, stages: list[str] | None
+    ) -> _Edit:
+        """Add a version, or settle a repeated ClientRequestToken as the service does."""
+        existing = secret.versions.get(token)
+        if existing is None:
+            dropped = versions.add_version(secret, token, now, stages)
+            return _Edit(True, {token: value}, dropped)
+        if not existing.has_value:
+            # The rotation placeholder: createSecret fills it in.
+            existing.has_value = True
+            for stage in stages or []:
+                versions.attach(secret, stage, token)
+            secret.last_changed = now
+            return _Edit(True, {token: value})
+        if self.storage.read_value(secret.arn, token) != value:
+            raise errors.ResourceExists(
+                f"You can't modify an existing version, you can only create a new version. "
+                f"The version {token} already exists with a different value."
+            )
+        return _Edit()
+
+    def put_secret_value(self, body: Body) -> Body:
+        secret_id = params.secret_id(body)
+        token = params.client_request_token(body)
+        if token is None:
+            raise errors.InvalidParameter(errors.TOKEN_REQUIRED)
+        value = params.secret_value(body)
+        if value is None:
+            raise errors.InvalidParameter("You must provide either SecretString or SecretBinary.")
+        stages = params.string_list(body, "VersionStages", max_items=20)
+        if stages is not None and not stages:
+            raise errors.InvalidParameter("VersionStages can't be an empty list.")
+
+        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            change = self._put_version(secret, now, token, value, stages)
+            return {
+                "ARN": secret.arn,
+                "Name": secret.name,
+                "VersionId": token,
+                "VersionStages": list(secret.versions[token].stages),
+            }, change
+
+        return self._mutate(secret_id, edit)
+
+    def update_secret(self, body: Body) -> Body:
+        secret_id = params.secret_id(body)
+        token = params.client_request_token(body) or self.new_token()
+        value = params.secret_value(body)
+        description = params.string(body, "Description", max_len=2048)
+        kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
+
+        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            change = _Edit()
+            response: Body = {"ARN": secret.arn, "Name": secret.name}
+            if description is not None and description != secret.description:
+                secret.description = description
+                change.changed = True
+            if kms_key_id is not None and kms_key_id != secret.kms_key_id:
+                secret.kms_key_id = kms_key_id
+                change.changed = True
+            if value is not None:
+                added = self._put_version(secret, now, token, value, None)
+                change.changed |= added.changed
+                change.put_values.update(added.put_values)
+                change.drop_values.extend(added.drop_values)
+                response["VersionId"] = token
+            if change.changed:
+                secret.last_changed = now
+            return response, change
+
+        return self._mutate(secret_id, edit)
+
+    def update_secret_version_stage(self, body: Body) -> Body:
+        secret_id = params.secret_id(body)
+        stage = params.required_string(body, "VersionStage", max_len=256)
+        remove_from = params.string(body, "RemoveFromVersionId", min_len=32, max_len=64)
+        move_to = params.string(body, "MoveToVersionId", min_len=32, max_len=64)
+
+        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            versions.update_version_stage(secret, stage, remove_from, move_to, now)
+            return {"ARN": secret.arn, "Name": secret.name}, _Edit(True)
+
+        return self._mutate(secret_id, edit)
+
+    def delete_secret(self, body: Body) -> Body:
+        secret_id = params.secret_id(body)
+        window = params.integer(body, "RecoveryWindowInDays")
+        force = params.boolean(body, "ForceDeleteWithoutRecovery", False)
+        if force and window is not None:
+            raise errors.InvalidParameter(
+                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays."
+            )
+        if window is not None and not 7 <= window <= 30:
+            raise errors.InvalidParameter(
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive)."
+            )
+        if force:
+            return self._force_delete(secret_id)
+
+        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            if secret.scheduled_for_deletion:
+                raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
+            secret.deleted_date = now
+            secret.deletion_date = now + (window or 30) * DAY
+            response = {
+                "ARN": secret.arn,
+                "Name": secret.name,
+                "DeletionDate": secret.deletion_date,
+            }
+            return response, _Edit(True)
+
+        return self._mutate(secret_id, edit, allow_deleted=True)
+
+    def _force_delete(self, secret_id: str) -> Body:
+        now = self.clock()
+        for _ in range(MAX_CONFLICT_RETRIES):
+            stored = self._lookup(secret_id)
+            if stored is None:
+                # Not an error on the real service: the secret is gone either way.
+                ref = parse_secret_id(secret_id)
+                return {"ARN": ref.arn or "", "Name": ref.name, "DeletionDate": now}
+            try:
+                self.storage.commit(Change(stored.arn, stored.name, stored.revision, delete=True))
+            except Conflict:
+                continue
+            return {"ARN": stored.arn, "Name": stored.name, "DeletionDate": now}
+        raise errors.InternalServiceError("The secret is changing too fast; try again.")
+
+    def restore_secret(self, body: Body) -> Body:
+        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            changed = secret.scheduled_for_deletion
+            secret.deleted_date = secret.deletion_date = None
+            return {"ARN": secret.arn, "Name": secret.name}, _Edit(changed)
+
+        return self._mutate(params.secret_id(body), edit, allow_deleted=True)
+
+    def get_random_password(self, body: Body) -> Body:
+        from secretsd.model.password import password_from_request
+
+        return {"RandomPassword": password_from_request(body)}
+
+    def tag_resource(self, body: Body) -> Body:
+        new_tags = params.tags(body)
+        if new_tags is None:
+            raise errors.InvalidParameter("You must provide a value for the Tags parameter.")
+
+        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            merged = {t["Key"]: t["Value"] for t in secret.tags}
+            merged.update({t["Key"]: t["Value"] for t in new_tags})
+            if len(merged) > 50:
+                raise errors.LimitExceeded("A secret can have at most 50 tags.")
+            secret.tags = [{"Key": k, "Value": v} for k, v in merged.items()]
+            return {}, _Edit(True)
+
+        return self._mutate(params.secret_id(body), edit)
+
+    def untag_resource(self, body: Body) -> Body:
+        keys = params.string_list(body, "TagKeys")
+        if keys is None:
+            raise errors.InvalidParameter("You must provide a value for the TagKeys parameter.")
+
+        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            secret.tags = [t for t in secret.tags if t["Key"] not in keys]
+            return {}, _Edit(True)
+
+        return self._mutate(params.secret_id(body), edit)

@@ -1,0 +1,144 @@
+"""ListSecrets and BatchGetSecretValue filters, sorting and page tokens.
+
+Filter rules as documented for the real service: each value is a prefix match (``name``,
+``tag-key``, ``tag-value``, ``primary-region``, ``owning-service``: case-sensitive;
+``description`` and ``all``: not); a value starting with ``!`` negates; several values of one
+filter match any, several filters must all match; ``all`` splits its value into words and
+looks for each in every attribute.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors
+from .secret import Secret
+
+FILTER_KEYS = (
+    "description",
+    "name",
+    "tag-key",
+    "tag-value",
+    "primary-region",
+    "owning-service",
+    "all",
+)
+SORT_KEYS: dict[str, Callable[[Secret], Any]] = {
+    "created-date": lambda s: s.created,
+    "last-accessed-date": lambda s: s.last_accessed or 0.0,
+    "last-changed-date": lambda s: s.last_changed,
+    "name": lambda s: s.name,
+}
+_FILTER_VALUE = re.compile(r"^!?[a-zA-Z0-9 :_@/+=.\-!]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    key: str
+    values: tuple[str, ...]
+
+
+def parse_filters(raw: object) -> list[Filter]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > 10:
+        raise errors.InvalidParameter("Filters must be a list of at most 10 filters.")
+    result = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise errors.SerializationError("Expected an object in Filters.")
+        key, values = item.get("Key"), item.get("Values")
+        if key not in FILTER_KEYS:
+            raise errors.ValidationError(
+                f"1 validation error detected: Value '{key}' at 'filters.member.key' failed "
+                "to satisfy constraint: Member must satisfy enum value set: "
+                f"[{', '.join(FILTER_KEYS)}]"
+            )
+        if not isinstance(values, list) or not 1 <= len(values) <= 10:
+            raise errors.InvalidParameter(f"The filter {key} needs between 1 and 10 values.")
+        for value in values:
+            if not isinstance(value, str) or len(value) > 512 or not _FILTER_VALUE.match(value):
+                raise errors.InvalidParameter(f"Invalid filter value for the filter {key}.")
+        result.append(Filter(key, tuple(values)))
+    return result
+
+
+def _attributes(secret: Secret, key: str) -> list[str]:
+    if key == "name":
+        return [secret.name]
+    if key == "description":
+        return [secret.description] if secret.description else []
+    if key == "tag-key":
+        return [t["Key"] for t in secret.tags]
+    if key == "tag-value":
+        return [t["Value"] for t in secret.tags]
+    if key in ("primary-region", "owning-service"):
+        return []
+    # "all": every attribute above
+    return [
+        a for k in ("name", "description", "tag-key", "tag-value") for a in _attributes(secret, k)
+    ]
+
+
+def _value_matches(secret: Secret, key: str, value: str) -> bool:
+    folded = key in ("description", "all")
+    attributes = _attributes(secret, key)
+    if folded:
+        attributes = [a.lower() for a in attributes]
+        value = value.lower()
+    if key == "all":
+        words = value.split()
+        return bool(words) and all(any(word in attr for attr in attributes) for word in words)
+    return any(attr.startswith(value) for attr in attributes)
+
+
+def matches(secret: Secret, filters: Sequence[Filter]) -> bool:
+    for f in filters:
+        positive = [v for v in f.values if not v.startswith("!")]
+        negative = [v[1:] for v in f.values if v.startswith("!")]
+        if any(_value_matches(secret, f.key, v) for v in negative):
+            return False
+        if positive and not any(_value_matches(secret, f.key, v) for v in positive):
+            return False
+    return True
+
+
+def sort_secrets(secrets: Iterable[Secret], sort_by: str | None, order: str | None) -> list[Secret]:
+    if sort_by is not None and sort_by not in SORT_KEYS:
+        raise errors.InvalidParameter(f"SortBy must be one of: {', '.join(SORT_KEYS)}.")
+    if order is not None and order not in ("asc", "desc"):
+        raise errors.InvalidParameter("SortOrder must be asc or desc.")
+    key = SORT_KEYS[sort_by or "created-date"]
+    return sorted(secrets, key=lambda s: (key(s), s.arn), reverse=order == "desc")
+
+
+def encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"secretsd:{offset}".encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        prefix, _, number = text.partition(":")
+        offset = int(number)
+    except (binascii.Error, ValueError, UnicodeError):
+        raise errors.InvalidNextToken("The NextToken value is invalid.") from None
+    if prefix != "secretsd" or offset < 0:
+        raise errors.InvalidNextToken("The NextToken value is invalid.")
+    return offset
+
+
+def page(items: Sequence[Any], token: str | None, max_results: int | None, default: int = 100):
+    """The slice of ``items`` for this request and the token for the next one (or None)."""
+    start = decode_token(token)
+    size = max_results or default
+    chunk = items[start : start + size]
+    following = encode_token(start + size) if start + size < len(items) else None
+    return chunk, following
