@@ -1,0 +1,163 @@
+"""Master keys: where they come from and how the keyring finds one by id.
+
+The master key wraps the per-value data keys of ``store.encryption``. It comes from the
+environment variable ``SECRETSD_MASTER_KEY`` (base64 of 32 bytes) when set, which is what
+several server nodes sharing one PostgreSQL store use; otherwise from ``DATA_DIR/master.key``,
+which the first start creates with mode 0600.
+
+A key's id is derived from the key itself (a truncated HMAC under the key), so records say
+which key sealed them without anyone having to name keys, and a future rotation can add a
+key to the keyring while old records still open with the old one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from secretsd.store.base import StorageError
+
+ENV_VAR = "SECRETSD_MASTER_KEY"
+KEY_FILE_NAME = "master.key"
+KEY_BYTES = 32
+_KEY_ID_LABEL = b"secretsd master key id v1"
+
+
+class MasterKeyError(StorageError):
+    """The master key is missing, malformed or stored unsafely."""
+
+
+class WrongMasterKey(StorageError):
+    """The master key is well formed but is not the key this store was sealed with."""
+
+
+class MasterKey:
+    """A 256-bit master key. Its repr shows only the key id, never key material."""
+
+    __slots__ = ("aead", "key_id")
+
+    def __init__(self, material: bytes) -> None:
+        if len(material) != KEY_BYTES:
+            raise MasterKeyError(f"a master key is {KEY_BYTES} bytes, got {len(material)}")
+        digest = hmac.new(material, _KEY_ID_LABEL, hashlib.sha256).hexdigest()
+        self.key_id: str = digest[:16]
+        # Only the cipher object is kept: no attribute holds the raw key for a stray print.
+        self.aead = AESGCM(material)
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        return cls(secrets.token_bytes(KEY_BYTES))
+
+    def __repr__(self) -> str:
+        return f"MasterKey(key_id={self.key_id!r})"
+
+
+class Keyring:
+    """The current key seals; every key in the ring opens what it sealed."""
+
+    __slots__ = ("_by_id", "current")
+
+    def __init__(self, current: MasterKey, older: Iterable[MasterKey] = ()) -> None:
+        self.current = current
+        self._by_id = {key.key_id: key for key in older}
+        self._by_id[current.key_id] = current
+
+    def get(self, key_id: str) -> MasterKey | None:
+        return self._by_id.get(key_id)
+
+    def __repr__(self) -> str:
+        return f"Keyring(current={self.current.key_id!r}, keys={sorted(self._by_id)!r})"
+
+
+def decode_key(text: str | bytes, source: str) -> MasterKey:
+    """Parse base64 of 32 bytes; errors name the source, never the text."""
+    try:
+        material = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        material = b""
+    if len(material) != KEY_BYTES:
+        raise MasterKeyError(
+            f"{source} is not a valid master key: expected the base64 encoding of "
+            f"{KEY_BYTES} random bytes (for example from `openssl rand -base64 32`)"
+        )
+    return MasterKey(material)
+
+
+def load_master_key(data_dir: Path, env: Mapping[str, str], *, create: bool = True) -> MasterKey:
+    """The master key from ``env[SECRETSD_MASTER_KEY]`` or ``data_dir/master.key``.
+
+    With ``create`` the key file is made on first use; without it a missing file is an
+    error (the caller knows the store already holds sealed data).
+    """
+    if ENV_VAR in env:
+        return decode_key(env[ENV_VAR], f"the environment variable {ENV_VAR}")
+    path = Path(data_dir) / KEY_FILE_NAME
+    try:
+        return _read_key_file(path)
+    except FileNotFoundError:
+        if not create:
+            raise MasterKeyError(
+                f"{path} is missing, but the store in this data directory is encrypted "
+                f"with a master key: restore the file or set {ENV_VAR}"
+            ) from None
+    try:
+        return _create_key_file(path)
+    except FileExistsError:
+        # Another process created it between our read and our create: use theirs.
+        return _read_key_file(path)
+
+
+def _read_key_file(path: Path) -> MasterKey:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            raise MasterKeyError(
+                f"{path} is accessible by group or others (mode {mode:04o}); "
+                f"restrict it with `chmod 600 {path}`"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            text = handle.read()
+    finally:
+        os.close(fd)
+    return decode_key(text, str(path))
+
+
+def _create_key_file(path: Path) -> MasterKey:
+    """Write a fresh key to a private temporary file, then link it into place.
+
+    The link either publishes a complete file or fails because a key already exists, so a
+    concurrent reader never sees a half-written key.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    material = secrets.token_bytes(KEY_BYTES)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            os.write(fd, base64.b64encode(material) + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return MasterKey(material)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,308 @@
+"""The shared store: PostgreSQL, for several server nodes over one database.
+
+Theory of operation. Tables live in their own schema (``secretsd`` unless told otherwise),
+so one database can hold several independent stores, and tests use a fresh schema each.
+Each thread gets its own autocommit connection whose ``search_path`` is that schema;
+a commit is one explicit transaction. Optimistic concurrency is the ``WHERE revision = %s``
+of the update: under READ COMMITTED, a second writer on the same row waits for the first,
+re-reads the row, finds the revision moved and updates nothing, which is a Conflict.
+
+Schema versions are kept in ``schema_version``. Opening takes a transaction-scoped advisory
+lock, so nodes starting together migrate once, and refuses a schema newer than this code.
+A connection the server dropped is replaced; a read on it is retried once, a write is not
+(its outcome is unknown, so the caller has to re-read).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from secretsd.store.base import Change, Conflict, Storage, StorageError, StoredSecret
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE secrets (
+            arn text PRIMARY KEY,
+            name text COLLATE "C" NOT NULL UNIQUE,
+            revision bigint NOT NULL,
+            document bytea NOT NULL)""",
+        """CREATE TABLE secret_values (
+            arn text NOT NULL,
+            version_id text NOT NULL,
+            value bytea NOT NULL,
+            PRIMARY KEY (arn, version_id))""",
+        """CREATE TABLE events (
+            id bigserial PRIMARY KEY,
+            arn text NOT NULL,
+            at double precision NOT NULL,
+            event bytea NOT NULL)""",
+        "CREATE INDEX events_by_arn ON events (arn, at, id)",
+        "CREATE TABLE settings (key text PRIMARY KEY, value bytea NOT NULL)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_PAGE = 256
+_SELECT = "SELECT arn, name, revision, document FROM secrets"
+
+
+class PostgresStorage(Storage):
+    """A Storage in the PostgreSQL database ``dsn``, tables in schema ``schema``."""
+
+    def __init__(self, dsn: str, *, schema: str = "secretsd", connect_timeout: int = 10) -> None:
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise StorageError(
+                f"invalid schema name {schema!r}: use lower-case letters, digits and _"
+            )
+        self.schema = schema
+        self._dsn = dsn
+        self._connect_timeout = connect_timeout
+        self._local = threading.local()
+        self._connections: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStorage({self.location!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages: host, database and schema, never a password."""
+        try:
+            info = psycopg.conninfo.conninfo_to_dict(self._dsn)
+        except psycopg.Error:
+            info = {}
+        host = info.get("host", "localhost")
+        port = info.get("port", "5432")
+        return f"postgresql://{host}:{port}/{info.get('dbname', '')} schema {self.schema}"
+
+    # -- connections -------------------------------------------------------------------
+
+    def _conn(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise StorageError(f"the store {self.location} is closed")
+        try:
+            conn = psycopg.connect(
+                self._dsn, autocommit=True, connect_timeout=self._connect_timeout
+            )
+            conn.execute("SELECT set_config('search_path', %s, false)", (self.schema,))
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to {self.location}: {exc}") from exc
+        with self._lock:
+            if self._closed:
+                conn.close()
+                raise StorageError(f"the store {self.location} is closed")
+            self._connections.append(conn)
+        self._local.conn = conn
+        return conn
+
+    def _discard(self, conn: psycopg.Connection) -> None:
+        with self._lock:
+            if conn in self._connections:
+                self._connections.remove(conn)
+        conn.close()
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+    # -- schema ------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        def apply(conn: psycopg.Connection) -> None:
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"secretsd-migrate {self.schema}",)
+            )
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+                version = 0
+            else:
+                version = row[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.location} has schema version {version}, newer than the "
+                    f"{SCHEMA_VERSION} this secretsd knows: it was written by a later "
+                    f"release; run that release or a newer one"
+                )
+            for steps in MIGRATIONS[version:]:
+                for statement in steps:
+                    conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
+
+        self._write(apply)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _read(self, query: str, params: tuple, fetch: Callable[[psycopg.Cursor], Any]) -> Any:
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                return fetch(conn.execute(query, params))
+            except psycopg.OperationalError as exc:
+                if conn.broken:
+                    self._discard(conn)
+                    if attempt == 1:
+                        continue
+                raise StorageError(f"reading {self.location} failed: {exc}") from exc
+            except psycopg.Error as exc:
+                raise StorageError(f"reading {self.location} failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _write(self, apply: Callable[..., Any], *args: Any) -> Any:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                return apply(conn, *args)
+        except psycopg.Error as exc:
+            if conn.broken:
+                self._discard(conn)
+            raise StorageError(f"writing {self.location} failed: {exc}") from exc
+
+    # -- reads -------------------------------------------------------------------------
+
+    def load_by_name(self, name: str) -> StoredSecret | None:
+        row = self._read(f"{_SELECT} WHERE name = %s", (name,), psycopg.Cursor.fetchone)
+        return None if row is None else StoredSecret(*row)
+
+    def load_by_arn(self, arn: str) -> StoredSecret | None:
+        row = self._read(f"{_SELECT} WHERE arn = %s", (arn,), psycopg.Cursor.fetchone)
+        return None if row is None else StoredSecret(*row)
+
+    def iter_secrets(self) -> Iterator[StoredSecret]:
+        # Pages keyed by name; the column's "C" collation orders by code point, as SQLite does.
+        after = None
+        while True:
+            if after is None:
+                rows = self._read(
+                    f"{_SELECT} ORDER BY name LIMIT %s",
+                    (_PAGE,),
+                    psycopg.Cursor.fetchall,
+                )
+            else:
+                rows = self._read(
+                    f"{_SELECT} WHERE name > %s ORDER BY name LIMIT %s",
+                    (after, _PAGE),
+                    psycopg.Cursor.fetchall,
+                )
+            for row in rows:
+                yield StoredSecret(*row)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][1]
+
+    def read_value(self, arn: str, version_id: str) -> bytes | None:
+        row = self._read(
+            "SELECT value FROM secret_values WHERE arn = %s AND version_id = %s",
+            (arn, version_id),
+            psycopg.Cursor.fetchone,
+        )
+        return None if row is None else row[0]
+
+    def read_events(self, arn: str, limit: int = 100) -> list[tuple[float, bytes]]:
+        rows = self._read(
+            "SELECT at, event FROM events WHERE arn = %s ORDER BY at DESC, id DESC LIMIT %s",
+            (arn, limit),
+            psycopg.Cursor.fetchall,
+        )
+        return [(at, event) for at, event in reversed(rows)]
+
+    def get_setting(self, key: str) -> bytes | None:
+        row = self._read(
+            "SELECT value FROM settings WHERE key = %s", (key,), psycopg.Cursor.fetchone
+        )
+        return None if row is None else row[0]
+
+    # -- writes ------------------------------------------------------------------------
+
+    def commit(self, change: Change) -> int:
+        return self._write(_apply_change, change)
+
+    def append_event(self, arn: str, at: float, event: bytes) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO events (arn, at, event) VALUES (%s, %s, %s)", (arn, at, event)
+            )
+        )
+
+    def put_setting(self, key: str, value: bytes) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO settings (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
+
+
+def _apply_change(conn: psycopg.Connection, change: Change) -> int:
+    arn = change.arn
+    if change.delete:
+        if change.expected_revision is None:
+            conn.execute("DELETE FROM secrets WHERE arn = %s", (arn,))
+        else:
+            cursor = conn.execute(
+                "DELETE FROM secrets WHERE arn = %s AND revision = %s",
+                (arn, change.expected_revision),
+            )
+            if cursor.rowcount != 1:
+                raise Conflict(f"secret {arn} changed since revision {change.expected_revision}")
+        conn.execute("DELETE FROM secret_values WHERE arn = %s", (arn,))
+        conn.execute("DELETE FROM events WHERE arn = %s", (arn,))
+        return 0
+    if change.expected_revision is None:
+        row = conn.execute(
+            "INSERT INTO secrets (arn, name, revision, document) VALUES (%s, %s, 1, %s) "
+            "ON CONFLICT DO NOTHING RETURNING revision",
+            (arn, change.name, change.document),
+        ).fetchone()
+        if row is None:
+            raise Conflict(f"a secret named {change.name} or with ARN {arn} exists")
+    else:
+        try:
+            row = conn.execute(
+                "UPDATE secrets SET name = %s, document = %s, revision = revision + 1 "
+                "WHERE arn = %s AND revision = %s RETURNING revision",
+                (change.name, change.document, arn, change.expected_revision),
+            ).fetchone()
+        except psycopg.errors.UniqueViolation:
+            raise Conflict(f"another secret is named {change.name}") from None
+        if row is None:
+            raise Conflict(f"secret {arn} changed since revision {change.expected_revision}")
+    if change.put_values:
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO secret_values (arn, version_id, value) VALUES (%s, %s, %s) "
+                "ON CONFLICT (arn, version_id) DO UPDATE SET value = excluded.value",
+                [(arn, version_id, value) for version_id, value in change.put_values.items()],
+            )
+    if change.drop_values:
+        conn.execute(
+            "DELETE FROM secret_values WHERE arn = %s AND version_id = ANY(%s)",
+            (arn, list(change.drop_values)),
+        )
+    return row[0]

@@ -1,0 +1,298 @@
+"""The embedded store: one SQLite database file in the data directory.
+
+Theory of operation. The file runs in WAL mode with ``synchronous=FULL``: every commit
+fsyncs the write-ahead log before it returns, so an acknowledged commit survives a crash,
+and readers never wait for a writer. Each thread gets its own connection (reads then take
+no lock of ours and run in tens of microseconds); writers serialise on SQLite's own write
+lock, taken up front with ``BEGIN IMMEDIATE`` so two writers never deadlock upgrading a
+read lock.
+
+The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a file from
+version ``i`` to ``i + 1``; opening a file applies the missing ones in one transaction and
+refuses a file written by a newer release.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from secretsd.store.base import Change, Conflict, Storage, StorageError, StoredSecret
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE secrets (
+            arn TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            revision INTEGER NOT NULL,
+            document BLOB NOT NULL)""",
+        """CREATE TABLE secret_values (
+            arn TEXT NOT NULL,
+            version_id TEXT NOT NULL,
+            value BLOB NOT NULL,
+            PRIMARY KEY (arn, version_id))""",
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            arn TEXT NOT NULL,
+            at REAL NOT NULL,
+            event BLOB NOT NULL)""",
+        "CREATE INDEX events_by_arn ON events (arn, at, id)",
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_PAGE = 256
+_BUSY_TIMEOUT_S = 30.0
+
+
+class SQLiteStorage(Storage):
+    """A Storage in the SQLite database file ``path`` (created with mode 0600 if missing)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._create_file()
+        try:
+            self._migrate(self._conn())
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({str(self.path)!r})"
+
+    # -- connections -------------------------------------------------------------------
+
+    def _create_file(self) -> None:
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # SQLite gives the -wal and -shm files the database file's mode, so making the
+            # file private here keeps all three private.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+        except OSError as exc:
+            raise StorageError(f"cannot create the database file {self.path}: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise StorageError(f"the store {self.path} is closed")
+            try:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=_BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if mode != "wal":
+                    raise StorageError(f"{self.path} cannot use WAL mode (got {mode})")
+                conn.execute("PRAGMA synchronous=FULL")
+            except sqlite3.DatabaseError as exc:
+                raise StorageError(f"{self.path} is not a usable database: {exc}") from exc
+            self._connections.append(conn)
+        self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+    # -- schema ------------------------------------------------------------------------
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StorageError(
+                        f"{self.path} has schema version {version}, newer than the "
+                        f"{SCHEMA_VERSION} this secretsd knows: it was written by a later "
+                        f"release; run that release or a newer one"
+                    )
+                for steps in MIGRATIONS[version:]:
+                    for statement in steps:
+                        conn.execute(statement)
+                if version != SCHEMA_VERSION:
+                    # PRAGMA takes no parameters; the value is our own integer.
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path} is not a usable database: {exc}") from exc
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _one(self, query: str, params: tuple) -> tuple | None:
+        try:
+            return self._conn().execute(query, params).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"reading {self.path} failed: {exc}") from exc
+
+    def load_by_name(self, name: str) -> StoredSecret | None:
+        row = self._one("SELECT arn, name, revision, document FROM secrets WHERE name = ?", (name,))
+        return None if row is None else StoredSecret(*row)
+
+    def load_by_arn(self, arn: str) -> StoredSecret | None:
+        row = self._one("SELECT arn, name, revision, document FROM secrets WHERE arn = ?", (arn,))
+        return None if row is None else StoredSecret(*row)
+
+    def iter_secrets(self) -> Iterator[StoredSecret]:
+        # Pages keyed by name: no read transaction stays open while the caller iterates.
+        after = None
+        while True:
+            try:
+                if after is None:
+                    rows = (
+                        self._conn()
+                        .execute(
+                            "SELECT arn, name, revision, document FROM secrets "
+                            "ORDER BY name LIMIT ?",
+                            (_PAGE,),
+                        )
+                        .fetchall()
+                    )
+                else:
+                    rows = (
+                        self._conn()
+                        .execute(
+                            "SELECT arn, name, revision, document FROM secrets "
+                            "WHERE name > ? ORDER BY name LIMIT ?",
+                            (after, _PAGE),
+                        )
+                        .fetchall()
+                    )
+            except sqlite3.Error as exc:
+                raise StorageError(f"reading {self.path} failed: {exc}") from exc
+            for row in rows:
+                yield StoredSecret(*row)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][1]
+
+    def read_value(self, arn: str, version_id: str) -> bytes | None:
+        row = self._one(
+            "SELECT value FROM secret_values WHERE arn = ? AND version_id = ?", (arn, version_id)
+        )
+        return None if row is None else row[0]
+
+    def read_events(self, arn: str, limit: int = 100) -> list[tuple[float, bytes]]:
+        try:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT at, event FROM events WHERE arn = ? ORDER BY at DESC, id DESC LIMIT ?",
+                    (arn, limit),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"reading {self.path} failed: {exc}") from exc
+        rows.reverse()
+        return rows
+
+    def get_setting(self, key: str) -> bytes | None:
+        row = self._one("SELECT value FROM settings WHERE key = ?", (key,))
+        return None if row is None else row[0]
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _write(self, apply, *args):
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = apply(conn, *args)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StorageError(f"writing {self.path} failed: {exc}") from exc
+        return result
+
+    def commit(self, change: Change) -> int:
+        return self._write(_apply_change, change)
+
+    def append_event(self, arn: str, at: float, event: bytes) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO events (arn, at, event) VALUES (?, ?, ?)", (arn, at, event)
+            )
+        )
+
+    def put_setting(self, key: str, value: bytes) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        )
+
+
+def _apply_change(conn: sqlite3.Connection, change: Change) -> int:
+    arn = change.arn
+    if change.delete:
+        if change.expected_revision is None:
+            conn.execute("DELETE FROM secrets WHERE arn = ?", (arn,))
+        else:
+            cursor = conn.execute(
+                "DELETE FROM secrets WHERE arn = ? AND revision = ?",
+                (arn, change.expected_revision),
+            )
+            if cursor.rowcount != 1:
+                raise Conflict(f"secret {arn} changed since revision {change.expected_revision}")
+        conn.execute("DELETE FROM secret_values WHERE arn = ?", (arn,))
+        conn.execute("DELETE FROM events WHERE arn = ?", (arn,))
+        return 0
+    if change.expected_revision is None:
+        try:
+            conn.execute(
+                "INSERT INTO secrets (arn, name, revision, document) VALUES (?, ?, 1, ?)",
+                (arn, change.name, change.document),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"a secret named {change.name} or with ARN {arn} exists") from None
+        revision = 1
+    else:
+        try:
+            cursor = conn.execute(
+                "UPDATE secrets SET name = ?, document = ?, revision = revision + 1 "
+                "WHERE arn = ? AND revision = ?",
+                (change.name, change.document, arn, change.expected_revision),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"another secret is named {change.name}") from None
+        if cursor.rowcount != 1:
+            raise Conflict(f"secret {arn} changed since revision {change.expected_revision}")
+        revision = change.expected_revision + 1
+    if change.put_values:
+        conn.executemany(
+            "INSERT INTO secret_values (arn, version_id, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (arn, version_id) DO UPDATE SET value = excluded.value",
+            [(arn, version_id, value) for version_id, value in change.put_values.items()],
+        )
+    if change.drop_values:
+        conn.executemany(
+            "DELETE FROM secret_values WHERE arn = ? AND version_id = ?",
+            [(arn, version_id) for version_id in change.drop_values],
+        )
+    return revision

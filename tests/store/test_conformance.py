@@ -1,0 +1,321 @@
+"""One suite for every Storage: SQLite and PostgreSQL, plain and encrypted."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from secretsd.store.base import Change, Conflict, Storage, StorageError, StoredSecret
+
+
+def create(store: Storage, name: str, document: bytes = b"{}", **values: bytes) -> StoredSecret:
+    arn = f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf"
+    revision = store.commit(Change(arn, name, None, document, put_values=values))
+    assert revision == 1
+    return StoredSecret(arn, name, revision, document)
+
+
+def update(store: Storage, secret: StoredSecret, document: bytes, **kwargs) -> StoredSecret:
+    revision = store.commit(Change(secret.arn, secret.name, secret.revision, document, **kwargs))
+    return StoredSecret(secret.arn, secret.name, revision, document)
+
+
+def test_create_then_load_by_name_and_by_arn(store: Storage) -> None:
+    secret = create(store, "db/app", b'{"Description": "x"}', v1=b"hunter2")
+    assert store.load_by_name("db/app") == secret
+    assert store.load_by_arn(secret.arn) == secret
+    assert store.read_value(secret.arn, "v1") == b"hunter2"
+
+
+def test_missing_things_are_none(store: Storage) -> None:
+    secret = create(store, "present")
+    assert store.load_by_name("absent") is None
+    assert store.load_by_arn(secret.arn + "x") is None
+    assert store.read_value(secret.arn, "no-such-version") is None
+    assert store.read_value("arn:none", "v1") is None
+    assert store.get_setting("no-such-setting") is None
+    assert store.read_events(secret.arn) == []
+
+
+def test_create_conflicts_when_name_or_arn_exists(store: Storage) -> None:
+    secret = create(store, "taken", b"original", v1=b"first")
+    with pytest.raises(Conflict):
+        store.commit(Change(secret.arn + "-other", "taken", None, b"x", {"v9": b"y"}))
+    with pytest.raises(Conflict):
+        store.commit(Change(secret.arn, "other-name", None, b"x", {"v1": b"overwritten"}))
+    assert store.load_by_name("taken") == secret
+    assert store.load_by_name("other-name") is None
+    assert store.load_by_arn(secret.arn + "-other") is None
+    assert store.read_value(secret.arn, "v1") == b"first"
+    assert store.read_value(secret.arn + "-other", "v9") is None
+
+
+def test_update_moves_revision_and_conflicts_on_stale_revision(store: Storage) -> None:
+    first = create(store, "s", b"doc1", v1=b"one")
+    second = update(store, first, b"doc2", put_values={"v2": b"two"})
+    assert second.revision == 2
+    assert store.load_by_arn(first.arn) == second
+    with pytest.raises(Conflict):
+        update(store, first, b"stale", put_values={"v3": b"three"}, drop_values=["v1"])
+    assert store.load_by_arn(first.arn) == second
+    assert store.read_value(first.arn, "v3") is None
+    assert store.read_value(first.arn, "v1") == b"one"
+    third = update(store, second, b"doc3")
+    assert third.revision == 3
+    assert store.load_by_name("s") == third
+
+
+def test_update_of_a_missing_secret_conflicts(store: Storage) -> None:
+    with pytest.raises(Conflict):
+        store.commit(Change("arn:missing", "missing", 1, b"doc", {"v1": b"x"}))
+    assert store.load_by_arn("arn:missing") is None
+    assert store.read_value("arn:missing", "v1") is None
+
+
+def test_rename_onto_a_taken_name_conflicts(store: Storage) -> None:
+    a = create(store, "a")
+    b = create(store, "b")
+    with pytest.raises(Conflict):
+        store.commit(Change(b.arn, "a", b.revision, b"renamed"))
+    assert store.load_by_name("a") == a
+    assert store.load_by_name("b") == b
+
+
+def test_values_put_and_dropped_in_one_commit(store: Storage) -> None:
+    secret = create(store, "s", v1=b"one", v2=b"two")
+    update(store, secret, b"doc", put_values={"v3": b"three", "v2": b"TWO"}, drop_values=["v1"])
+    assert store.read_value(secret.arn, "v1") is None
+    assert store.read_value(secret.arn, "v2") == b"TWO"
+    assert store.read_value(secret.arn, "v3") == b"three"
+
+
+def test_dropping_an_unknown_value_is_harmless(store: Storage) -> None:
+    secret = create(store, "s", v1=b"one")
+    update(store, secret, b"doc", drop_values=["nope"])
+    assert store.read_value(secret.arn, "v1") == b"one"
+
+
+def test_values_belong_to_their_secret(store: Storage) -> None:
+    a = create(store, "a", v1=b"value of a")
+    b = create(store, "b", v1=b"value of b")
+    assert store.read_value(a.arn, "v1") == b"value of a"
+    assert store.read_value(b.arn, "v1") == b"value of b"
+
+
+@pytest.mark.parametrize(
+    "value", [b"", b"\x00", bytes(range(256)), "pässwörd ✓".encode(), b"x" * 65536]
+)
+def test_values_and_documents_round_trip_as_bytes(store: Storage, value: bytes) -> None:
+    secret = create(store, "bytes", value, v1=value)
+    assert store.read_value(secret.arn, "v1") == value
+    assert store.load_by_name("bytes").document == value
+
+
+def test_delete_removes_secret_values_and_events(store: Storage) -> None:
+    secret = create(store, "gone", v1=b"one")
+    store.append_event(secret.arn, 1.0, b"rotated")
+    other = create(store, "kept", v1=b"other")
+    store.append_event(other.arn, 1.0, b"other event")
+    assert store.commit(Change(secret.arn, secret.name, 1, delete=True)) == 0
+    assert store.load_by_name("gone") is None
+    assert store.load_by_arn(secret.arn) is None
+    assert store.read_value(secret.arn, "v1") is None
+    assert store.read_events(secret.arn) == []
+    assert store.read_value(other.arn, "v1") == b"other"
+    assert store.read_events(other.arn) == [(1.0, b"other event")]
+    # The name is free again.
+    create(store, "gone", v1=b"reborn")
+    assert store.read_value(secret.arn, "v1") == b"reborn"
+
+
+def test_delete_with_a_stale_revision_conflicts(store: Storage) -> None:
+    secret = create(store, "s", v1=b"one")
+    update(store, secret, b"doc2")
+    with pytest.raises(Conflict):
+        store.commit(Change(secret.arn, secret.name, 1, delete=True))
+    assert store.load_by_arn(secret.arn).revision == 2
+    assert store.read_value(secret.arn, "v1") == b"one"
+
+
+def test_delete_without_revision_is_unconditional_and_idempotent(store: Storage) -> None:
+    secret = create(store, "s", v1=b"one")
+    update(store, secret, b"doc2")
+    assert store.commit(Change(secret.arn, secret.name, None, delete=True)) == 0
+    assert store.load_by_arn(secret.arn) is None
+    assert store.commit(Change(secret.arn, secret.name, None, delete=True)) == 0
+
+
+def test_iter_secrets_is_ordered_by_name(store: Storage) -> None:
+    names = ["b", "a", "Z", "a-b", "a_b", "é", "z", "A", "0", "prod/db", "prod-db"]
+    names += [f"bulk/{i:04d}" for i in range(300)]  # more than one page
+    random.Random(7).shuffle(names)
+    for name in names:
+        create(store, name, name.encode())
+    listed = list(store.iter_secrets())
+    assert [s.name for s in listed] == sorted(names)
+    assert all(s.document == s.name.encode() and s.revision == 1 for s in listed)
+
+
+def test_iter_secrets_reflects_updates_and_deletes(store: Storage) -> None:
+    assert list(store.iter_secrets()) == []
+    a = create(store, "a")
+    b = create(store, "b")
+    a2 = update(store, a, b"new")
+    store.commit(Change(b.arn, b.name, b.revision, delete=True))
+    assert list(store.iter_secrets()) == [a2]
+
+
+def test_events_newest_limit_oldest_first(store: Storage) -> None:
+    a = create(store, "a")
+    b = create(store, "b")
+    for i in range(10):
+        store.append_event(a.arn, 100.0 + i, f"a{i}".encode())
+    store.append_event(b.arn, 50.0, b"b0")
+    assert store.read_events(a.arn) == [(100.0 + i, f"a{i}".encode()) for i in range(10)]
+    assert store.read_events(a.arn, limit=3) == [(107.0, b"a7"), (108.0, b"a8"), (109.0, b"a9")]
+    assert store.read_events(b.arn) == [(50.0, b"b0")]
+    # Events survive updates of the secret.
+    update(store, a, b"doc")
+    assert len(store.read_events(a.arn)) == 10
+
+
+def test_events_at_the_same_time_keep_insertion_order(store: Storage) -> None:
+    a = create(store, "a")
+    for i in range(5):
+        store.append_event(a.arn, 7.5, str(i).encode())
+    assert [e for _, e in store.read_events(a.arn)] == [b"0", b"1", b"2", b"3", b"4"]
+    assert [e for _, e in store.read_events(a.arn, limit=2)] == [b"3", b"4"]
+
+
+def test_events_are_ordered_by_time_not_arrival(store: Storage) -> None:
+    a = create(store, "a")
+    store.append_event(a.arn, 20.0, b"late")
+    store.append_event(a.arn, 10.0, b"early")
+    assert store.read_events(a.arn) == [(10.0, b"early"), (20.0, b"late")]
+
+
+def test_settings_put_get_overwrite(store: Storage) -> None:
+    store.put_setting("k", b"one")
+    assert store.get_setting("k") == b"one"
+    store.put_setting("k", b"two")
+    assert store.get_setting("k") == b"two"
+    store.put_setting("other", b"\x00\xff")
+    assert store.get_setting("other") == b"\x00\xff"
+    assert store.get_setting("k") == b"two"
+
+
+def test_everything_survives_reopening(reopen: Callable[[], Storage]) -> None:
+    store = reopen()
+    secret = create(store, "durable", b"doc", v1=b"one")
+    store.append_event(secret.arn, 3.0, b"event")
+    store.put_setting("k", b"v")
+    store.close()
+    again = reopen()
+    assert again.load_by_name("durable") == secret
+    assert again.read_value(secret.arn, "v1") == b"one"
+    assert again.read_events(secret.arn) == [(3.0, b"event")]
+    assert again.get_setting("k") == b"v"
+
+
+def test_a_closed_store_refuses_calls(reopen: Callable[[], Storage]) -> None:
+    store = reopen()
+    create(store, "s")
+    store.close()
+    with pytest.raises(StorageError):
+        store.load_by_name("s")
+
+
+def _run_threads(count: int, target: Callable[[int], None]) -> None:
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            target(index)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+
+
+def test_racing_writers_exactly_one_wins_each_revision(store: Storage) -> None:
+    secret = create(store, "race")
+    threads, rounds = 6, 15
+    barrier = threading.Barrier(threads)
+    winners: list[list[int]] = [[] for _ in range(rounds)]
+
+    def writer(index: int) -> None:
+        for round_ in range(rounds):
+            barrier.wait()
+            current = store.load_by_arn(secret.arn)
+            barrier.wait()  # everyone has read the same revision before anyone writes
+            try:
+                store.commit(
+                    Change(
+                        secret.arn,
+                        secret.name,
+                        current.revision,
+                        f"{index}".encode(),
+                        put_values={f"r{round_}": f"{index}".encode()},
+                    )
+                )
+            except Conflict:
+                continue
+            winners[round_].append(index)
+
+    _run_threads(threads, writer)
+    assert [len(w) for w in winners] == [1] * rounds
+    final = store.load_by_arn(secret.arn)
+    assert final.revision == 1 + rounds
+    assert final.document == f"{winners[-1][0]}".encode()
+    for round_, (winner,) in enumerate(winners):
+        assert store.read_value(secret.arn, f"r{round_}") == f"{winner}".encode()
+
+
+def test_read_modify_write_with_retry_loses_no_write(store: Storage) -> None:
+    secret = create(store, "counter", b"")
+    threads, each = 6, 15
+
+    def adder(index: int) -> None:
+        for i in range(each):
+            token = f"{index}.{i};".encode()
+            while True:
+                current = store.load_by_arn(secret.arn)
+                try:
+                    store.commit(
+                        Change(secret.arn, secret.name, current.revision, current.document + token)
+                    )
+                    break
+                except Conflict:
+                    continue
+
+    _run_threads(threads, adder)
+    final = store.load_by_arn(secret.arn)
+    tokens = final.document.decode().rstrip(";").split(";")
+    assert sorted(tokens) == sorted(f"{t}.{i}" for t in range(threads) for i in range(each))
+    assert final.revision == 1 + threads * each
+
+
+def test_concurrent_creates_of_one_name_have_one_winner(store: Storage) -> None:
+    threads = 6
+    barrier = threading.Barrier(threads)
+    created: list[int] = []
+
+    def creator(index: int) -> None:
+        barrier.wait()
+        try:
+            store.commit(Change(f"arn:{index}", "contested", None, str(index).encode()))
+        except Conflict:
+            return
+        created.append(index)
+
+    _run_threads(threads, creator)
+    assert len(created) == 1
+    assert store.load_by_name("contested").arn == f"arn:{created[0]}"
