@@ -1,0 +1,118 @@
+"""PostgreSQL specifics: schemas, versions, dropped connections, what messages show."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from secretsd.store.base import Change, StorageError
+from secretsd.store.postgres import SCHEMA_VERSION, PostgresStorage
+from tests.store.conftest import POSTGRES_DSN
+
+pytestmark = pytest.mark.postgres
+
+
+def _admin() -> psycopg.Connection:
+    return psycopg.connect(POSTGRES_DSN, autocommit=True)
+
+
+def test_tables_live_in_the_given_schema_at_the_current_version(pg_schema: str) -> None:
+    PostgresStorage(POSTGRES_DSN, schema=pg_schema).close()
+    with _admin() as conn:
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (pg_schema,),
+            )
+        }
+        version = conn.execute(f"SELECT version FROM {pg_schema}.schema_version").fetchall()
+    assert {"secrets", "secret_values", "events", "settings", "schema_version"} <= tables
+    assert version == [(SCHEMA_VERSION,)]
+
+
+def test_two_schemas_are_two_stores(pg_schema: str) -> None:
+    other = pg_schema + "_other"
+    a = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    b = PostgresStorage(POSTGRES_DSN, schema=other)
+    try:
+        a.commit(Change("arn:1", "same-name", None, b"in a"))
+        b.commit(Change("arn:1", "same-name", None, b"in b"))
+        assert a.load_by_name("same-name").document == b"in a"
+        assert b.load_by_name("same-name").document == b"in b"
+    finally:
+        a.close()
+        b.close()
+        with _admin() as conn:
+            conn.execute(f"DROP SCHEMA {other} CASCADE")
+
+
+def test_nodes_starting_together_migrate_once(pg_schema: str) -> None:
+    stores: list[PostgresStorage] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(5)
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            stores.append(PostgresStorage(POSTGRES_DSN, schema=pg_schema))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert errors == []
+    with _admin() as conn:
+        rows = conn.execute(f"SELECT version FROM {pg_schema}.schema_version").fetchall()
+    assert rows == [(SCHEMA_VERSION,)]
+
+
+def test_a_schema_from_a_newer_release_is_refused(pg_schema: str) -> None:
+    PostgresStorage(POSTGRES_DSN, schema=pg_schema).close()
+    with _admin() as conn:
+        conn.execute(f"UPDATE {pg_schema}.schema_version SET version = %s", (SCHEMA_VERSION + 1,))
+    with pytest.raises(StorageError, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
+        PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+
+
+@pytest.mark.parametrize("schema", ["", "Upper", "semi;colon", "a" * 64, "1starts_with_digit"])
+def test_unsafe_schema_names_are_refused(schema: str) -> None:
+    with pytest.raises(StorageError, match="invalid schema name"):
+        PostgresStorage(POSTGRES_DSN, schema=schema)
+
+
+def test_a_dropped_connection_is_replaced(pg_schema: str) -> None:
+    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    try:
+        store.commit(Change("arn:1", "one", None, b"doc", {"v1": b"x"}))
+        pid = store._conn().info.backend_pid
+        with _admin() as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert store.load_by_name("one").document == b"doc"
+        assert store._conn().info.backend_pid != pid
+        assert store.commit(Change("arn:1", "one", 1, b"doc2")) == 2
+    finally:
+        store.close()
+
+
+def test_messages_never_show_the_password(pg_schema: str) -> None:
+    # The test server trusts local connections, so any password is accepted.
+    dsn = psycopg.conninfo.make_conninfo(POSTGRES_DSN, password="pw-do-not-show")
+    store = PostgresStorage(dsn, schema=pg_schema)
+    try:
+        assert "pw-do-not-show" not in repr(store)
+        assert pg_schema in store.location
+    finally:
+        store.close()
+    unreachable = "postgresql://postgres:pw-do-not-show@127.0.0.1:1/test"
+    with pytest.raises(StorageError) as caught:
+        PostgresStorage(unreachable, schema=pg_schema, connect_timeout=2)
+    assert "pw-do-not-show" not in str(caught.value)
+    assert "127.0.0.1:1" in str(caught.value)
