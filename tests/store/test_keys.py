@@ -118,3 +118,19 @@ def test_key_ids_differ_between_keys_and_hide_the_key() -> None:
     assert key.key_id not in material.hex()
     with pytest.raises(MasterKeyError):
         MasterKey(b"short")
+
+
+def test_a_symlinked_key_file_is_followed(tmp_path: Path) -> None:
+    real = tmp_path / "mounted"
+    real.mkdir()
+    key = load_master_key(real, {})
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / KEY_FILE_NAME).symlink_to(real / KEY_FILE_NAME)
+    assert load_master_key(data_dir, {}).key_id == key.key_id
+
+
+def test_an_unreadable_key_path_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / KEY_FILE_NAME).mkdir()
+    with pytest.raises(MasterKeyError, match="not a regular file"):
+        load_master_key(tmp_path, {})

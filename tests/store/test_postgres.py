@@ -116,3 +116,54 @@ def test_messages_never_show_the_password(pg_schema: str) -> None:
         PostgresStorage(unreachable, schema=pg_schema, connect_timeout=2)
     assert "pw-do-not-show" not in str(caught.value)
     assert "127.0.0.1:1" in str(caught.value)
+
+
+def test_connections_of_finished_threads_are_closed(pg_schema: str) -> None:
+    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    pids: list[int] = []
+
+    def use() -> None:
+        store.load_by_name("x")
+        pids.append(store._conn().info.backend_pid)
+
+    try:
+        for _ in range(5):
+            thread = threading.Thread(target=use)
+            thread.start()
+            thread.join()
+        store.load_by_name("x")
+        with _admin() as conn:
+            alive = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+                )
+            }
+        # Opening a connection for a thread closes those of threads that finished.
+        assert alive <= {pids[-1]}
+    finally:
+        store.close()
+
+
+def test_a_later_release_migrates_an_existing_schema(pg_schema: str, monkeypatch) -> None:
+    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    store.commit(Change("arn:1", "one", None, b"doc", {"v1": b"x"}))
+    store.close()
+    from secretsd.store import postgres as module
+
+    later = (*module.MIGRATIONS, ("ALTER TABLE secrets ADD COLUMN note text",))
+    monkeypatch.setattr(module, "MIGRATIONS", later)
+    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    try:
+        assert store.read_value("arn:1", "v1") == b"x"
+    finally:
+        store.close()
+    with _admin() as conn:
+        version = conn.execute(f"SELECT version FROM {pg_schema}.schema_version").fetchone()
+        columns = conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'secrets'",
+            (pg_schema,),
+        ).fetchall()
+    assert version == (len(later),)
+    assert ("note",) in columns

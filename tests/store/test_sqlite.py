@@ -35,10 +35,12 @@ def test_new_file_is_private_in_wal_mode_at_the_current_schema(tmp_path: Path) -
 def test_every_thread_gets_a_full_sync_connection(tmp_path: Path) -> None:
     store = SQLiteStorage(tmp_path / "store.db")
     seen = []
+    barrier = threading.Barrier(3)
 
     def probe() -> None:
         conn = store._conn()
         seen.append((id(conn), conn.execute("PRAGMA synchronous").fetchone()[0]))
+        barrier.wait()  # all alive at once, so no connection is closed and its id reused
 
     threads = [threading.Thread(target=probe) for _ in range(3)]
     for thread in threads:
@@ -138,3 +140,51 @@ def test_acknowledged_commits_survive_kill_9(tmp_path: Path) -> None:
                 assert store.read_value("arn:d", f"v{revision}") == expected
         finally:
             store.close()
+
+
+def test_connections_of_finished_threads_are_closed(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "store.db")
+    store.commit(Change("arn:1", "one", None, b"doc"))
+    for _ in range(20):
+        thread = threading.Thread(target=store.load_by_name, args=("one",))
+        thread.start()
+        thread.join()
+    # The one connection of the main thread, the last short-lived one, and nothing piled up.
+    assert len(store._connections) <= 2
+    assert store.load_by_name("one").document == b"doc"
+    store.close()
+
+
+def test_a_later_release_migrates_an_existing_file(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "store.db"
+    store = SQLiteStorage(path)
+    store.commit(Change("arn:1", "one", None, b"doc", {"v1": b"x"}))
+    store.close()
+    from secretsd.store import sqlite as module
+
+    later = (*module.MIGRATIONS, ("ALTER TABLE secrets ADD COLUMN note TEXT",))
+    monkeypatch.setattr(module, "MIGRATIONS", later)
+    store = SQLiteStorage(path)
+    assert store.load_by_name("one").document == b"doc"
+    assert store.read_value("arn:1", "v1") == b"x"
+    store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == len(later)
+        assert "note" in [row[1] for row in raw.execute("PRAGMA table_info(secrets)")]
+
+
+def test_a_failing_migration_changes_nothing(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "store.db"
+    SQLiteStorage(path).close()
+    from secretsd.store import sqlite as module
+
+    broken = (
+        *module.MIGRATIONS,
+        ("ALTER TABLE secrets ADD COLUMN note TEXT", "ALTER TABLE no_such_table ADD x"),
+    )
+    monkeypatch.setattr(module, "MIGRATIONS", broken)
+    with pytest.raises(StorageError):
+        SQLiteStorage(path)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert "note" not in [row[1] for row in raw.execute("PRAGMA table_info(secrets)")]

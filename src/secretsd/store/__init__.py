@@ -56,10 +56,10 @@ def open_storage(
     inner: Storage
     if database_url is None:
         inner = _sqlite(data_dir / DATABASE_FILE_NAME)
-        location = str(data_dir)
+        location = f"this data directory ({data_dir})"
     elif database_url.startswith(_POSTGRES_SCHEMES):
         postgres = _postgres(database_url, schema)
-        inner, location = postgres, postgres.location
+        inner, location = postgres, f"the store at {postgres.location}"
     else:
         raise StorageError("the database URL must start with postgresql:// (or postgres://)")
     try:

@@ -113,10 +113,10 @@ class EncryptedStorage(Storage):
 
     Construction verifies the keyring against the store's key check record (writing it on
     first use) and raises ``WrongMasterKey`` when the store was sealed with another key.
-    ``location`` names the store in that message (a data directory, a database).
+    ``location`` names the store in that message, e.g. "this data directory (/var/lib/x)".
     """
 
-    def __init__(self, inner: Storage, keyring: Keyring, *, location: str = "") -> None:
+    def __init__(self, inner: Storage, keyring: Keyring, *, location: str = "this store") -> None:
         self.inner = inner
         self.keyring = keyring
         self.location = location
@@ -134,8 +134,7 @@ class EncryptedStorage(Storage):
         except DecryptionFailure:
             opened = None
         if opened != _KEY_CHECK_PLAINTEXT:
-            where = f" ({self.location})" if self.location else ""
-            raise WrongMasterKey(f"the master key does not match this data directory{where}")
+            raise WrongMasterKey(f"the master key does not match {self.location}")
 
     def load_by_name(self, name: str) -> StoredSecret | None:
         return self.inner.load_by_name(name)

@@ -102,24 +102,30 @@ def load_master_key(data_dir: Path, env: Mapping[str, str], *, create: bool = Tr
         return decode_key(env[ENV_VAR], f"the environment variable {ENV_VAR}")
     path = Path(data_dir) / KEY_FILE_NAME
     try:
-        return _read_key_file(path)
-    except FileNotFoundError:
-        if not create:
-            raise MasterKeyError(
-                f"{path} is missing, but the store in this data directory is encrypted "
-                f"with a master key: restore the file or set {ENV_VAR}"
-            ) from None
-    try:
-        return _create_key_file(path)
-    except FileExistsError:
-        # Another process created it between our read and our create: use theirs.
-        return _read_key_file(path)
+        try:
+            return _read_key_file(path)
+        except FileNotFoundError:
+            if not create:
+                raise MasterKeyError(
+                    f"{path} is missing, but the store in this data directory is encrypted "
+                    f"with a master key: restore the file or set {ENV_VAR}"
+                ) from None
+        try:
+            return _create_key_file(path)
+        except FileExistsError:
+            # Another process created it between our read and our create: use theirs.
+            return _read_key_file(path)
+    except OSError as exc:
+        raise MasterKeyError(f"cannot use the master key file {path}: {exc.strerror}") from exc
 
 
 def _read_key_file(path: Path) -> MasterKey:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    fd = os.open(path, os.O_RDONLY)
     try:
-        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise MasterKeyError(f"{path} is not a regular file")
+        mode = stat.S_IMODE(status.st_mode)
         if mode & 0o077:
             raise MasterKeyError(
                 f"{path} is accessible by group or others (mode {mode:04o}); "

@@ -64,7 +64,8 @@ class PostgresStorage(Storage):
         self._dsn = dsn
         self._connect_timeout = connect_timeout
         self._local = threading.local()
-        self._connections: list[psycopg.Connection] = []
+        # Each connection with the thread it serves, so that those of finished threads close.
+        self._connections: dict[psycopg.Connection, threading.Thread] = {}
         self._lock = threading.Lock()
         self._closed = False
         try:
@@ -107,14 +108,18 @@ class PostgresStorage(Storage):
             if self._closed:
                 conn.close()
                 raise StorageError(f"the store {self.location} is closed")
-            self._connections.append(conn)
+            self._connections[conn] = threading.current_thread()
+            orphans = [c for c, t in self._connections.items() if not t.is_alive()]
+            for orphan in orphans:
+                del self._connections[orphan]
+        for orphan in orphans:
+            orphan.close()
         self._local.conn = conn
         return conn
 
     def _discard(self, conn: psycopg.Connection) -> None:
         with self._lock:
-            if conn in self._connections:
-                self._connections.remove(conn)
+            self._connections.pop(conn, None)
         conn.close()
         if getattr(self._local, "conn", None) is conn:
             self._local.conn = None
@@ -122,7 +127,7 @@ class PostgresStorage(Storage):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
+            connections, self._connections = self._connections, {}
         for conn in connections:
             conn.close()
 
@@ -143,16 +148,18 @@ class PostgresStorage(Storage):
                 version = 0
             else:
                 version = row[0]
-            if version > SCHEMA_VERSION:
+            known = len(MIGRATIONS)
+            if version > known:
                 raise StorageError(
                     f"{self.location} has schema version {version}, newer than the "
-                    f"{SCHEMA_VERSION} this secretsd knows: it was written by a later "
+                    f"{known} this secretsd knows: it was written by a later "
                     f"release; run that release or a newer one"
                 )
             for steps in MIGRATIONS[version:]:
                 for statement in steps:
                     conn.execute(statement)
-            conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
+            if version != known:
+                conn.execute("UPDATE schema_version SET version = %s", (known,))
 
         self._write(apply)
 

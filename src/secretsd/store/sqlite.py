@@ -54,7 +54,8 @@ class SQLiteStorage(Storage):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        # Each connection with the thread it serves, so that those of finished threads close.
+        self._connections: dict[sqlite3.Connection, threading.Thread] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._create_file()
@@ -99,14 +100,19 @@ class SQLiteStorage(Storage):
                 conn.execute("PRAGMA synchronous=FULL")
             except sqlite3.DatabaseError as exc:
                 raise StorageError(f"{self.path} is not a usable database: {exc}") from exc
-            self._connections.append(conn)
+            self._connections[conn] = threading.current_thread()
+            orphans = [c for c, t in self._connections.items() if not t.is_alive()]
+            for orphan in orphans:
+                del self._connections[orphan]
+        for orphan in orphans:
+            orphan.close()
         self._local.conn = conn
         return conn
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
+            connections, self._connections = self._connections, {}
         for conn in connections:
             conn.close()
 
@@ -117,18 +123,19 @@ class SQLiteStorage(Storage):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
+                known = len(MIGRATIONS)
+                if version > known:
                     raise StorageError(
                         f"{self.path} has schema version {version}, newer than the "
-                        f"{SCHEMA_VERSION} this secretsd knows: it was written by a later "
+                        f"{known} this secretsd knows: it was written by a later "
                         f"release; run that release or a newer one"
                     )
                 for steps in MIGRATIONS[version:]:
                     for statement in steps:
                         conn.execute(statement)
-                if version != SCHEMA_VERSION:
+                if version != known:
                     # PRAGMA takes no parameters; the value is our own integer.
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+                    conn.execute(f"PRAGMA user_version = {known:d}")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
