@@ -19,6 +19,7 @@ from typing import Any
 
 from secretsd.model import errors, listing, versions
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
+from secretsd.model.password import password_arguments, random_password
 from secretsd.model.secret import Secret
 from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
@@ -189,7 +190,7 @@ class SecretsService:
             created=now,
             last_changed=now,
             description=description,
-            kms_key_id=kms_key_id,
+            kms_key_id=kms_key_id or None,
             tags=tags,
         )
         put_values = {}
@@ -393,8 +394,9 @@ class SecretsService:
             if description is not None and description != secret.description:
                 secret.description = description
                 change.changed = True
-            if kms_key_id is not None and kms_key_id != secret.kms_key_id:
-                secret.kms_key_id = kms_key_id
+            if kms_key_id is not None and (kms_key_id or None) != secret.kms_key_id:
+                # An empty key id returns the secret to the default key.
+                secret.kms_key_id = kms_key_id or None
                 change.changed = True
             if value is not None:
                 added = self._put_version(secret, now, token, value, None)
@@ -473,9 +475,7 @@ class SecretsService:
         return self._mutate(params.secret_id(body), edit, allow_deleted=True)
 
     def get_random_password(self, body: Body) -> Body:
-        from secretsd.model.password import password_from_request
-
-        return {"RandomPassword": password_from_request(body)}
+        return {"RandomPassword": random_password(**password_arguments(body))}
 
     def tag_resource(self, body: Body) -> Body:
         new_tags = params.tags(body)

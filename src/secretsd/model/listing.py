@@ -2,7 +2,7 @@
 
 Filter rules as documented for the real service: each value is a prefix match (``name``,
 ``tag-key``, ``tag-value``, ``primary-region``, ``owning-service``: case-sensitive;
-``description`` and ``all``: not); a value starting with ``!`` negates; several values of one
+``description`` and ``all``: not, and ``description`` matches the start of any word); a value starting with ``!`` negates; several values of one
 filter match any, several filters must all match; ``all`` splits its value into words and
 looks for each in every attribute.
 """
@@ -94,7 +94,20 @@ def _value_matches(secret: Secret, key: str, value: str) -> bool:
     if key == "all":
         words = value.split()
         return bool(words) and all(any(word in attr for attr in attributes) for word in words)
+    if key == "description":
+        return any(_starts_a_word(attr, value) for attr in attributes)
     return any(attr.startswith(value) for attr in attributes)
+
+
+def _starts_a_word(text: str, value: str) -> bool:
+    """``value`` begins ``text`` or one of its words ("billing" finds "Token for billing")."""
+    start = 0
+    while start != -1:
+        if text.startswith(value, start):
+            return True
+        start = text.find(" ", start)
+        start = start + 1 if start != -1 else -1
+    return False
 
 
 def matches(secret: Secret, filters: Sequence[Filter]) -> bool:

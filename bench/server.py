@@ -1,0 +1,234 @@
+"""GetSecretValue and PutSecretValue: secretsd server against moto_server, same run, same load.
+
+Both servers run on loopback. GetSecretValue is measured with wrk replaying one SigV4-signed
+request (secretsd verifies the signature and decrypts on every call; moto does neither);
+PutSecretValue with boto3 threads (secretsd acknowledges only durable writes). Then 10,000
+secrets are added to each store and both are measured again.
+
+    .venv/bin/python bench/server.py [--seconds 10] [--connections 16] [--secrets 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.server import start_server
+
+REGION = "us-east-1"
+VALUE = json.dumps({"username": "app", "password": "x" * 24, "host": "db.internal", "port": 3306})
+
+
+class Target:
+    def __init__(self, name: str, url: str, key: str, secret: str, stop) -> None:
+        self.name, self.url, self.key, self.secret, self.stop = name, url, key, secret, stop
+        self.client = boto3.client(
+            "secretsmanager",
+            endpoint_url=url,
+            region_name=REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=Config(retries={"max_attempts": 1}, max_pool_connections=32),
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_secretsd(workdir: Path) -> Target:
+    server = start_server(workdir / "secretsd")
+    session = server.session()
+    creds = session.get_credentials()
+    return Target("secretsd", server.endpoint_url, creds.access_key, creds.secret_key, server.stop)
+
+
+def start_moto() -> Target:
+    port = free_port()
+    exe = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+
+    def stop() -> None:
+        proc.terminate()
+        proc.wait(10)
+
+    return Target("moto", f"http://127.0.0.1:{port}", "AKIAMOTO", "moto-secret", stop)
+
+
+def signed_get(target: Target, secret_id: str) -> tuple[str, dict[str, str], str]:
+    body = json.dumps({"SecretId": secret_id})
+    request = AWSRequest(
+        method="POST",
+        url=target.url + "/",
+        data=body,
+        headers={
+            "X-Amz-Target": "secretsmanager.GetSecretValue",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    SigV4Auth(Credentials(target.key, target.secret), "secretsmanager", REGION).add_auth(request)
+    return target.url + "/", dict(request.headers.items()), body
+
+
+def run_wrk(target: Target, secret_id: str, seconds: int, connections: int) -> dict[str, float]:
+    url, headers, body = signed_get(target, secret_id)
+    lua = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
+    lua += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    # Count non-200 answers so a broken signature cannot pass for throughput.
+    lua.append(
+        "errors = 0\nresponse = function(status, headers, body) "
+        "if status ~= 200 then errors = errors + 1 end end\n"
+        "done = function(summary, latency, requests) "
+        'io.write(string.format("non200 %d\\n", errors)) end'
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lua))
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non200 = int(re.search(r"non200 (\d+)", out).group(1))
+    # wrk with a response() callback reports the distribution; p50/p99 from --latency.
+    pct = {m.group(1): _ms(m.group(2)) for m in re.finditer(r"\s(50|99)%\s+([\d.]+\w+)", out)}
+    return {
+        "rps": rps,
+        "p50_ms": pct.get("50", float("nan")),
+        "p99_ms": pct.get("99", float("nan")),
+        "non200": non200,
+    }
+
+
+def _ms(text: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def put_rate(target: Target, secret_id: str, seconds: float, threads: int = 8) -> float:
+    stop_at = time.monotonic() + seconds
+    counts = [0] * threads
+
+    def worker(i: int) -> None:
+        while time.monotonic() < stop_at:
+            target.client.put_secret_value(
+                SecretId=secret_id,
+                SecretString=VALUE + str(i),
+                ClientRequestToken=str(uuid.uuid4()),
+            )
+            counts[i] += 1
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    started = time.monotonic()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def fill(target: Target, count: int) -> None:
+    def create(i: int) -> None:
+        target.client.create_secret(Name=f"bench/fill/{i:05d}", SecretString=VALUE)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(create, range(count)))
+
+
+def measure(target: Target, args: argparse.Namespace, label: str) -> dict[str, float]:
+    name = f"bench/get-{uuid.uuid4().hex[:8]}"
+    target.client.create_secret(Name=name, SecretString=VALUE)
+    result = run_wrk(target, name, args.seconds, args.connections)
+    put_name = f"bench/put-{uuid.uuid4().hex[:8]}"
+    target.client.create_secret(Name=put_name, SecretString=VALUE)
+    result["put_per_s"] = put_rate(target, put_name, min(args.seconds, 5))
+    print(
+        f"  {target.name:9} {label:14} GetSecretValue {result['rps']:9.0f}/s "
+        f"p50 {result['p50_ms']:7.2f} ms p99 {result['p99_ms']:7.2f} ms "
+        f"(non-200: {result['non200']:.0f})  PutSecretValue {result['put_per_s']:7.0f}/s",
+        flush=True,
+    )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--secrets", type=int, default=10000)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="secretsd-bench-"))
+    targets = [start_secretsd(workdir), start_moto()]
+    results: dict[tuple[str, str], dict[str, float]] = {}
+    try:
+        for label, stored in (("empty store", 0), (f"{args.secrets} secrets", args.secrets)):
+            print(f"{label}:", flush=True)
+            for target in targets:
+                if stored:
+                    fill(target, stored)
+                results[target.name, label] = measure(target, args, label)
+            ours, peer = results["secretsd", label], results["moto", label]
+            print(
+                "  ratio secretsd/moto: GetSecretValue throughput "
+                f"{ours['rps'] / peer['rps']:.1f}x, "
+                f"p99 {peer['p99_ms'] / ours['p99_ms']:.1f}x lower, "
+                f"PutSecretValue {ours['put_per_s'] / peer['put_per_s']:.1f}x",
+                flush=True,
+            )
+    finally:
+        for target in targets:
+            target.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""``secretsd server``: the Secrets Manager API on an HTTP port."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from secretsd import logs
+from secretsd.model.errors import SecretsManagerError
+from secretsd.store import StorageError, open_storage
+
+from .app import ApiApp
+from .credentials import CredentialsError
+from .service import SecretsService
+
+log = logging.getLogger("secretsd.server")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="secretsd server", description="Run the Secrets Manager API server."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8787, help="port; 0 picks a free one (8787)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("SECRETSD_DATA_DIR", "./data")),
+        help="directory for the database, master key and credentials (./data)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("SECRETSD_DATABASE_URL"),
+        help="postgresql://... to share a PostgreSQL store between nodes (default: SQLite)",
+    )
+    parser.add_argument("--region", default=os.environ.get("SECRETSD_REGION", "us-east-1"))
+    parser.add_argument("--account", default=os.environ.get("SECRETSD_ACCOUNT", "123456789012"))
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="accept unsigned requests (tests and benchmarks only; never on a shared host)",
+    )
+    return parser
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT. ``on_ready(url, credentials_file)`` runs once listening."""
+    from . import credentials as access_keys
+    from .sigv4 import SigV4Verifier
+
+    storage = open_storage(args.data_dir, args.database_url)
+    try:
+        keyring, created = access_keys.load_or_create(args.data_dir)
+        credentials_file = access_keys.credentials_path(args.data_dir)
+        service = SecretsService(storage, region=args.region, account=args.account)
+        authenticate = None
+        if not args.no_auth:
+            verifier = SigV4Verifier(keyring.lookup)
+
+            def authenticate(method, path, query, headers, body) -> str:
+                return verifier.verify(method, path, query, headers, body).access_key_id
+
+        sock = bind(args.host, args.port)
+        url = url_of(sock)
+        if created:
+            # Shown once, when the key is made; later starts name only the file.
+            print(access_keys.client_setup(keyring.primary, url, credentials_file, args.region))
+        else:
+            print(f"access keys: {credentials_file} (profile {keyring.primary.profile})")
+        print(f"secretsd server listening on {url}", flush=True)
+        if on_ready is not None:
+            on_ready(url, credentials_file)
+        _run_uvicorn(ApiApp(service, authenticate), sock, args.log_level)
+    finally:
+        storage.close()
+    log.info("server stopped")
+    return 0
+
+
+def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        log_level=log_level,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=60,
+    )
+    server = uvicorn.Server(config)
+    asyncio.run(server.serve(sockets=[sock]))
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_level, args.log_format == "json")
+    try:
+        return serve(args)
+    except (StorageError, CredentialsError, SecretsManagerError, OSError) as exc:
+        print(f"secretsd server: {exc}", file=sys.stderr)
+        return 1
