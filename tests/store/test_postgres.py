@@ -167,3 +167,25 @@ def test_a_later_release_migrates_an_existing_schema(pg_schema: str, monkeypatch
         ).fetchall()
     assert version == (len(later),)
     assert ("note",) in columns
+
+
+def test_claim_lock_admits_one_holder_at_a_time(pg_schema: str) -> None:
+    node_a = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    node_b = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    other_store = PostgresStorage(POSTGRES_DSN, schema=pg_schema + "_b")
+    try:
+        with node_a.claim_lock("rotate arn:1") as held:
+            assert held
+            with node_b.claim_lock("rotate arn:1") as also:
+                assert not also
+            with node_b.claim_lock("rotate arn:2") as different_name:
+                assert different_name
+            with other_store.claim_lock("rotate arn:1") as different_store:
+                assert different_store
+        with node_b.claim_lock("rotate arn:1") as after_release:
+            assert after_release
+    finally:
+        for store in (node_a, node_b, other_store):
+            store.close()
+        with _admin() as conn:
+            conn.execute(f"DROP SCHEMA {pg_schema}_b CASCADE")

@@ -15,6 +15,7 @@ A connection the server dropped is replaced; a read on it is retried once, a wri
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -97,12 +98,11 @@ class PostgresStorage(Storage):
         with self._lock:
             if self._closed:
                 raise StorageError(f"the store {self.location} is closed")
+        conn = self._connect()
         try:
-            conn = psycopg.connect(
-                self._dsn, autocommit=True, connect_timeout=self._connect_timeout
-            )
             conn.execute("SELECT set_config('search_path', %s, false)", (self.schema,))
         except psycopg.Error as exc:
+            conn.close()
             raise StorageError(f"cannot connect to {self.location}: {exc}") from exc
         with self._lock:
             if self._closed:
@@ -117,6 +117,14 @@ class PostgresStorage(Storage):
         self._local.conn = conn
         return conn
 
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(
+                self._dsn, autocommit=True, connect_timeout=self._connect_timeout
+            )
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to {self.location}: {exc}") from exc
+
     def _discard(self, conn: psycopg.Connection) -> None:
         with self._lock:
             self._connections.pop(conn, None)
@@ -129,6 +137,26 @@ class PostgresStorage(Storage):
             self._closed = True
             connections, self._connections = self._connections, {}
         for conn in connections:
+            conn.close()
+
+    @contextlib.contextmanager
+    def claim_lock(self, name: str) -> Iterator[bool]:
+        """Try, without waiting, to take the cluster-wide lock ``name`` of this store.
+
+        Yields True when this node now holds it (until the block exits), False when another
+        session holds it. The lock lives in a session of its own, so a node that dies drops
+        it with its connection.
+        """
+        conn = self._connect()
+        try:
+            held = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", (self.schema, name)
+            ).fetchone()[0]
+            yield held
+        except psycopg.Error as exc:
+            raise StorageError(f"locking {name} in {self.location} failed: {exc}") from exc
+        finally:
+            # Ending the session releases every advisory lock it took.
             conn.close()
 
     # -- schema ------------------------------------------------------------------------
