@@ -1,10 +1,10 @@
 """ListSecrets and BatchGetSecretValue filters, sorting and page tokens.
 
-Filter rules as documented for the real service: each value is a prefix match (``name``,
-``tag-key``, ``tag-value``, ``primary-region``, ``owning-service``: case-sensitive;
-``description`` and ``all``: not, and ``description`` matches the start of any word); a value starting with ``!`` negates; several values of one
-filter match any, several filters must all match; ``all`` splits its value into words and
-looks for each in every attribute.
+Filter rules as documented for the real service: each value is a prefix match. ``name``,
+``tag-key``, ``tag-value``, ``primary-region`` and ``owning-service`` are case-sensitive;
+``description`` is not, and matches the start of any word; ``all`` splits its value into
+words and looks for each in every attribute, ignoring case. A value starting with ``!``
+negates; several values of one filter match any, several filters must all match.
 """
 
 from __future__ import annotations
