@@ -595,3 +595,66 @@ def test_any_botocore_signed_request_verifies_and_any_body_byte_change_fails(
     tampered = Wire(wire.method, wire.path, wire.query, wire.headers, bytes(changed), 0)
     with pytest.raises(InvalidSignature):
         check(tampered, wire.signed_at)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    authorization=st.one_of(
+        st.none(),
+        st.text(max_size=60),
+        st.builds(
+            lambda cred, rest: f"AWS4-HMAC-SHA256 Credential={cred}, {rest}",
+            st.text(max_size=40),
+            st.text(max_size=40),
+        ),
+    ),
+    query=st.binary(max_size=60),
+    path=st.binary(max_size=30),
+    header_bytes=st.binary(max_size=30),
+    amz_date=st.one_of(st.none(), st.text(max_size=20)),
+)
+def test_arbitrary_input_gets_an_auth_error_never_a_crash(
+    authorization, query, path, header_bytes, amz_date
+):
+    headers: list[tuple[bytes | str, bytes | str]] = [(b"host", header_bytes), ("x-odd", "é")]
+    if authorization is not None:
+        headers.append(("Authorization", authorization))
+    if amz_date is not None:
+        headers.append(("X-Amz-Date", amz_date))
+    presigned_query = query + b"&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" + query
+    for q in (query, presigned_query):
+        with pytest.raises(AuthError):
+            verifier(1.7e9).verify("POST", path, q, headers, b"")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    target=st.sampled_from(["authorization", "x-amz-date", "host", "query", "path"]),
+    position=st.integers(min_value=0),
+    replacement=st.binary(min_size=0, max_size=3),
+    presigned=st.booleans(),
+)
+def test_mutated_signed_requests_verify_or_get_an_auth_error(
+    target, position, replacement, presigned
+):
+    wire = presign() if presigned else sign(path="/a/b", query="x=1&y=%2F")
+    if target == "query":
+        original = wire.query
+    elif target == "path":
+        original = wire.path
+    else:
+        original = dict(wire.headers).get(target.encode(), b"")
+    index = position % (len(original) + 1)
+    mutated = original[:index] + replacement + original[index + 1 :]
+    query, path, headers = wire.query, wire.path, wire.headers
+    if target == "query":
+        query = mutated
+    elif target == "path":
+        path = mutated
+    else:
+        headers = [(k, mutated if k == target.encode() else v) for k, v in headers]
+    try:
+        result = verifier(wire.signed_at).verify(wire.method, path, query, headers, wire.body)
+    except AuthError:
+        return
+    assert result.access_key_id == ACCESS_KEY

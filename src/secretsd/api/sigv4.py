@@ -139,12 +139,12 @@ class SigV4Verifier:
         ``path`` and ``query`` are the raw request target as sent, still percent-encoded
         (ASGI's ``raw_path`` and ``query_string``).
         """
-        hmap = _header_map(headers)
+        hmap = _Headers(headers)
         if isinstance(query, bytes):
             query = query.decode("latin-1")
-        authorization = hmap.get("authorization")
+        authorization = hmap.first(b"authorization")
         if authorization is not None:
-            parsed = _parse_authorization(authorization[0], hmap)
+            parsed = _parse_authorization(authorization, hmap)
             params: dict[str, str] = {}
         else:
             params = _query_params(query)
@@ -248,40 +248,61 @@ class SigV4Verifier:
         return key
 
 
-def _header_map(headers: Sequence[Header]) -> dict[str, list[str]]:
-    # Latin-1 is how HTTP/1.1 header bytes map to text; it never fails and round-trips.
-    out: dict[str, list[str]] = {}
-    for name, value in headers:
-        if isinstance(name, bytes):
-            name = name.decode("latin-1")
-        if isinstance(value, bytes):
-            value = value.decode("latin-1")
-        name = name.lower()
-        existing = out.get(name)
-        if existing is None:
-            out[name] = [value]
-        else:
-            existing.append(value)
-    return out
+class _Headers:
+    """Request headers by lower-case name; values are decoded only when asked for.
+
+    Latin-1 is how HTTP/1.1 header bytes map to text: it never fails and round-trips.
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, headers: Sequence[Header]) -> None:
+        raw: dict[bytes, list[bytes | str]] = {}
+        for name, value in headers:
+            key = name.lower() if isinstance(name, bytes) else _name_bytes(name)
+            existing = raw.get(key)
+            if existing is None:
+                raw[key] = [value]
+            else:
+                existing.append(value)
+        self._raw = raw
+
+    def first(self, name: bytes) -> str | None:
+        values = self._raw.get(name)
+        if values is None:
+            return None
+        value = values[0]
+        return value.decode("latin-1") if isinstance(value, bytes) else value
+
+    def canonical(self, name: str) -> str:
+        values = self._raw.get(_name_bytes(name), ())
+        return ",".join(
+            " ".join((value.decode("latin-1") if isinstance(value, bytes) else value).split())
+            for value in values
+        )
 
 
-def _request_date(hmap: dict[str, list[str]]) -> str | None:
-    amz_date = hmap.get("x-amz-date")
+def _name_bytes(name: str) -> bytes:
+    return name.lower().encode("utf-8", "surrogatepass")
+
+
+def _request_date(hmap: _Headers) -> str | None:
+    amz_date = hmap.first(b"x-amz-date")
     if amz_date is not None:
-        return amz_date[0].strip()
-    date = hmap.get("date")
+        return amz_date.strip()
+    date = hmap.first(b"date")
     if date is None:
         return None
     try:
-        parsed = parsedate_to_datetime(date[0])
+        parsed = parsedate_to_datetime(date)
     except (TypeError, ValueError):
-        return date[0].strip()  # reported as not ISO-8601 below, with the text the client sent
+        return date.strip()  # reported as not ISO-8601 below, with the text the client sent
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).strftime(_TIMESTAMP)
 
 
-def _parse_authorization(value: str, hmap: dict[str, list[str]]) -> _Parsed:
+def _parse_authorization(value: str, hmap: _Headers) -> _Parsed:
     scheme, _, rest = value.strip().partition(" ")
     fields: dict[str, str] = {}
     if scheme == ALGORITHM:
@@ -438,20 +459,15 @@ def _query_candidates(query: str, presigned: bool) -> list[str]:
     return [raw] if recoded == raw else [raw, recoded]
 
 
-def _canonical_headers(signed_names: list[str], hmap: dict[str, list[str]]) -> str:
-    lines = []
-    for name in signed_names:
-        values = hmap.get(name.lower(), ())
-        lines.append(f"{name}:{','.join(' '.join(value.split()) for value in values)}\n")
-    return "".join(lines)
+def _canonical_headers(signed_names: list[str], hmap: _Headers) -> str:
+    return "".join(f"{name}:{hmap.canonical(name)}\n" for name in signed_names)
 
 
-def _payload_candidates(hmap: dict[str, list[str]], body: bytes, presigned: bool) -> list[str]:
-    declared = hmap.get("x-amz-content-sha256")
-    if declared is None:
+def _payload_candidates(hmap: _Headers, body: bytes, presigned: bool) -> list[str]:
+    value = hmap.first(b"x-amz-content-sha256")
+    if value is None:
         actual = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
         return [actual, UNSIGNED_PAYLOAD] if presigned else [actual]
-    value = declared[0]
     if value != UNSIGNED_PAYLOAD:
         actual = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
         if not hmac.compare_digest(actual.encode(), value.encode("utf-8", "surrogatepass")):
