@@ -658,3 +658,13 @@ def test_mutated_signed_requests_verify_or_get_an_auth_error(
     except AuthError:
         return
     assert result.access_key_id == ACCESS_KEY
+
+
+def test_raw_non_ascii_path_verifies_as_bytes_or_latin1_text():
+    request = AWSRequest(method="POST", url=ENDPOINT + "/caf\u00e9/x", data=b"{}")
+    SigV4Auth(CREDS, "secretsmanager", "us-east-1").add_auth(request)
+    wire = to_wire(request)
+    raw = "/caf\u00e9/x".encode()
+    v = verifier(wire.signed_at)
+    assert v.verify("POST", raw, b"", wire.headers, wire.body).access_key_id == ACCESS_KEY
+    v.verify("POST", raw.decode("latin-1"), "", wire.headers, wire.body)

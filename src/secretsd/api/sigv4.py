@@ -137,7 +137,7 @@ class SigV4Verifier:
         """Verify one request or raise the 403 error AWS would return.
 
         ``path`` and ``query`` are the raw request target as sent, still percent-encoded
-        (ASGI's ``raw_path`` and ``query_string``).
+        (ASGI's ``raw_path`` and ``query_string``), as bytes or as text decoded from Latin-1.
         """
         hmap = _Headers(headers)
         if isinstance(query, bytes):
@@ -419,7 +419,14 @@ def _minutes(seconds: int) -> str:
 def _canonical_path(path: str | bytes) -> str:
     if path == "/" or path == b"/":
         return "/"
-    raw = path.encode("utf-8", "surrogatepass") if isinstance(path, str) else path
+    if isinstance(path, str):
+        # Text is the wire bytes decoded as Latin-1; anything beyond it can only be UTF-8.
+        try:
+            raw = path.encode("latin-1")
+        except UnicodeEncodeError:
+            raw = path.encode("utf-8", "surrogatepass")
+    else:
+        raw = path
     return quote_from_bytes(_remove_dot_segments(raw), safe="/~")
 
 
