@@ -114,7 +114,6 @@ def _probe(script: str, tmp_path) -> dict[str, str]:
     return dict(zip(["key", "secret", "region", "endpoint"], out, strict=True))
 
 
-@pytest.mark.slow
 def test_both_forms_of_the_printout_configure_boto3(tmp_path):
     keyring, _ = load_or_create(tmp_path / "data")
     key = keyring.primary
