@@ -11,11 +11,13 @@ a secret and writing it back.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from secretsd.model import errors
@@ -27,6 +29,17 @@ log = logging.getLogger("secretsd.api")
 TARGET_PREFIX = "secretsmanager."
 CONTENT_TYPE = b"application/x-amz-json-1.1"
 MAX_BODY = 1 << 20  # secret values are at most 64 KiB; a batch of 20 still fits easily
+
+READ_ONLY = frozenset(
+    {
+        "GetSecretValue",
+        "BatchGetSecretValue",
+        "DescribeSecret",
+        "ListSecrets",
+        "ListSecretVersionIds",
+        "GetRandomPassword",
+    }
+)
 
 Headers = Sequence[tuple[bytes, bytes]]
 # (method, path, query, headers, body) -> access key id; raises an AuthError.
@@ -48,9 +61,17 @@ def error_response(error: errors.SecretsManagerError) -> tuple[int, bytes]:
 class ApiApp:
     """The ASGI application."""
 
-    def __init__(self, service: SecretsService, authenticate: Authenticator | None) -> None:
+    def __init__(
+        self,
+        service: SecretsService,
+        authenticate: Authenticator | None,
+        writers: Executor | None = None,
+    ) -> None:
         self.service = service
         self.authenticate = authenticate
+        # Reads answer on the event loop in microseconds; writes wait for the disk (fsync),
+        # so they run on writer threads and never hold up the reads queued behind them.
+        self.writers = writers or ThreadPoolExecutor(1, thread_name_prefix="secretsd-write")
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -65,7 +86,15 @@ class ApiApp:
             body = await self._read_body(receive)
             access_key = self._authenticate(scope, body)
             operation = self._operation(scope)
-            status, payload = 200, encode(self.service.call(operation, self._decode(body)))
+            request = self._decode(body)
+            if operation in READ_ONLY:
+                result = self.service.call(operation, request)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(
+                    self.writers, self.service.call, operation, request
+                )
+            status, payload = 200, encode(result)
             outcome = "ok"
         except errors.SecretsManagerError as exc:
             status, payload = error_response(exc)
@@ -90,8 +119,11 @@ class ApiApp:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-        if log.isEnabledFor(logging.INFO):
-            log.info(
+        # Changes are logged at info; reads, the bulk of the traffic, only at debug.
+        level = logging.DEBUG if operation in READ_ONLY else logging.INFO
+        if log.isEnabledFor(level) or status >= 500:
+            log.log(
+                logging.ERROR if status >= 500 else level,
                 "request",
                 extra={
                     "request_id": request_id,
