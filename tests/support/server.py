@@ -103,6 +103,7 @@ def start_server(
             if match and not found.is_set():
                 url.append(match.group(1))
                 found.set()
+        process.stdout.close()
         found.set()
 
     threading.Thread(target=pump, daemon=True).start()
