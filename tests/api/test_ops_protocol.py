@@ -1,0 +1,254 @@
+"""The AWS JSON 1.1 protocol seen from raw HTTP: what a client without an SDK gets back.
+
+Requests are signed with botocore's own SigV4 signer and sent with http.client, so the
+tests can send what no SDK would: unknown targets, broken JSON, stale or wrong signatures.
+Whatever goes wrong, the answer is an AWS-shaped JSON error: never a 500, never a trace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+from dataclasses import dataclass
+from unittest import mock
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.api.test_ops_helpers import unique_name
+
+JSON_11 = "application/x-amz-json-1.1"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+    @property
+    def error_code(self) -> str:
+        # botocore strips a "namespace#" prefix; the spec's form has none, accept both.
+        return self.json["__type"].rsplit("#", 1)[-1]
+
+    @property
+    def error_message(self) -> str:
+        data = self.json
+        return data.get("Message", data.get("message", ""))
+
+
+@pytest.fixture
+def wire(shared_server):
+    """Send one request to the shared server, signed (or not) as asked."""
+    creds = shared_server.session().get_credentials().get_frozen_credentials()
+    good = Credentials(creds.access_key, creds.secret_key)
+    url = urlsplit(shared_server.endpoint_url)
+
+    def send(
+        target: str | None,
+        body: bytes | str = b"{}",
+        *,
+        sign: bool = True,
+        credentials: Credentials | None = None,
+        signed_at: dt.datetime | None = None,
+        method: str = "POST",
+    ) -> Reply:
+        data = body.encode() if isinstance(body, str) else body
+        headers = {"Content-Type": JSON_11}
+        if target is not None:
+            headers["X-Amz-Target"] = target
+        request = AWSRequest(
+            method=method, url=f"{shared_server.endpoint_url}/", data=data, headers=headers
+        )
+        if sign:
+            signer = SigV4Auth(credentials or good, "secretsmanager", "us-east-1")
+            if signed_at is None:
+                signer.add_auth(request)
+            else:
+                with mock.patch("botocore.auth.get_current_datetime", return_value=signed_at):
+                    signer.add_auth(request)
+        prepared = request.prepare()
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        try:
+            conn.request(method, "/", body=data, headers=dict(prepared.headers.items()))
+            response = conn.getresponse()
+            reply = Reply(
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                response.read(),
+            )
+        finally:
+            conn.close()
+        assert reply.status < 500, reply
+        assert b"Traceback" not in reply.body
+        assert b'File "' not in reply.body
+        return reply
+
+    return send
+
+
+def assert_aws_error(reply: Reply, status: int, codes: str | set[str]) -> None:
+    codes = {codes} if isinstance(codes, str) else codes
+    assert reply.status == status, reply
+    assert reply.headers.get("x-amzn-requestid"), reply.headers
+    assert reply.headers.get("content-type", "").startswith(JSON_11), reply.headers
+    assert reply.error_code in codes, reply.body
+    assert isinstance(reply.error_message, str)
+
+
+def test_signed_request_succeeds(wire):
+    reply = wire("secretsmanager.ListSecrets", "{}")
+    assert reply.status == 200, reply
+    assert reply.headers.get("x-amzn-requestid")
+    assert reply.headers.get("content-type", "").startswith(JSON_11)
+    assert isinstance(reply.json["SecretList"], list)
+
+
+def test_dates_are_epoch_seconds_on_the_wire(wire, sm):
+    name = unique_name("wire-dates")
+    sm.create_secret(Name=name, SecretString="v")
+    reply = wire("secretsmanager.DescribeSecret", json.dumps({"SecretId": name}))
+    assert reply.status == 200, reply
+    created = reply.json["CreatedDate"]
+    assert isinstance(created, int | float) and not isinstance(created, bool)
+    assert abs(created - dt.datetime.now(dt.UTC).timestamp()) < 300
+
+
+def test_error_body_has_type_and_message(wire):
+    name = unique_name("wire-missing")
+    reply = wire("secretsmanager.GetSecretValue", json.dumps({"SecretId": name}))
+    assert_aws_error(reply, 400, "ResourceNotFoundException")
+    assert reply.error_message == "Secrets Manager can't find the specified secret."
+
+
+@pytest.mark.parametrize("target", ["secretsmanager.NoSuchOperation", "kms.ListKeys", "nonsense"])
+def test_unknown_target(wire, target):
+    assert_aws_error(wire(target, "{}"), 400, "UnknownOperationException")
+
+
+def test_missing_target(wire):
+    reply = wire(None, "{}")
+    assert_aws_error(reply, 400, {"UnknownOperationException", "MissingAction"})
+
+
+@pytest.mark.parametrize("body", ['{"SecretId": ', "not json at all", b"\xff\xfe{}"])
+def test_malformed_json_body(wire, body):
+    reply = wire("secretsmanager.DescribeSecret", body)
+    assert_aws_error(reply, 400, "SerializationException")
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", '"text"', "null"])
+def test_json_that_is_not_an_object(wire, body):
+    reply = wire("secretsmanager.ListSecrets", body)
+    assert_aws_error(reply, 400, {"SerializationException", "ValidationException"})
+
+
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        ("secretsmanager.DescribeSecret", {"SecretId": 42}),
+        ("secretsmanager.ListSecrets", {"MaxResults": "ten"}),
+        ("secretsmanager.ListSecrets", {"Filters": {"Key": "name"}}),
+        ("secretsmanager.CreateSecret", {"Name": ["a"], "SecretString": "v"}),
+        ("secretsmanager.GetRandomPassword", {"PasswordLength": 1.5}),
+    ],
+)
+def test_wrong_member_types(wire, target, body):
+    reply = wire(target, json.dumps(body))
+    assert_aws_error(
+        reply, 400, {"SerializationException", "ValidationException", "InvalidParameterException"}
+    )
+
+
+def test_missing_required_member(wire):
+    reply = wire("secretsmanager.GetSecretValue", json.dumps({"VersionStage": "AWSCURRENT"}))
+    assert_aws_error(reply, 400, {"ValidationException", "InvalidParameterException"})
+
+
+def test_binary_that_is_not_base64(wire):
+    body = {"Name": unique_name("wire-b64"), "SecretBinary": "***not base64***"}
+    reply = wire("secretsmanager.CreateSecret", json.dumps(body))
+    assert_aws_error(
+        reply, 400, {"SerializationException", "ValidationException", "InvalidParameterException"}
+    )
+
+
+def test_raw_put_without_token_is_refused(wire, sm):
+    # The SDKs fill ClientRequestToken in; a raw PutSecretValue has to bring its own.
+    name = unique_name("wire-token")
+    sm.create_secret(Name=name, SecretString="v1")
+    reply = wire(
+        "secretsmanager.PutSecretValue", json.dumps({"SecretId": name, "SecretString": "v2"})
+    )
+    assert_aws_error(reply, 400, "InvalidParameterException")
+    assert reply.error_message == (
+        "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+    )
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "v1"
+
+
+def test_unsigned_request(wire):
+    reply = wire("secretsmanager.ListSecrets", "{}", sign=False)
+    assert_aws_error(
+        reply, 403, {"MissingAuthenticationTokenException", "IncompleteSignatureException"}
+    )
+
+
+def test_wrong_secret_key(wire, shared_server):
+    creds = shared_server.session().get_credentials().get_frozen_credentials()
+    wrong = Credentials(creds.access_key, "x" * len(creds.secret_key))
+    reply = wire("secretsmanager.ListSecrets", "{}", credentials=wrong)
+    assert_aws_error(reply, 403, "InvalidSignatureException")
+
+
+def test_unknown_access_key(wire, shared_server):
+    creds = shared_server.session().get_credentials().get_frozen_credentials()
+    stranger = Credentials("AKIAUNKNOWNKEY000000", creds.secret_key)
+    reply = wire("secretsmanager.ListSecrets", "{}", credentials=stranger)
+    assert_aws_error(reply, 403, {"UnrecognizedClientException", "InvalidSignatureException"})
+
+
+@pytest.mark.parametrize("skew_minutes", [-20, 20])
+def test_signature_far_from_now(wire, skew_minutes):
+    signed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=skew_minutes)
+    reply = wire("secretsmanager.ListSecrets", "{}", signed_at=signed_at)
+    assert_aws_error(reply, 403, "InvalidSignatureException")
+
+
+def test_body_changed_after_signing_is_refused(wire, shared_server):
+    creds = shared_server.session().get_credentials().get_frozen_credentials()
+    request = AWSRequest(
+        method="POST",
+        url=f"{shared_server.endpoint_url}/",
+        data=b'{"MaxResults": 1}',
+        headers={"Content-Type": JSON_11, "X-Amz-Target": "secretsmanager.ListSecrets"},
+    )
+    SigV4Auth(
+        Credentials(creds.access_key, creds.secret_key), "secretsmanager", "us-east-1"
+    ).add_auth(request)
+    url = urlsplit(shared_server.endpoint_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+        conn.request("POST", "/", body=b'{"MaxResults": 2}', headers=headers)
+        response = conn.getresponse()
+        reply = Reply(
+            response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        )
+    finally:
+        conn.close()
+    assert_aws_error(reply, 403, "InvalidSignatureException")
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_are_refused_cleanly(wire, method):
+    reply = wire("secretsmanager.ListSecrets", b"", method=method)
+    assert 400 <= reply.status < 500, reply

@@ -1,0 +1,285 @@
+"""PutSecretValue, UpdateSecret, UpdateSecretVersionStage, TagResource and UntagResource."""
+
+from __future__ import annotations
+
+import pytest
+
+from secretsd.model import errors
+from tests.api.test_ops_helpers import (
+    expect_error,
+    labelled,
+    stages_by_version,
+    token,
+    unique_name,
+)
+
+
+@pytest.fixture
+def secret(sm):
+    """A secret with one version ("v1", AWSCURRENT): (name, arn, version id)."""
+    name = unique_name("write")
+    v1 = token()
+    arn = sm.create_secret(Name=name, SecretString="v1", ClientRequestToken=v1)["ARN"]
+    return name, arn, v1
+
+
+# PutSecretValue
+
+
+def test_put_moves_current_and_previous(sm, secret):
+    name, arn, v1 = secret
+    v2 = token()
+    put = sm.put_secret_value(SecretId=name, SecretString="v2", ClientRequestToken=v2)
+    assert (put["ARN"], put["Name"], put["VersionId"]) == (arn, name, v2)
+    assert put["VersionStages"] == ["AWSCURRENT"]
+    assert stages_by_version(sm, name) == {v1: {"AWSPREVIOUS"}, v2: {"AWSCURRENT"}}
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "v2"
+
+
+def test_put_binary_by_arn(sm, secret):
+    _, arn, _ = secret
+    sm.put_secret_value(SecretId=arn, SecretBinary=b"\xff\x00binary")
+    value = sm.get_secret_value(SecretId=arn)
+    assert value["SecretBinary"] == b"\xff\x00binary"
+    assert "SecretString" not in value
+
+
+def test_put_with_stages_leaves_current_alone(sm, secret):
+    name, _, v1 = secret
+    pending = token()
+    put = sm.put_secret_value(
+        SecretId=name, SecretString="next", ClientRequestToken=pending, VersionStages=["AWSPENDING"]
+    )
+    assert put["VersionStages"] == ["AWSPENDING"]
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}, pending: {"AWSPENDING"}}
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "v1"
+    assert sm.get_secret_value(SecretId=name, VersionStage="AWSPENDING")["SecretString"] == "next"
+
+
+def test_put_same_token_same_value_changes_nothing(sm, secret):
+    name, _, _ = secret
+    v2, v3 = token(), token()
+    sm.put_secret_value(SecretId=name, SecretString="v2", ClientRequestToken=v2)
+    sm.put_secret_value(SecretId=name, SecretString="v3", ClientRequestToken=v3)
+    before = stages_by_version(sm, name)
+    again = sm.put_secret_value(SecretId=name, SecretString="v2", ClientRequestToken=v2)
+    assert again["VersionId"] == v2
+    assert stages_by_version(sm, name) == before
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "v3"
+
+
+def test_put_same_token_other_value_is_refused(sm, secret):
+    name, _, v1 = secret
+    with expect_error("ResourceExistsException"):
+        sm.put_secret_value(SecretId=name, SecretString="changed", ClientRequestToken=v1)
+    assert sm.get_secret_value(SecretId=name, VersionId=v1)["SecretString"] == "v1"
+
+
+def test_put_same_token_binary_instead_of_string_is_refused(sm, secret):
+    name, _, v1 = secret
+    with expect_error("ResourceExistsException"):
+        sm.put_secret_value(SecretId=name, SecretBinary=b"v1", ClientRequestToken=v1)
+
+
+def test_put_string_and_binary_together_is_refused(sm, secret):
+    name, _, v1 = secret
+    with expect_error("InvalidParameterException"):
+        sm.put_secret_value(SecretId=name, SecretString="s", SecretBinary=b"b")
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}}
+
+
+def test_put_without_a_value_is_refused(sm, secret):
+    name, _, v1 = secret
+    with expect_error({"InvalidParameterException", "InvalidRequestException"}):
+        sm.put_secret_value(SecretId=name)
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}}
+
+
+def test_put_to_unknown_secret(sm):
+    with expect_error("ResourceNotFoundException", errors.SECRET_NOT_FOUND):
+        sm.put_secret_value(SecretId=unique_name("nope"), SecretString="v")
+
+
+def test_put_to_secret_scheduled_for_deletion(sm, secret):
+    name, _, _ = secret
+    sm.delete_secret(SecretId=name)
+    with expect_error("InvalidRequestException", errors.MARKED_FOR_DELETION):
+        sm.put_secret_value(SecretId=name, SecretString="v")
+
+
+# UpdateSecret
+
+
+def test_update_description_only_makes_no_version(sm, secret):
+    name, arn, v1 = secret
+    updated = sm.update_secret(SecretId=name, Description="new words")
+    assert (updated["ARN"], updated["Name"]) == (arn, name)
+    assert "VersionId" not in updated
+    assert sm.describe_secret(SecretId=name)["Description"] == "new words"
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}}
+
+
+def test_update_kms_key_id(sm, secret):
+    name, _, _ = secret
+    sm.update_secret(SecretId=name, KmsKeyId="alias/app-secrets")
+    assert sm.describe_secret(SecretId=name)["KmsKeyId"] == "alias/app-secrets"
+    # An empty key id returns the secret to the default key, which DescribeSecret omits.
+    sm.update_secret(SecretId=name, KmsKeyId="")
+    assert "KmsKeyId" not in sm.describe_secret(SecretId=name)
+
+
+def test_update_with_value_makes_a_current_version(sm, secret):
+    name, _, v1 = secret
+    v2 = token()
+    updated = sm.update_secret(SecretId=name, SecretString="v2", ClientRequestToken=v2)
+    assert updated["VersionId"] == v2
+    assert stages_by_version(sm, name) == {v1: {"AWSPREVIOUS"}, v2: {"AWSCURRENT"}}
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "v2"
+
+
+def test_update_with_binary_value(sm, secret):
+    name, _, _ = secret
+    sm.update_secret(SecretId=name, SecretBinary=b"\x01\x02")
+    assert sm.get_secret_value(SecretId=name)["SecretBinary"] == b"\x01\x02"
+
+
+def test_update_reusing_a_token_with_another_value_is_refused(sm, secret):
+    name, _, v1 = secret
+    with expect_error("ResourceExistsException"):
+        sm.update_secret(SecretId=name, SecretString="other", ClientRequestToken=v1)
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "v1"
+
+
+def test_update_unknown_secret(sm):
+    with expect_error("ResourceNotFoundException", errors.SECRET_NOT_FOUND):
+        sm.update_secret(SecretId=unique_name("nope"), Description="x")
+
+
+def test_update_secret_scheduled_for_deletion(sm, secret):
+    name, _, _ = secret
+    sm.delete_secret(SecretId=name)
+    with expect_error("InvalidRequestException", errors.MARKED_FOR_DELETION):
+        sm.update_secret(SecretId=name, SecretString="v")
+
+
+# UpdateSecretVersionStage
+
+
+@pytest.fixture
+def labelled_pair(sm, secret):
+    """v1 AWSCURRENT, v2 carrying "blue" only."""
+    name, arn, v1 = secret
+    v2 = token()
+    sm.put_secret_value(
+        SecretId=name, SecretString="v2", ClientRequestToken=v2, VersionStages=["blue"]
+    )
+    return name, arn, v1, v2
+
+
+def test_stage_move_with_remove_from(sm, labelled_pair):
+    name, arn, v1, v2 = labelled_pair
+    moved = sm.update_secret_version_stage(
+        SecretId=name, VersionStage="blue", MoveToVersionId=v1, RemoveFromVersionId=v2
+    )
+    assert (moved["ARN"], moved["Name"]) == (arn, name)
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT", "blue"}, v2: set()}
+
+
+def test_stage_move_without_remove_from_is_refused(sm, labelled_pair):
+    name, _, v1, v2 = labelled_pair
+    with expect_error("InvalidParameterException"):
+        sm.update_secret_version_stage(SecretId=name, VersionStage="blue", MoveToVersionId=v1)
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}, v2: {"blue"}}
+
+
+def test_stage_move_with_wrong_remove_from_is_refused(sm, labelled_pair):
+    name, _, v1, v2 = labelled_pair
+    with expect_error("InvalidParameterException"):
+        sm.update_secret_version_stage(
+            SecretId=name, VersionStage="blue", MoveToVersionId=v1, RemoveFromVersionId=v1
+        )
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}, v2: {"blue"}}
+
+
+def test_stage_remove_only(sm, labelled_pair):
+    name, _, v1, v2 = labelled_pair
+    sm.update_secret_version_stage(SecretId=name, VersionStage="blue", RemoveFromVersionId=v2)
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}, v2: set()}
+    assert labelled(sm, name) == {v1: {"AWSCURRENT"}}
+
+
+def test_stage_new_label_needs_only_move_to(sm, labelled_pair):
+    name, _, v1, v2 = labelled_pair
+    sm.update_secret_version_stage(SecretId=name, VersionStage="green", MoveToVersionId=v2)
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}, v2: {"blue", "green"}}
+
+
+def test_stage_already_on_target_is_a_no_op(sm, labelled_pair):
+    name, _, v1, v2 = labelled_pair
+    sm.update_secret_version_stage(SecretId=name, VersionStage="blue", MoveToVersionId=v2)
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}, v2: {"blue"}}
+
+
+def test_current_cannot_be_removed_without_a_move(sm, labelled_pair):
+    name, _, v1, v2 = labelled_pair
+    with expect_error("InvalidParameterException"):
+        sm.update_secret_version_stage(
+            SecretId=name, VersionStage="AWSCURRENT", RemoveFromVersionId=v1
+        )
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}, v2: {"blue"}}
+
+
+def test_stage_move_to_unknown_version_is_refused(sm, labelled_pair):
+    name, _, v1, v2 = labelled_pair
+    with expect_error({"InvalidParameterException", "ResourceNotFoundException"}):
+        sm.update_secret_version_stage(SecretId=name, VersionStage="green", MoveToVersionId=token())
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}, v2: {"blue"}}
+
+
+def test_stage_on_unknown_secret(sm):
+    with expect_error("ResourceNotFoundException", errors.SECRET_NOT_FOUND):
+        sm.update_secret_version_stage(
+            SecretId=unique_name("nope"), VersionStage="blue", MoveToVersionId=token()
+        )
+
+
+# TagResource / UntagResource
+
+
+def tags_of(sm, name) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in sm.describe_secret(SecretId=name).get("Tags", [])}
+
+
+def test_tag_adds_and_overwrites(sm, secret):
+    name, arn, _ = secret
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    sm.tag_resource(SecretId=arn, Tags=[{"Key": "a", "Value": "one"}, {"Key": "C", "Value": ""}])
+    assert tags_of(sm, name) == {"a": "one", "b": "2", "C": ""}
+
+
+def test_tag_keys_are_case_sensitive(sm, secret):
+    name, _, _ = secret
+    sm.tag_resource(
+        SecretId=name, Tags=[{"Key": "env", "Value": "x"}, {"Key": "ENV", "Value": "y"}]
+    )
+    assert tags_of(sm, name) == {"env": "x", "ENV": "y"}
+
+
+def test_untag_removes_and_ignores_absent_keys(sm, secret):
+    name, _, _ = secret
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    sm.untag_resource(SecretId=name, TagKeys=["a", "never-there"])
+    assert tags_of(sm, name) == {"b": "2"}
+
+
+def test_tagging_unknown_secret(sm):
+    with expect_error("ResourceNotFoundException", errors.SECRET_NOT_FOUND):
+        sm.tag_resource(SecretId=unique_name("nope"), Tags=[{"Key": "a", "Value": "1"}])
+    with expect_error("ResourceNotFoundException", errors.SECRET_NOT_FOUND):
+        sm.untag_resource(SecretId=unique_name("nope"), TagKeys=["a"])
+
+
+def test_tagging_does_not_touch_versions(sm, secret):
+    name, _, v1 = secret
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "a", "Value": "1"}])
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}}
