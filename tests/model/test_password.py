@@ -227,3 +227,17 @@ def test_wrong_types_are_serialization_errors(body: dict) -> None:
     with pytest.raises(errors.SerializationError) as caught:
         password_arguments(body)
     assert caught.value.code == "SerializationException"
+
+
+def test_required_characters_land_anywhere() -> None:
+    """The required characters are shuffled in, not left at the front in class order."""
+    rng = random.Random(11)
+    firsts = {random_password(password_length=8, rng=rng)[0] for _ in range(400)}
+    for chars in CLASSES.values():
+        assert firsts & chars
+
+
+def test_draws_come_from_the_given_source() -> None:
+    one = random_password(rng=random.Random(5))
+    assert one == random_password(rng=random.Random(5))
+    assert one != random_password(rng=random.Random(6))
