@@ -146,7 +146,21 @@ def test_a_missed_window_moves_the_next_rotation_on() -> None:
     ],
 )
 def test_wire_form(rules: dict, wire: dict) -> None:
-    assert parse_rotation_rules(rules).to_wire() == wire
+    parsed = parse_rotation_rules(rules)
+    assert parsed.to_wire() == wire
+    # The stored form reads back to the same rules; the wire form (both fields) would not.
+    assert parsed.to_request() == rules
+    assert parse_rotation_rules(parsed.to_request()) == parsed
+
+
+def test_windows_hold_their_start_but_not_their_end() -> None:
+    window = parse_rotation_rules({"AutomaticallyAfterDays": 2, "Duration": "3h"}).window(
+        at(2024, 2, 29)
+    )
+    assert at(2024, 2, 29) in window
+    assert at(2024, 2, 29, 2, 59, 59) in window
+    assert at(2024, 2, 29, 3) not in window
+    assert at(2024, 2, 28, 23, 59) not in window
 
 
 def test_both_schedules_at_once_is_refused_with_the_service_text() -> None:
@@ -486,6 +500,7 @@ def test_cron_accepted_exactly_when_it_fires_at_most_a_year_apart(case: CronCase
     rules = parse_or_none(case)
     assert (rules is not None) == fires, case.expression
     if rules is not None:
+        assert parse_rotation_rules(rules.to_request()) == rules
         assert rules.to_wire() == {
             "AutomaticallyAfterDays": min(gaps),
             "ScheduleExpression": case.expression,

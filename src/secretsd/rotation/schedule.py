@@ -288,7 +288,23 @@ class RotationRules:
             wire["ScheduleExpression"] = self.schedule_expression
         return wire
 
+    def to_request(self) -> dict[str, Any]:
+        """The rules as they were set: ``parse_rotation_rules`` reads them back unchanged.
+
+        Unlike ``to_wire`` (which adds the computed ``AutomaticallyAfterDays`` next to a
+        ``ScheduleExpression``, a pair RotateSecret refuses), this is the form to store.
+        """
+        request: dict[str, Any] = {}
+        if self.automatically_after_days is not None:
+            request["AutomaticallyAfterDays"] = self.automatically_after_days
+        if self.schedule_expression is not None:
+            request["ScheduleExpression"] = self.schedule_expression
+        if self.duration_hours is not None:
+            request["Duration"] = f"{self.duration_hours}h"
+        return request
+
     def window_end(self, window_start: datetime) -> datetime:
+        """When a window opening at ``window_start`` closes (``Duration`` or the default)."""
         start = _utc(window_start)
         if self.duration_hours is not None:
             return start + self.duration_hours * _HOUR
@@ -317,9 +333,8 @@ class RotationRules:
         moment = _utc(now)
         start: datetime | None
         if self.interval_hours is not None:
-            start = _EPOCH + (moment - _EPOCH) // (self.interval_hours * _HOUR) * (
-                self.interval_hours * _HOUR
-            )
+            step = self.interval_hours * _HOUR
+            start = _EPOCH + (moment - _EPOCH) // step * step
         elif self.cron is not None:
             start = self.cron.start_on_day_at_or_before(moment)
         else:
