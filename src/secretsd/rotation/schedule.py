@@ -36,6 +36,8 @@ from typing import Any
 
 from secretsd.model import errors
 
+__all__ = ["BOTH_GIVEN", "RotationRules", "Window", "parse_rotation_rules"]
+
 BOTH_GIVEN = "You cannot specify both rotation frequency and schedule expression together."
 MIN_HOURS_APART = 4
 MAX_RATE_DAYS = 999
@@ -155,6 +157,8 @@ class _DaySpec:
         if self.kind == "last":
             return [length]
         if self.kind in ("weekday", "last-weekday"):
+            # nW past the month's last day picks nothing that month; it never moves across
+            # a month boundary.
             target = length if self.kind == "last-weekday" else self.number
             return [] if target > length else [_nearest_weekday(year, month, target, length)]
         first = 1 + (self.number - first_weekday) % 7
@@ -238,9 +242,8 @@ class _Cron:
     def start_after(self, moment: datetime) -> datetime:
         """The first firing strictly after ``moment``."""
         year, month = moment.year, moment.month
-        # A leap-day schedule can skip eight years (2096 -> 2104); a month-by-month walk
-        # through ten years finds any firing.
-        for _ in range(12 * 10):
+        # Validation keeps firings at most a year apart, so two years always hold one.
+        for _ in range(12 * 2 + 1):
             for day in self.days_in(year, month):
                 midnight = datetime(year, month, day, tzinfo=UTC)
                 for hour in self.hours:
@@ -248,7 +251,7 @@ class _Cron:
                     if start > moment:
                         return start
             year, month = (year, month + 1) if month < 12 else (year + 1, 1)
-        raise AssertionError("a validated cron expression fires within ten years")
+        raise AssertionError("a validated cron expression fires every year")
 
     def start_on_day_at_or_before(self, moment: datetime) -> datetime | None:
         if moment.day not in self.days_in(moment.year, moment.month):
