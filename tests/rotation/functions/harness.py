@@ -1,0 +1,114 @@
+"""Drive rotation functions the way the service does, against a live secretsd server.
+
+A rotation is: the service puts a valueless AWSPENDING placeholder whose version id is the
+token (the orchestrator does this on the store directly, so this harness does too), then
+invokes the function with each of the four steps. The functions reach the server only
+through boto3, pointed at it by the environment.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from secretsd.model import versions
+from secretsd.model.secret import AWSPENDING, Secret
+from secretsd.store import open_storage
+from secretsd.store.base import Change, Conflict
+from tests.support.server import REGION, ServerProcess
+
+STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def point_functions_at(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment a function gets from the orchestrator: endpoint, keys, region."""
+    parser = configparser.ConfigParser()
+    parser.read(server.credentials_file)
+    profile = parser["secretsd"]
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "SECRETS_MANAGER_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", profile["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", profile["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", server.endpoint_url)
+
+
+def add_placeholder(server: ServerProcess, secret_id: str, token: str) -> None:
+    """Put the valueless AWSPENDING version, as RotateSecret does before invoking a function."""
+    storage = open_storage(server.data_dir)
+    try:
+        for _ in range(20):
+            stored = storage.load_by_arn(secret_id) or storage.load_by_name(secret_id)
+            assert stored is not None, f"no secret {secret_id}"
+            secret = Secret.from_document(stored.document)
+            if token in secret.versions:
+                return
+            dropped = versions.add_version(
+                secret, token, time.time(), [AWSPENDING], has_value=False
+            )
+            change = Change(
+                secret.arn, secret.name, stored.revision, secret.to_document(), {}, dropped
+            )
+            try:
+                storage.commit(change)
+                return
+            except Conflict:
+                continue
+        raise AssertionError("the secret kept changing under the placeholder")
+    finally:
+        storage.close()
+
+
+@dataclass
+class Rotations:
+    server: ServerProcess
+    sm: Any
+
+    def create(self, name_prefix: str, value: dict[str, Any]) -> str:
+        """A new secret with a unique name; returns its ARN."""
+        name = f"{name_prefix}-{uuid.uuid4().hex[:10]}"
+        return self.sm.create_secret(Name=name, SecretString=json.dumps(value))["ARN"]
+
+    def begin(self, arn: str, token: str | None = None) -> str:
+        token = token or str(uuid.uuid4())
+        add_placeholder(self.server, arn, token)
+        return token
+
+    def event(self, arn: str, token: str, step: str) -> dict[str, str]:
+        return {"Step": step, "SecretId": arn, "ClientRequestToken": token}
+
+    def run_steps(self, handler: Handler, arn: str, token: str, steps=STEPS) -> None:
+        for step in steps:
+            handler(self.event(arn, token, step), None)
+
+    def rotate(self, handler: Handler, arn: str) -> str:
+        """One whole rotation; the service then takes AWSPENDING off, as it does on success."""
+        token = self.begin(arn)
+        self.run_steps(handler, arn, token)
+        self.finish(arn, token)
+        return token
+
+    def finish(self, arn: str, token: str) -> None:
+        stages = self.stages(arn)
+        if AWSPENDING in stages.get(token, []):
+            self.sm.update_secret_version_stage(
+                SecretId=arn, VersionStage=AWSPENDING, RemoveFromVersionId=token
+            )
+
+    def value(self, arn: str, stage: str = "AWSCURRENT") -> dict[str, Any]:
+        return json.loads(
+            self.sm.get_secret_value(SecretId=arn, VersionStage=stage)["SecretString"]
+        )
+
+    def stages(self, arn: str) -> dict[str, list[str]]:
+        return self.sm.describe_secret(SecretId=arn).get("VersionIdsToStages", {})
