@@ -13,6 +13,7 @@ from pathlib import Path
 
 from secretsd import logs
 from secretsd.model.errors import SecretsManagerError
+from secretsd.rotation.registry import ConfigError
 from secretsd.store import StorageError, open_storage
 
 from .app import ApiApp
@@ -45,6 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    parser.add_argument(
+        "--rotation-config",
+        type=Path,
+        default=None,
+        help="TOML file registering rotation functions ([functions.<name>] tables)",
+    )
+    parser.add_argument(
+        "--scheduler-interval",
+        type=float,
+        default=5.0,
+        help="seconds between looks for due rotations (5)",
+    )
+    parser.add_argument(
+        "--rotation-retry-base",
+        type=float,
+        default=2.0,
+        help="first retry delay of a failed rotation in seconds, doubling each time (2)",
+    )
     parser.add_argument(
         "--no-auth",
         action="store_true",
@@ -95,14 +114,47 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
             print(access_keys.client_setup(keyring.primary, url, credentials_file, args.region))
         else:
             print(f"access keys: {credentials_file} (profile {keyring.primary.profile})")
+        scheduler = _start_rotation(args, service, url, keyring.primary)
         print(f"secretsd server listening on {url}", flush=True)
         if on_ready is not None:
             on_ready(url, credentials_file)
-        _run_uvicorn(ApiApp(service, authenticate), sock, args.log_level)
+        try:
+            _run_uvicorn(ApiApp(service, authenticate), sock, args.log_level)
+        finally:
+            scheduler.stop()
     finally:
         storage.close()
     log.info("server stopped")
     return 0
+
+
+def _start_rotation(args: argparse.Namespace, service: SecretsService, url: str, key):
+    from secretsd.rotation.orchestrator import Rotator
+    from secretsd.rotation.registry import FunctionRegistry
+    from secretsd.rotation.scheduler import Scheduler
+
+    registry = FunctionRegistry.from_config(args.rotation_config)
+    # Rotation functions reach this server through boto3 exactly as they would reach AWS:
+    # in-process ones read these variables, commands inherit them.
+    os.environ.update(
+        SECRETS_MANAGER_ENDPOINT=url,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER=url,
+        AWS_ACCESS_KEY_ID=key.access_key_id,
+        AWS_SECRET_ACCESS_KEY=key.secret_access_key,
+        AWS_DEFAULT_REGION=args.region,
+    )
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    service.knows_function = registry.knows
+    scheduler = Scheduler(
+        service,
+        Rotator(service, registry),
+        interval=args.scheduler_interval,
+        retry_base=args.rotation_retry_base,
+    )
+    service.on_rotation_requested = scheduler.request
+    scheduler.start()
+    return scheduler
 
 
 def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str) -> None:
@@ -133,6 +185,6 @@ def main(argv: list[str]) -> int:
     logs.configure(args.log_level, args.log_format == "json")
     try:
         return serve(args)
-    except (StorageError, CredentialsError, SecretsManagerError, OSError) as exc:
+    except (StorageError, CredentialsError, ConfigError, SecretsManagerError, OSError) as exc:
         print(f"secretsd server: {exc}", file=sys.stderr)
         return 1

@@ -15,12 +15,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from secretsd.model import errors, listing, versions
+from secretsd.model import errors, listing, rotation, versions
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
 from secretsd.model.password import password_arguments, random_password
-from secretsd.model.secret import Secret
+from secretsd.model.secret import AWSCURRENT, Secret
+from secretsd.rotation.schedule import parse_rotation_rules
 from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
@@ -85,7 +87,13 @@ class SecretsService:
             "GetRandomPassword": self.get_random_password,
             "TagResource": self.tag_resource,
             "UntagResource": self.untag_resource,
+            "RotateSecret": self.rotate_secret,
+            "CancelRotateSecret": self.cancel_rotate_secret,
         }
+        # Set by the server: whether a rotation function name is known, and who runs a
+        # rotation that RotateSecret starts.
+        self.knows_function: Callable[[str], bool] = lambda name: True
+        self.on_rotation_requested: Callable[[str, str], None] = lambda arn, token: None
 
     def call(self, operation: str, body: Body) -> Body:
         handler = self.operations.get(operation)
@@ -116,6 +124,16 @@ class SecretsService:
             except Conflict:
                 continue
             raise errors.ResourceNotFound(errors.SECRET_NOT_FOUND)
+
+    def edit(self, secret_id: str, change: Callable[[Secret, float], list[str] | None]) -> Secret:
+        """Apply ``change`` (which may return purged version ids) atomically; for the service's
+        own machinery (rotation), which acts on secrets without an API request."""
+
+        def apply(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            dropped = change(secret, now) or []
+            return {"secret": secret}, _Edit(True, drop_values=list(dropped))
+
+        return self._mutate(secret_id, apply, allow_deleted=True)["secret"]
 
     def _mutate(
         self,
@@ -264,7 +282,7 @@ class SecretsService:
             return {"SecretValues": values, "Errors": failures}
         matching = [
             s
-            for s in self._all_secrets()
+            for s in self.all_secrets()
             if not s.scheduled_for_deletion and listing.matches(s, filters)
         ]
         chunk, following = listing.page(
@@ -287,7 +305,7 @@ class SecretsService:
         secret, _ = self.load(params.secret_id(body))
         return describe(secret)
 
-    def _all_secrets(self) -> list[Secret]:
+    def all_secrets(self) -> list[Secret]:
         now = self.clock()
         return [
             secret
@@ -304,7 +322,7 @@ class SecretsService:
         filters = listing.parse_filters(body.get("Filters"))
         chosen = [
             s
-            for s in self._all_secrets()
+            for s in self.all_secrets()
             if (include_deleted or not s.scheduled_for_deletion) and listing.matches(s, filters)
         ]
         ordered = listing.sort_secrets(
@@ -343,6 +361,10 @@ class SecretsService:
         existing = secret.versions.get(token)
         if existing is None:
             dropped = versions.add_version(secret, token, now, stages)
+            if secret.rotation_enabled and AWSCURRENT in secret.versions[token].stages:
+                # A manual change of the current value counts as a rotation for the schedule.
+                secret.rotation_base = now
+                refresh_next_rotation(secret, now)
             return _Edit(True, {token: value}, dropped)
         if not existing.has_value:
             # The rotation placeholder: createSecret fills it in.
@@ -502,3 +524,76 @@ class SecretsService:
             return {}, _Edit(True)
 
         return self._mutate(params.secret_id(body), edit)
+
+    def rotate_secret(self, body: Body) -> Body:
+        secret_id = params.secret_id(body)
+        token = params.client_request_token(body) or self.new_token()
+        function_arn = params.string(body, "RotationLambdaARN", max_len=2048)
+        immediately = params.boolean(body, "RotateImmediately", True)
+        raw_rules = body.get("RotationRules")
+        if raw_rules is not None and not isinstance(raw_rules, dict):
+            raise errors.SerializationError("Expected an object for RotationRules.")
+        rules = parse_rotation_rules(raw_rules).to_wire() if raw_rules is not None else None
+        if function_arn is not None and not self.knows_function(function_arn):
+            raise errors.InvalidRequest(
+                f"Secrets Manager cannot invoke the specified Lambda function {function_arn}: "
+                "no rotation function of that name is built in or configured."
+            )
+
+        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            dropped = rotation.begin_rotation(
+                secret,
+                token,
+                now,
+                function_arn=function_arn,
+                rules=rules,
+                immediately=bool(immediately),
+            )
+            if immediately:
+                secret.rotation_retry_until = retry_deadline(secret, now)
+            refresh_next_rotation(secret, now)
+            response: Body = {"ARN": secret.arn, "Name": secret.name}
+            if immediately:
+                response["VersionId"] = token
+            return response, _Edit(True, drop_values=dropped)
+
+        response = self._mutate(secret_id, edit)
+        if immediately:
+            self.on_rotation_requested(response["ARN"], token)
+        return response
+
+    def cancel_rotate_secret(self, body: Body) -> Body:
+        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+            cancelled = rotation.cancel_rotation(secret, now)
+            response: Body = {"ARN": secret.arn, "Name": secret.name}
+            if cancelled:
+                response["VersionId"] = cancelled
+            return response, _Edit(True)
+
+        return self._mutate(params.secret_id(body), edit)
+
+
+RETRY_AT_LEAST_SECONDS = 3600.0
+
+
+def retry_deadline(secret: Secret, now: float) -> float:
+    """Until when a rotation started now is retried: its window, and at least an hour."""
+    end = now + RETRY_AT_LEAST_SECONDS
+    if secret.rotation_rules:
+        rules = parse_rotation_rules(secret.rotation_rules)
+        window_end = rules.window_end(_datetime(now)).timestamp()
+        end = max(end, window_end)
+    return end
+
+
+def refresh_next_rotation(secret: Secret, now: float) -> None:
+    if not secret.rotation_enabled or not secret.rotation_rules:
+        secret.next_rotation = None
+        return
+    rules = parse_rotation_rules(secret.rotation_rules)
+    base = secret.rotation_base if secret.rotation_base is not None else secret.created
+    secret.next_rotation = rules.next_rotation_date(_datetime(base), _datetime(now)).timestamp()
+
+
+def _datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

@@ -49,6 +49,12 @@ class Secret:
     rotation_rules: dict[str, Any] | None = None
     last_rotated: float | None = None
     next_rotation: float | None = None
+    # When the schedule counts from: the last rotation, a manual change of AWSCURRENT, or
+    # the moment rotation was configured.
+    rotation_base: float | None = None
+    # The rotation in progress (its token) and until when a failed attempt is retried.
+    rotation_token: str | None = None
+    rotation_retry_until: float | None = None
     versions: dict[str, Version] = field(default_factory=dict)
 
     @property

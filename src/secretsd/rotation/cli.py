@@ -1,0 +1,67 @@
+"""``secretsd rotation history <secret>``: the attempts of a secret's rotations, newest last."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from secretsd.api.service import SecretsService
+from secretsd.model.errors import SecretsManagerError
+from secretsd.store import StorageError, open_storage
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="secretsd rotation")
+    sub = parser.add_subparsers(dest="command", required=True)
+    history = sub.add_parser("history", help="show the rotation attempts of a secret")
+    history.add_argument("secret", help="name or ARN of the secret")
+    history.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("SECRETSD_DATA_DIR", "./data"))
+    )
+    history.add_argument("--database-url", default=os.environ.get("SECRETSD_DATABASE_URL"))
+    history.add_argument("--limit", type=int, default=50, help="newest events shown (50)")
+    history.add_argument("--json", action="store_true", help="one JSON object per line")
+    return parser
+
+
+def format_event(at: float, event: dict) -> str:
+    when = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    parts = [when, event.get("token", "-")[:12], event.get("step") or event.get("kind", "")]
+    parts.append(event.get("outcome", ""))
+    if "duration_ms" in event:
+        parts.append(f"{event['duration_ms']:.0f}ms")
+    line = "  ".join(str(p) for p in parts)
+    if event.get("error"):
+        line += f"\n    error: {event['error']}"
+    return line
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        storage = open_storage(args.data_dir, args.database_url)
+    except StorageError as exc:
+        print(f"secretsd rotation: {exc}", file=sys.stderr)
+        return 1
+    try:
+        secret, _ = SecretsService(storage).load(args.secret)
+        events = storage.read_events(secret.arn, args.limit)
+    except SecretsManagerError as exc:
+        print(f"secretsd rotation: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        storage.close()
+    if not events:
+        print(f"{secret.name}: no rotation attempts recorded")
+        return 0
+    for at, raw in events:
+        event = json.loads(raw)
+        if args.json:
+            print(json.dumps({"time": at, **event}))
+        else:
+            print(format_event(at, event))
+    return 0

@@ -1,0 +1,194 @@
+"""Managed rotation through the API of a live server: RotateSecret, the scheduler, history."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from secretsd.model import errors
+from tests.support.server import start_server
+
+HISTORY = [sys.executable, "-m", "secretsd.cli", "rotation", "history"]
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
+def history(server, secret: str) -> list[dict]:
+    out = subprocess.run(
+        [*HISTORY, secret, "--json", "--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+@pytest.fixture
+def rotating_server(tmp_path):
+    """A server with a quick scheduler and two configured functions: one that fails, one that
+    blocks until a file appears (to look at a rotation in the middle)."""
+    gate = tmp_path / "gate"
+    fails = tmp_path / "fails.py"
+    fails.write_text("import sys\nsys.stdin.read()\nsys.exit('database refused: boom')\n")
+    waits = tmp_path / "waits.py"
+    waits.write_text(
+        f"import os, sys, time\nwhile not os.path.exists({str(gate)!r}):\n"
+        "    time.sleep(0.02)\nsys.exit(1)\n"
+    )
+    config = tmp_path / "rotation.toml"
+    python = json.dumps(sys.executable)
+    config.write_text(
+        f"[functions.always-fails]\ncommand = [{python}, {json.dumps(str(fails))}]\n"
+        f"[functions.waits-for-gate]\ncommand = [{python}, {json.dumps(str(waits))}]\n"
+    )
+    server = start_server(
+        tmp_path / "data",
+        "--rotation-config",
+        str(config),
+        "--scheduler-interval",
+        "0.1",
+        "--rotation-retry-base",
+        "0.2",
+    )
+    server.gate = gate
+    yield server
+    gate.touch()
+    server.stop()
+
+
+def make_secret(sm, value: dict | None = None) -> str:
+    name = f"rot/{uuid.uuid4().hex[:10]}"
+    sm.create_secret(Name=name, SecretString=json.dumps(value or {"api_key": "initial-key"}))
+    return name
+
+
+def test_rotate_secret_without_a_function_is_refused(server):
+    sm = server.client()
+    name = make_secret(sm)
+    with pytest.raises(ClientError) as exc:
+        sm.rotate_secret(SecretId=name)
+    assert exc.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert exc.value.response["Error"]["Message"] == errors.NO_ROTATION_FUNCTION
+    assert "RotationEnabled" not in sm.describe_secret(SecretId=name)
+
+
+def test_generic_rotation_runs_all_four_steps_and_finishes(server):
+    sm = server.client()
+    name = make_secret(sm)
+    first = sm.get_secret_value(SecretId=name)
+    response = sm.rotate_secret(
+        SecretId=name,
+        RotationLambdaARN="arn:aws:lambda:us-east-1:123456789012:function:secretsd-generic",
+        RotationRules={"AutomaticallyAfterDays": 30},
+    )
+    token = response["VersionId"]
+
+    def rotated():
+        meta = sm.describe_secret(SecretId=name)
+        return meta if meta["VersionIdsToStages"].get(token) == ["AWSCURRENT"] else None
+
+    meta = wait_for(rotated)
+    # AWSPENDING is gone after success; the old version is AWSPREVIOUS.
+    assert meta["VersionIdsToStages"] == {
+        token: ["AWSCURRENT"],
+        first["VersionId"]: ["AWSPREVIOUS"],
+    }
+    assert meta["RotationEnabled"] is True
+    assert meta["RotationRules"]["AutomaticallyAfterDays"] == 30
+    assert "LastRotatedDate" in meta
+    days_ahead = (meta["NextRotationDate"] - meta["LastRotatedDate"]).total_seconds() / 86400
+    assert 29 <= days_ahead <= 31
+    new = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
+    assert new["api_key"] != "initial-key" and len(new["api_key"]) == 32
+    steps = [e.get("step") for e in history(server, name) if e["kind"] == "step"]
+    assert steps == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+
+
+def test_pending_placeholder_has_no_value_and_blocks_a_second_rotation(rotating_server):
+    sm = rotating_server.client()
+    name = make_secret(sm)
+    token = sm.rotate_secret(SecretId=name, RotationLambdaARN="waits-for-gate")["VersionId"]
+    stages = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+    assert stages[token] == ["AWSPENDING"]
+    with pytest.raises(ClientError) as exc:
+        sm.get_secret_value(SecretId=name, VersionStage="AWSPENDING")
+    assert exc.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert exc.value.response["Error"]["Message"] == errors.value_not_found_for_stage("AWSPENDING")
+    with pytest.raises(ClientError) as exc:
+        sm.rotate_secret(SecretId=name)
+    assert exc.value.response["Error"]["Message"] == errors.ROTATION_IN_PROGRESS
+    # CancelRotateSecret clears the way.
+    cancelled = sm.cancel_rotate_secret(SecretId=name)
+    assert cancelled["VersionId"] == token
+    meta = sm.describe_secret(SecretId=name)
+    assert meta["RotationEnabled"] is False
+    assert token not in meta["VersionIdsToStages"]
+
+
+def test_failed_rotation_is_retried_with_backoff_and_recorded(rotating_server):
+    sm = rotating_server.client()
+    name = make_secret(sm, {"api_key": "initial-key", "password": "do-not-log-me"})
+    before = sm.get_secret_value(SecretId=name)
+    token = sm.rotate_secret(SecretId=name, RotationLambdaARN="always-fails")["VersionId"]
+
+    def failures():
+        events = history(rotating_server, name)
+        failed = [e for e in events if e.get("outcome") == "failed"]
+        return failed if len(failed) >= 3 else None
+
+    failed = wait_for(failures, timeout=30)
+    assert {e["token"] for e in failed} == {token}  # retried with the same token
+    assert all(e["step"] == "createSecret" for e in failed)
+    assert "database refused: boom" in failed[0]["error"]
+    # AWSCURRENT is untouched and readable.
+    after = sm.get_secret_value(SecretId=name)
+    assert after["VersionId"] == before["VersionId"]
+    assert after["SecretString"] == before["SecretString"]
+    text = subprocess.run(
+        [*HISTORY, name, "--data-dir", str(rotating_server.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "createSecret  failed" in text and "do-not-log-me" not in text
+
+
+def test_unknown_function_name_is_refused(server):
+    sm = server.client()
+    name = make_secret(sm)
+    with pytest.raises(ClientError) as exc:
+        sm.rotate_secret(SecretId=name, RotationLambdaARN="no-such-function")
+    assert exc.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert "no-such-function" in exc.value.response["Error"]["Message"]
+
+
+def test_manual_put_counts_as_a_rotation_for_the_schedule(server):
+    sm = server.client()
+    name = make_secret(sm)
+    sm.rotate_secret(
+        SecretId=name,
+        RotationLambdaARN="secretsd-generic",
+        RotationRules={"AutomaticallyAfterDays": 10},
+        RotateImmediately=False,
+    )
+    before = sm.describe_secret(SecretId=name)["NextRotationDate"]
+    time.sleep(1.1)
+    sm.put_secret_value(SecretId=name, SecretString=json.dumps({"api_key": "manual"}))
+    after = sm.describe_secret(SecretId=name)["NextRotationDate"]
+    assert after >= before
+    days = (after - sm.describe_secret(SecretId=name)["LastChangedDate"]).total_seconds() / 86400
+    assert 9 <= days <= 11
