@@ -67,7 +67,12 @@ class MySQLUsers:
     def grants(self, user: str) -> set[str]:
         """SHOW GRANTS for ``user`` with the grantee and the password hash taken out."""
         with mysql_root() as conn, conn.cursor() as cur:
-            cur.execute("SHOW GRANTS FOR %s@'%%'", (user,))
+            try:
+                cur.execute("SHOW GRANTS FOR %s@'%%'", (user,))
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] == 1141:  # no such user
+                    return set()
+                raise
             rows = [r[0] for r in cur.fetchall()]
         grantee = f"`{user}`@`%`"
         return {row.split(" IDENTIFIED BY PASSWORD")[0].replace(grantee, "<u>") for row in rows}
@@ -108,7 +113,8 @@ def pg_logs_in(user: str, password: str) -> bool:
         ).close()
         return True
     except psycopg.OperationalError as exc:
-        if "password authentication failed" in str(exc):
+        text = str(exc)
+        if "password authentication failed" in text or "does not exist" in text:
             return False
         raise
 
