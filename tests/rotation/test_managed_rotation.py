@@ -182,10 +182,16 @@ def test_manual_put_counts_as_a_rotation_for_the_schedule(server):
     sm.rotate_secret(
         SecretId=name,
         RotationLambdaARN="secretsd-generic",
-        RotationRules={"AutomaticallyAfterDays": 10},
+        RotationRules={"ScheduleExpression": "rate(10 days)", "Duration": "3h"},
         RotateImmediately=False,
     )
-    before = sm.describe_secret(SecretId=name)["NextRotationDate"]
+    meta = sm.describe_secret(SecretId=name)
+    assert meta["RotationRules"] == {
+        "AutomaticallyAfterDays": 10,
+        "ScheduleExpression": "rate(10 days)",
+        "Duration": "3h",
+    }
+    before = meta["NextRotationDate"]
     time.sleep(1.1)
     sm.put_secret_value(SecretId=name, SecretString=json.dumps({"api_key": "manual"}))
     after = sm.describe_secret(SecretId=name)["NextRotationDate"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from secretsd.model.secret import Secret, Version
+from secretsd.rotation.schedule import parse_rotation_rules
 
 from .params import render_value
 
@@ -19,7 +20,7 @@ def _metadata(secret: Secret) -> Body:
         ("KmsKeyId", secret.kms_key_id),
         ("RotationEnabled", secret.rotation_enabled),
         ("RotationLambdaARN", secret.rotation_lambda_arn),
-        ("RotationRules", secret.rotation_rules),
+        ("RotationRules", _rules(secret)),
         ("LastRotatedDate", secret.last_rotated),
         ("LastChangedDate", secret.last_changed),
         ("LastAccessedDate", secret.last_accessed),
@@ -28,6 +29,12 @@ def _metadata(secret: Secret) -> Body:
         ("Tags", secret.tags or None),
     ]
     return {key: value for key, value in fields if value is not None}
+
+
+def _rules(secret: Secret) -> dict[str, Any] | None:
+    if not secret.rotation_rules:
+        return None
+    return parse_rotation_rules(secret.rotation_rules).to_wire()
 
 
 def describe(secret: Secret) -> Body:

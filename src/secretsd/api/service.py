@@ -533,7 +533,8 @@ class SecretsService:
         raw_rules = body.get("RotationRules")
         if raw_rules is not None and not isinstance(raw_rules, dict):
             raise errors.SerializationError("Expected an object for RotationRules.")
-        rules = parse_rotation_rules(raw_rules).to_wire() if raw_rules is not None else None
+        # Stored as asked for; DescribeSecret shows the service's wire form.
+        rules = parse_rotation_rules(raw_rules).to_request() if raw_rules is not None else None
         if function_arn is not None and not self.knows_function(function_arn):
             raise errors.InvalidRequest(
                 f"Secrets Manager cannot invoke the specified Lambda function {function_arn}: "
