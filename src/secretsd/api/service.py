@@ -14,19 +14,19 @@ import secrets as _random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from secretsd.model import errors, listing, rotation, versions
+from secretsd.model import errors, listing, versions
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
 from secretsd.model.password import password_arguments, random_password
 from secretsd.model.secret import AWSCURRENT, Secret
-from secretsd.rotation.schedule import parse_rotation_rules
+from secretsd.rotation.dates import refresh_next_rotation
 from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
+from .edits import Edit
 from .render import describe, list_entry, secret_value_entry, version_entry
+from .rotation_ops import RotationOperations
 
 Body = dict[str, Any]
 Handler = Callable[[Body], Body]
@@ -44,16 +44,7 @@ def _token() -> str:
     return str(uuid.uuid4())
 
 
-@dataclass
-class _Edit:
-    """What an operation changed: values to add or drop, and whether to commit at all."""
-
-    changed: bool = False
-    put_values: dict[str, bytes] = field(default_factory=dict)
-    drop_values: list[str] = field(default_factory=list)
-
-
-class SecretsService:
+class SecretsService(RotationOperations):
     """All operations over one storage. Thread-safe as far as the storage is."""
 
     def __init__(
@@ -90,10 +81,6 @@ class SecretsService:
             "RotateSecret": self.rotate_secret,
             "CancelRotateSecret": self.cancel_rotate_secret,
         }
-        # Set by the server: whether a rotation function name is known, and who runs a
-        # rotation that RotateSecret starts.
-        self.knows_function: Callable[[str], bool] = lambda name: True
-        self.on_rotation_requested: Callable[[str, str], None] = lambda arn, token: None
 
     def call(self, operation: str, body: Body) -> Body:
         handler = self.operations.get(operation)
@@ -129,16 +116,16 @@ class SecretsService:
         """Apply ``change`` (which may return purged version ids) atomically; for the service's
         own machinery (rotation), which acts on secrets without an API request."""
 
-        def apply(secret: Secret, now: float) -> tuple[Body, _Edit]:
+        def apply(secret: Secret, now: float) -> tuple[Body, Edit]:
             dropped = change(secret, now) or []
-            return {"secret": secret}, _Edit(True, drop_values=list(dropped))
+            return {"secret": secret}, Edit(True, drop_values=list(dropped))
 
         return self._mutate(secret_id, apply, allow_deleted=True)["secret"]
 
     def _mutate(
         self,
         secret_id: str,
-        edit: Callable[[Secret, float], tuple[Body, _Edit]],
+        edit: Callable[[Secret, float], tuple[Body, Edit]],
         *,
         allow_deleted: bool = False,
     ) -> Body:
@@ -356,7 +343,7 @@ class SecretsService:
 
     def _put_version(
         self, secret: Secret, now: float, token: str, value: bytes, stages: list[str] | None
-    ) -> _Edit:
+    ) -> Edit:
         """Add a version, or settle a repeated ClientRequestToken as the service does."""
         existing = secret.versions.get(token)
         if existing is None:
@@ -365,20 +352,20 @@ class SecretsService:
                 # A manual change of the current value counts as a rotation for the schedule.
                 secret.rotation_base = now
                 refresh_next_rotation(secret, now)
-            return _Edit(True, {token: value}, dropped)
+            return Edit(True, {token: value}, dropped)
         if not existing.has_value:
             # The rotation placeholder: createSecret fills it in.
             existing.has_value = True
             for stage in stages or []:
                 versions.attach(secret, stage, token)
             secret.last_changed = now
-            return _Edit(True, {token: value})
+            return Edit(True, {token: value})
         if self.storage.read_value(secret.arn, token) != value:
             raise errors.ResourceExists(
                 f"You can't modify an existing version, you can only create a new version. "
                 f"The version {token} already exists with a different value."
             )
-        return _Edit()
+        return Edit()
 
     def put_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
@@ -392,7 +379,7 @@ class SecretsService:
         if stages is not None and not stages:
             raise errors.InvalidParameter("VersionStages can't be an empty list.")
 
-        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+        def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             change = self._put_version(secret, now, token, value, stages)
             return {
                 "ARN": secret.arn,
@@ -410,8 +397,8 @@ class SecretsService:
         description = params.string(body, "Description", max_len=2048)
         kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
 
-        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
-            change = _Edit()
+        def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
+            change = Edit()
             response: Body = {"ARN": secret.arn, "Name": secret.name}
             if description is not None and description != secret.description:
                 secret.description = description
@@ -438,9 +425,9 @@ class SecretsService:
         remove_from = params.string(body, "RemoveFromVersionId", min_len=32, max_len=64)
         move_to = params.string(body, "MoveToVersionId", min_len=32, max_len=64)
 
-        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+        def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             versions.update_version_stage(secret, stage, remove_from, move_to, now)
-            return {"ARN": secret.arn, "Name": secret.name}, _Edit(True)
+            return {"ARN": secret.arn, "Name": secret.name}, Edit(True)
 
         return self._mutate(secret_id, edit)
 
@@ -459,7 +446,7 @@ class SecretsService:
         if force:
             return self._force_delete(secret_id)
 
-        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+        def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
             secret.deleted_date = now
@@ -469,7 +456,7 @@ class SecretsService:
                 "Name": secret.name,
                 "DeletionDate": secret.deletion_date,
             }
-            return response, _Edit(True)
+            return response, Edit(True)
 
         return self._mutate(secret_id, edit, allow_deleted=True)
 
@@ -489,10 +476,10 @@ class SecretsService:
         raise errors.InternalServiceError("The secret is changing too fast; try again.")
 
     def restore_secret(self, body: Body) -> Body:
-        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+        def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             changed = secret.scheduled_for_deletion
             secret.deleted_date = secret.deletion_date = None
-            return {"ARN": secret.arn, "Name": secret.name}, _Edit(changed)
+            return {"ARN": secret.arn, "Name": secret.name}, Edit(changed)
 
         return self._mutate(params.secret_id(body), edit, allow_deleted=True)
 
@@ -504,13 +491,13 @@ class SecretsService:
         if new_tags is None:
             raise errors.InvalidParameter("You must provide a value for the Tags parameter.")
 
-        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+        def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             merged = {t["Key"]: t["Value"] for t in secret.tags}
             merged.update({t["Key"]: t["Value"] for t in new_tags})
             if len(merged) > 50:
                 raise errors.LimitExceeded("A secret can have at most 50 tags.")
             secret.tags = [{"Key": k, "Value": v} for k, v in merged.items()]
-            return {}, _Edit(True)
+            return {}, Edit(True)
 
         return self._mutate(params.secret_id(body), edit)
 
@@ -519,82 +506,8 @@ class SecretsService:
         if keys is None:
             raise errors.InvalidParameter("You must provide a value for the TagKeys parameter.")
 
-        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
+        def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             secret.tags = [t for t in secret.tags if t["Key"] not in keys]
-            return {}, _Edit(True)
+            return {}, Edit(True)
 
         return self._mutate(params.secret_id(body), edit)
-
-    def rotate_secret(self, body: Body) -> Body:
-        secret_id = params.secret_id(body)
-        token = params.client_request_token(body) or self.new_token()
-        function_arn = params.string(body, "RotationLambdaARN", max_len=2048)
-        immediately = params.boolean(body, "RotateImmediately", True)
-        raw_rules = body.get("RotationRules")
-        if raw_rules is not None and not isinstance(raw_rules, dict):
-            raise errors.SerializationError("Expected an object for RotationRules.")
-        # Stored as asked for; DescribeSecret shows the service's wire form.
-        rules = parse_rotation_rules(raw_rules).to_request() if raw_rules is not None else None
-        if function_arn is not None and not self.knows_function(function_arn):
-            raise errors.InvalidRequest(
-                f"Secrets Manager cannot invoke the specified Lambda function {function_arn}: "
-                "no rotation function of that name is built in or configured."
-            )
-
-        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
-            dropped = rotation.begin_rotation(
-                secret,
-                token,
-                now,
-                function_arn=function_arn,
-                rules=rules,
-                immediately=bool(immediately),
-            )
-            if immediately:
-                secret.rotation_retry_until = retry_deadline(secret, now)
-            refresh_next_rotation(secret, now)
-            response: Body = {"ARN": secret.arn, "Name": secret.name}
-            if immediately:
-                response["VersionId"] = token
-            return response, _Edit(True, drop_values=dropped)
-
-        response = self._mutate(secret_id, edit)
-        if immediately:
-            self.on_rotation_requested(response["ARN"], token)
-        return response
-
-    def cancel_rotate_secret(self, body: Body) -> Body:
-        def edit(secret: Secret, now: float) -> tuple[Body, _Edit]:
-            cancelled = rotation.cancel_rotation(secret, now)
-            response: Body = {"ARN": secret.arn, "Name": secret.name}
-            if cancelled:
-                response["VersionId"] = cancelled
-            return response, _Edit(True)
-
-        return self._mutate(params.secret_id(body), edit)
-
-
-RETRY_AT_LEAST_SECONDS = 3600.0
-
-
-def retry_deadline(secret: Secret, now: float) -> float:
-    """Until when a rotation started now is retried: its window, and at least an hour."""
-    end = now + RETRY_AT_LEAST_SECONDS
-    if secret.rotation_rules:
-        rules = parse_rotation_rules(secret.rotation_rules)
-        window_end = rules.window_end(_datetime(now)).timestamp()
-        end = max(end, window_end)
-    return end
-
-
-def refresh_next_rotation(secret: Secret, now: float) -> None:
-    if not secret.rotation_enabled or not secret.rotation_rules:
-        secret.next_rotation = None
-        return
-    rules = parse_rotation_rules(secret.rotation_rules)
-    base = secret.rotation_base if secret.rotation_base is not None else secret.created
-    secret.next_rotation = rules.next_rotation_date(_datetime(base), _datetime(now)).timestamp()
-
-
-def _datetime(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from secretsd.api.service import SecretsService, refresh_next_rotation
+from secretsd.api.service import SecretsService
 from secretsd.model import rotation
 from secretsd.model.secret import Secret
+from secretsd.rotation.dates import refresh_next_rotation
 
 from .registry import FunctionRegistry
 

@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from secretsd.api.service import SecretsService, refresh_next_rotation, retry_deadline
+from secretsd.api.service import SecretsService
 from secretsd.model import errors, rotation
 from secretsd.model.secret import Secret
+from secretsd.rotation.dates import refresh_next_rotation, retry_deadline
 from secretsd.rotation.schedule import parse_rotation_rules
 
 from .orchestrator import Rotator
