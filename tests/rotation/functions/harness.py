@@ -43,19 +43,20 @@ def point_functions_at(server: ServerProcess, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", server.endpoint_url)
 
 
-def add_placeholder(server: ServerProcess, secret_id: str, token: str) -> None:
-    """Put the valueless AWSPENDING version, as RotateSecret does before invoking a function."""
+def edit_stored(
+    server: ServerProcess, secret_id: str, edit: Callable[[Secret], list[str] | None]
+) -> None:
+    """Change a secret's document on the store, as the orchestrator does; ``edit`` returns
+    the version ids whose values to drop, or None to leave the secret alone."""
     storage = open_storage(server.data_dir)
     try:
         for _ in range(20):
             stored = storage.load_by_arn(secret_id) or storage.load_by_name(secret_id)
             assert stored is not None, f"no secret {secret_id}"
             secret = Secret.from_document(stored.document)
-            if token in secret.versions:
+            dropped = edit(secret)
+            if dropped is None:
                 return
-            dropped = versions.add_version(
-                secret, token, time.time(), [AWSPENDING], has_value=False
-            )
             change = Change(
                 secret.arn, secret.name, stored.revision, secret.to_document(), {}, dropped
             )
@@ -64,9 +65,28 @@ def add_placeholder(server: ServerProcess, secret_id: str, token: str) -> None:
                 return
             except Conflict:
                 continue
-        raise AssertionError("the secret kept changing under the placeholder")
+        raise AssertionError("the secret kept changing under the edit")
     finally:
         storage.close()
+
+
+def add_placeholder(server: ServerProcess, secret_id: str, token: str) -> None:
+    """Put the valueless AWSPENDING version, as RotateSecret does before invoking a function."""
+
+    def edit(secret: Secret) -> list[str] | None:
+        if token in secret.versions:
+            return None
+        return versions.add_version(secret, token, time.time(), [AWSPENDING], has_value=False)
+
+    edit_stored(server, secret_id, edit)
+
+
+def set_rotation_enabled(server: ServerProcess, secret_id: str, enabled: bool) -> None:
+    def edit(secret: Secret) -> list[str]:
+        secret.rotation_enabled = enabled
+        return []
+
+    edit_stored(server, secret_id, edit)
 
 
 @dataclass
