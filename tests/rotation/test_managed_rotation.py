@@ -198,3 +198,29 @@ def test_manual_put_counts_as_a_rotation_for_the_schedule(server):
     assert after >= before
     days = (after - sm.describe_secret(SecretId=name)["LastChangedDate"]).total_seconds() / 86400
     assert 9 <= days <= 11
+
+
+def test_rotate_immediately_false_only_tests_on_a_temporary_pending_version(server):
+    sm = server.client()
+    name = make_secret(sm)
+    before = sm.get_secret_value(SecretId=name)
+    response = sm.rotate_secret(
+        SecretId=name,
+        RotationLambdaARN="secretsd-generic",
+        RotationRules={"AutomaticallyAfterDays": 7},
+        RotateImmediately=False,
+    )
+    assert "VersionId" not in response
+
+    def tested():
+        return [e for e in history(server, name) if e["kind"] == "test"]
+
+    (event,) = wait_for(tested)
+    assert event["outcome"] == "ok" and event["step"] == "testSecret"
+    meta = sm.describe_secret(SecretId=name)
+    assert meta["VersionIdsToStages"] == {before["VersionId"]: ["AWSCURRENT"]}
+    assert "LastRotatedDate" not in meta
+    listed = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"]
+    temporary = [v for v in listed if v["VersionId"] == event["token"]]
+    assert temporary and "VersionStages" not in temporary[0]
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == before["SecretString"]

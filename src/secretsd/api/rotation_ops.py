@@ -23,6 +23,7 @@ class RotationOperations:
     # rotation that RotateSecret starts.
     knows_function: Callable[[str], bool] = staticmethod(lambda name: True)
     on_rotation_requested: Callable[[str, str], None] = staticmethod(lambda arn, token: None)
+    on_rotation_test_requested: Callable[[str], None] = staticmethod(lambda arn: None)
 
     def rotate_secret(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
@@ -60,6 +61,10 @@ class RotationOperations:
         response = self._mutate(secret_id, edit)
         if immediately:
             self.on_rotation_requested(response["ARN"], token)
+        else:
+            # As the service does: check the function with testSecret on a temporary
+            # pending version, and rotate later on schedule.
+            self.on_rotation_test_requested(response["ARN"])
         return response
 
     def cancel_rotate_secret(self, body: Body) -> Body:

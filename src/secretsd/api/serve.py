@@ -153,6 +153,7 @@ def _start_rotation(args: argparse.Namespace, service: SecretsService, url: str,
         retry_base=args.rotation_retry_base,
     )
     service.on_rotation_requested = scheduler.request
+    service.on_rotation_test_requested = scheduler.request_test
     scheduler.start()
     return scheduler
 

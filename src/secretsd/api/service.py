@@ -112,13 +112,19 @@ class SecretsService(RotationOperations):
                 continue
             raise errors.ResourceNotFound(errors.SECRET_NOT_FOUND)
 
-    def edit(self, secret_id: str, change: Callable[[Secret, float], list[str] | None]) -> Secret:
-        """Apply ``change`` (which may return purged version ids) atomically; for the service's
-        own machinery (rotation), which acts on secrets without an API request."""
+    def edit(
+        self, secret_id: str, change: Callable[[Secret, float], Edit | list[str] | None]
+    ) -> Secret:
+        """Apply ``change`` atomically, for the service's own machinery (rotation), which acts
+        on secrets without an API request. ``change`` returns the values it adds and drops
+        (an ``Edit``), or only the ids of purged versions."""
 
         def apply(secret: Secret, now: float) -> tuple[Body, Edit]:
-            dropped = change(secret, now) or []
-            return {"secret": secret}, Edit(True, drop_values=list(dropped))
+            result = change(secret, now)
+            if isinstance(result, Edit):
+                result.changed = True
+                return {"secret": secret}, result
+            return {"secret": secret}, Edit(True, drop_values=list(result or []))
 
         return self._mutate(secret_id, apply, allow_deleted=True)["secret"]
 

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from secretsd.api.edits import Edit
 from secretsd.api.service import SecretsService
-from secretsd.model import rotation
-from secretsd.model.secret import Secret
+from secretsd.model import rotation, versions
+from secretsd.model.secret import AWSCURRENT, AWSPENDING, Secret
 from secretsd.rotation.dates import refresh_next_rotation
 
 from .registry import FunctionRegistry
@@ -97,6 +98,61 @@ class Rotator:
                     found.append(value)
         return found
 
+    def _invoke(self, arn: str, token: str, step: str, function: str) -> None:
+        handler = self.registry.resolve(function)
+        context = InvocationContext(
+            function, str(uuid.uuid4()), time.monotonic() + self.step_timeout
+        )
+        handler({"Step": step, "SecretId": arn, "ClientRequestToken": token}, context)
+
+    def _step_failed(self, arn: str, token: str, step: str, exc: Exception, started: float) -> None:
+        current, _ = self.service.load(arn)
+        message = scrub(f"{type(exc).__name__}: {exc}", self._values(current))
+        self.record(
+            arn,
+            kind="step",
+            token=token,
+            step=step,
+            outcome="failed",
+            error=message,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        log.warning(
+            "rotation step failed",
+            extra={"secret": arn, "token": token, "step": step, "error": message},
+        )
+
+    def test_configuration(self, arn: str) -> bool:
+        """RotateImmediately=false: testSecret on a temporary AWSPENDING copy of AWSCURRENT."""
+        secret, _ = self.service.load(arn)
+        function = secret.rotation_lambda_arn or ""
+        current = secret.holder(AWSCURRENT)
+        if current is None:
+            self.record(arn, kind="test", outcome="skipped", error="no AWSCURRENT value")
+            return False
+        value = self.service.storage.read_value(arn, current.version_id)
+        token = str(uuid.uuid4())
+
+        def add(secret: Secret, now: float) -> Edit:
+            dropped = versions.add_version(secret, token, now, [AWSPENDING])
+            return Edit(put_values={token: value or b""}, drop_values=dropped)
+
+        def remove(secret: Secret, now: float) -> None:
+            if token in secret.versions:
+                versions.detach(secret, AWSPENDING, token)
+
+        self.service.edit(arn, add)
+        started = time.monotonic()
+        try:
+            self._invoke(arn, token, "testSecret", function)
+        except Exception as exc:
+            self._step_failed(arn, token, "testSecret", exc, started)
+            return False
+        finally:
+            self.service.edit(arn, remove)
+        self.record(arn, kind="test", token=token, step="testSecret", outcome="ok")
+        return True
+
     def rotate(self, arn: str, token: str) -> bool:
         """Run the rotation ``token`` of ``arn`` to the end; True when it succeeded."""
         secret, _ = self.service.load(arn)
@@ -106,27 +162,9 @@ class Rotator:
         for step in STEPS:
             step_started = time.monotonic()
             try:
-                handler = self.registry.resolve(function)
-                context = InvocationContext(
-                    function, str(uuid.uuid4()), time.monotonic() + self.step_timeout
-                )
-                handler({"Step": step, "SecretId": arn, "ClientRequestToken": token}, context)
+                self._invoke(arn, token, step, function)
             except Exception as exc:
-                current, _ = self.service.load(arn)
-                message = scrub(f"{type(exc).__name__}: {exc}", self._values(current))
-                self.record(
-                    arn,
-                    kind="step",
-                    token=token,
-                    step=step,
-                    outcome="failed",
-                    error=message,
-                    duration_ms=round((time.monotonic() - step_started) * 1000, 1),
-                )
-                log.warning(
-                    "rotation failed",
-                    extra={"secret": arn, "token": token, "step": step, "error": message},
-                )
+                self._step_failed(arn, token, step, exc, step_started)
                 return False
             self.record(
                 arn,

@@ -120,6 +120,24 @@ class Scheduler:
             self._backoff.pop(arn, None)
         self._wake.set()
 
+    def request_test(self, arn: str) -> None:
+        """RotateSecret with RotateImmediately=false: run testSecret once, in the background."""
+        with self._lock:
+            if arn in self._running:
+                return
+            self._running.add(arn)
+
+        def run() -> None:
+            try:
+                self.rotator.test_configuration(arn)
+            except Exception:
+                log.exception("rotation test failed", extra={"secret": arn})
+            finally:
+                with self._lock:
+                    self._running.discard(arn)
+
+        self._pool.submit(run)
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
