@@ -1,0 +1,179 @@
+"""Secret values never reach the disk in clear, the server's log, or an error message.
+
+A fresh server at its most verbose writes random values through every operation that
+carries one, the failing paths included (a rejected value is still a secret). Then every
+file of its data directory, the database's write-ahead log among them, and everything it
+printed are searched for each value in every form it travelled in.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import secrets
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from tests.support.server import ServerProcess, start_server
+
+
+def marker() -> str:
+    return f"leak{secrets.token_hex(16)}"
+
+
+class Values:
+    """Every secret the test sent or received, and the forms to look for."""
+
+    def __init__(self) -> None:
+        self.raw: list[bytes] = []
+
+    def string(self) -> str:
+        value = json.dumps({"username": "app", "password": marker()})
+        self.raw.append(value.encode())
+        self.raw.append(json.loads(value)["password"].encode())
+        return value
+
+    def binary(self) -> bytes:
+        value = secrets.token_bytes(8) + marker().encode() + bytes([0, 255, 10])
+        self.raw.append(value)
+        self.raw.append(value[8:-3])
+        return value
+
+    def received(self, value: str) -> None:
+        self.raw.append(value.encode())
+
+    def needles(self) -> list[bytes]:
+        found: list[bytes] = []
+        for value in self.raw:
+            found += [value, base64.b64encode(value), value.hex().encode()]
+            found.append(json.dumps(value.decode("latin-1")).encode()[1:-1])
+        return found
+
+
+def assert_absent(values: Values, haystack: bytes, where: str) -> None:
+    for needle in values.needles():
+        assert needle not in haystack, f"a secret value ({needle[:12]!r}...) is in {where}"
+
+
+def files_of(data_dir: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file()}
+
+
+def raw_call(proc: ServerProcess, target: str, body: bytes, secret_key: str | None = None) -> bytes:
+    creds = proc.session().get_credentials().get_frozen_credentials()
+    signer = SigV4Auth(
+        Credentials(creds.access_key, secret_key or creds.secret_key), "secretsmanager", "us-east-1"
+    )
+    request = AWSRequest(
+        method="POST",
+        url=f"{proc.endpoint_url}/",
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": f"secretsmanager.{target}",
+        },
+    )
+    signer.add_auth(request)
+    url = urlsplit(proc.endpoint_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        conn.request("POST", "/", body=body, headers=dict(request.headers.items()))
+        response = conn.getresponse()
+        payload = response.read()
+        assert response.status >= 400, payload
+        return payload
+    finally:
+        conn.close()
+
+
+def exercise(proc: ServerProcess, values: Values) -> list[bytes]:
+    """Send values through every path; return the error bodies and messages seen."""
+    sm = proc.client()
+    said: list[bytes] = []
+
+    def refused(call, **kwargs) -> None:
+        with pytest.raises(ClientError) as caught:
+            call(**kwargs)
+        said.append(json.dumps(caught.value.response["Error"]).encode())
+
+    name = f"leaks/{uuid.uuid4().hex[:8]}"
+    token = str(uuid.uuid4())
+    sm.create_secret(Name=name, SecretString=values.string(), ClientRequestToken=token)
+    binary_name = f"{name}-bin"
+    sm.create_secret(Name=binary_name, SecretBinary=values.binary())
+    sm.put_secret_value(SecretId=name, SecretString=values.string())
+    sm.put_secret_value(SecretId=binary_name, SecretBinary=values.binary())
+    sm.put_secret_value(SecretId=name, SecretString=values.string(), VersionStages=["AWSPENDING"])
+    sm.update_secret(SecretId=name, SecretString=values.string())
+    sm.update_secret(SecretId=binary_name, SecretBinary=values.binary())
+
+    sm.get_secret_value(SecretId=name)
+    sm.get_secret_value(SecretId=name, VersionStage="AWSPENDING")
+    sm.get_secret_value(SecretId=binary_name)
+    sm.batch_get_secret_value(SecretIdList=[name, binary_name])
+    values.received(sm.get_random_password(PasswordLength=40)["RandomPassword"])
+
+    # Failing paths that carry a value.
+    refused(
+        sm.put_secret_value, SecretId=name, SecretString=values.string(), ClientRequestToken=token
+    )
+    refused(sm.create_secret, Name=name, SecretString=values.string())
+    refused(
+        sm.create_secret,
+        Name=f"{name}-both",
+        SecretString=values.string(),
+        SecretBinary=values.binary(),
+    )
+    refused(sm.put_secret_value, SecretId=f"{name}-missing", SecretString=values.string())
+    refused(
+        sm.put_secret_value,
+        SecretId=name,
+        SecretString=values.string(),
+        VersionStages=[f"l{i}" for i in range(21)],
+    )
+    doomed = f"{name}-doomed"
+    sm.create_secret(Name=doomed, SecretString=values.string())
+    sm.delete_secret(SecretId=doomed)
+    refused(sm.put_secret_value, SecretId=doomed, SecretString=values.string())
+    refused(sm.get_secret_value, SecretId=doomed)
+
+    # Malformed requests with a value inside.
+    truncated = json.dumps({"SecretId": name, "SecretString": values.string()})[:-3]
+    said.append(raw_call(proc, "PutSecretValue", truncated.encode()))
+    wrong_type = {"SecretId": name, "SecretString": [values.string()], "ClientRequestToken": token}
+    said.append(raw_call(proc, "PutSecretValue", json.dumps(wrong_type).encode()))
+    unknown_op = {"SecretId": name, "SecretString": values.string()}
+    said.append(raw_call(proc, "PutSecretValueNow", json.dumps(unknown_op).encode()))
+    bad_signature = {"SecretId": name, "SecretString": values.string()}
+    said.append(
+        raw_call(proc, "PutSecretValue", json.dumps(bad_signature).encode(), secret_key="x" * 40)
+    )
+    return said
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_values_stay_out_of_files_logs_and_errors(tmp_path, log_format):
+    proc = start_server(tmp_path / "data", "--log-format", log_format, "--log-level", "debug")
+    try:
+        values = Values()
+        said = exercise(proc, values)
+        for i, body in enumerate(said):
+            assert_absent(values, body, f"error response #{i}")
+        for path, content in files_of(proc.data_dir).items():
+            assert_absent(values, content, f"{path} (server running)")
+    finally:
+        proc.stop()
+    for path, content in files_of(proc.data_dir).items():
+        assert_absent(values, content, f"{path} (server stopped)")
+    log = proc.log_text().encode()
+    # The log is worth searching only if it records the requests that carried the values.
+    assert b"PutSecretValue" in log and b"CreateSecret" in log, log[-2000:]
+    assert_absent(values, log, f"the server's {log_format} log")
