@@ -17,7 +17,7 @@ first makes a repeated setSecret a no-op for the password.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .common import (
@@ -299,7 +299,3 @@ class DatabaseRotation:
             f"Cannot log in to {self.engine.label} at {candidates[0].address} as the user of "
             f"{secret_id} with the AWSCURRENT or AWSPREVIOUS password ({'; '.join(reasons)})."
         )
-
-
-def with_password(secret: DbSecret, password: str) -> DbSecret:
-    return replace(secret, password=password, document={**secret.document, "password": password})

@@ -23,6 +23,9 @@ from .common import RotationError, redact
 from .database import DbSecret, LoginRefused, Unreachable
 
 CONNECT_TIMEOUT = 5
+# PyMySQL waits for the handshake and every answer with the read timeout, unbounded by
+# default: a server that accepts and then stalls must not hang a rotation.
+IO_TIMEOUT = 30
 ACCESS_DENIED = (1044, 1045, 1698)  # database access denied, bad password, socket auth
 UNREACHABLE = (2002, 2003, 2005, 2006, 2013)  # no socket, no host, server gone
 TLS_FAILURE = 2026
@@ -78,6 +81,8 @@ class MySQLEngine:
                 password=secret.password,
                 database=secret.dbname,
                 connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=IO_TIMEOUT,
+                write_timeout=IO_TIMEOUT,
                 autocommit=True,
                 **options,
             )
