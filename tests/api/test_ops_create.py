@@ -177,3 +177,19 @@ def test_value_of_64_kib_is_accepted(sm):
     name = unique_name("create-64k")
     sm.create_secret(Name=name, SecretString="v" * 65536)
     assert len(sm.get_secret_value(SecretId=name)["SecretString"]) == 65536
+
+
+def test_unicode_string_round_trips_exactly(sm):
+    name = unique_name("create-unicode")
+    value = 'nul\x00 tab\t quote" back\\ snow\u2603 emoji\U0001f511 rtl\u05d0 ctl\x1f'
+    sm.create_secret(Name=name, SecretString=value)
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == value
+
+
+def test_binary_of_64_kib_is_accepted_and_one_byte_more_refused(sm, loose):
+    name = unique_name("create-bin64k")
+    blob = bytes(range(256)) * 256
+    sm.create_secret(Name=name, SecretBinary=blob)
+    assert sm.get_secret_value(SecretId=name)["SecretBinary"] == blob
+    with expect_error({"InvalidParameterException", "ValidationException"}):
+        loose.create_secret(Name=unique_name("create-bin-big"), SecretBinary=blob + b"x")

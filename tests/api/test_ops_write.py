@@ -283,3 +283,28 @@ def test_tagging_does_not_touch_versions(sm, secret):
     name, _, v1 = secret
     sm.tag_resource(SecretId=name, Tags=[{"Key": "a", "Value": "1"}])
     assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}}
+
+
+def test_more_than_50_tags_are_refused(sm, secret):
+    name, _, _ = secret
+    sm.tag_resource(SecretId=name, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])
+    assert len(tags_of(sm, name)) == 50
+    with expect_error(
+        {"LimitExceededException", "InvalidParameterException", "ValidationException"}
+    ):
+        sm.tag_resource(SecretId=name, Tags=[{"Key": "one-more", "Value": "v"}])
+    assert "one-more" not in tags_of(sm, name)
+    # Overwriting an existing key does not add a tag.
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "k0", "Value": "changed"}])
+    assert tags_of(sm, name)["k0"] == "changed"
+
+
+def test_tag_key_and_value_length_limits(shared_server, sm, secret):
+    name, _, _ = secret
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "k" * 128, "Value": "v" * 256}])
+    loose = shared_server.client(parameter_validation=False)
+    with expect_error({"InvalidParameterException", "ValidationException"}):
+        loose.tag_resource(SecretId=name, Tags=[{"Key": "k" * 129, "Value": "v"}])
+    with expect_error({"InvalidParameterException", "ValidationException"}):
+        loose.tag_resource(SecretId=name, Tags=[{"Key": "k", "Value": "v" * 257}])
+    assert tags_of(sm, name) == {"k" * 128: "v" * 256}
