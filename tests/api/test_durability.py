@@ -88,3 +88,55 @@ def test_acknowledged_puts_survive_kill_9(server):
         assert client.get_secret_value(SecretId=name)["VersionId"] == after["VersionId"]
     finally:
         restarted.stop()
+
+
+def test_everything_survives_a_clean_restart(server):
+    sm = server.client()
+    name = f"restart/{uuid.uuid4().hex[:12]}"
+    v1, v2, v3 = (str(uuid.uuid4()) for _ in range(3))
+    sm.create_secret(
+        Name=name,
+        SecretString="one",
+        ClientRequestToken=v1,
+        Description="kept across restarts",
+        Tags=[{"Key": "team", "Value": "core"}],
+    )
+    sm.put_secret_value(SecretId=name, SecretBinary=b"\x00two", ClientRequestToken=v2)
+    sm.put_secret_value(
+        SecretId=name, SecretString="three", ClientRequestToken=v3, VersionStages=["AWSPENDING"]
+    )
+    sm.get_secret_value(SecretId=name)
+    doomed = f"{name}-doomed"
+    sm.create_secret(Name=doomed, SecretString="x")
+    sm.delete_secret(SecretId=doomed, RecoveryWindowInDays=7)
+    before = sm.describe_secret(SecretId=name)
+    doomed_before = sm.describe_secret(SecretId=doomed)
+
+    server.stop()
+    restarted = start_server(server.data_dir)
+    try:
+        sm = restarted.client()
+        after = sm.describe_secret(SecretId=name)
+        for key in ("ARN", "Description", "Tags", "VersionIdsToStages", "CreatedDate"):
+            assert after[key] == before[key], key
+        assert after["LastAccessedDate"] == before["LastAccessedDate"]
+        assert sm.get_secret_value(SecretId=name)["SecretBinary"] == b"\x00two"
+        assert sm.get_secret_value(SecretId=name, VersionId=v1)["SecretString"] == "one"
+        assert sm.get_secret_value(SecretId=name, VersionStage="AWSPENDING")["SecretString"] == (
+            "three"
+        )
+        assert stages_by_version(sm, name) == {
+            v1: {"AWSPREVIOUS"},
+            v2: {"AWSCURRENT"},
+            v3: {"AWSPENDING"},
+        }
+        assert sm.describe_secret(SecretId=doomed)["DeletedDate"] == doomed_before["DeletedDate"]
+        with pytest.raises(ClientError):
+            sm.get_secret_value(SecretId=doomed)
+        # The same access keys still work: a client built from the credentials file signs in.
+        assert (
+            restarted.client().list_secrets(MaxResults=1)["ResponseMetadata"]["HTTPStatusCode"]
+            == 200
+        )
+    finally:
+        restarted.stop()

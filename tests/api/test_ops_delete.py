@@ -147,3 +147,31 @@ def test_restore_brings_back_every_version(sm, secret):
 def test_restore_unknown_secret(sm):
     with expect_error("ResourceNotFoundException", errors.SECRET_NOT_FOUND):
         sm.restore_secret(SecretId=unique_name("nope"))
+
+
+def test_window_with_force_false_is_a_window(sm, secret):
+    name, _, _, _ = secret
+    before = time.time()
+    deleted = sm.delete_secret(
+        SecretId=name, RecoveryWindowInDays=7, ForceDeleteWithoutRecovery=False
+    )
+    assert deleted["DeletionDate"].timestamp() >= before + 7 * DAY - 60
+    assert "DeletedDate" in sm.describe_secret(SecretId=name)
+
+
+def test_a_recreated_name_is_a_new_resource(sm, secret):
+    name, old_arn, _, _ = secret
+    sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            new_arn = sm.create_secret(Name=name, SecretString="new")["ARN"]
+            break
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert new_arn != old_arn
+    with expect_error("ResourceNotFoundException", errors.SECRET_NOT_FOUND):
+        sm.get_secret_value(SecretId=old_arn)
+    assert sm.get_secret_value(SecretId=partial_arn(old_arn))["ARN"] == new_arn

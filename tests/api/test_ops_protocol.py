@@ -252,3 +252,8 @@ def test_body_changed_after_signing_is_refused(wire, shared_server):
 def test_other_methods_are_refused_cleanly(wire, method):
     reply = wire("secretsmanager.ListSecrets", b"", method=method)
     assert 400 <= reply.status < 500, reply
+
+
+def test_request_ids_are_unique(wire):
+    ids = {wire("secretsmanager.ListSecrets", "{}").headers["x-amzn-requestid"] for _ in range(20)}
+    assert len(ids) == 20

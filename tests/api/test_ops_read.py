@@ -261,3 +261,23 @@ def test_last_changed_date_moves_on_a_new_value(sm):
     time.sleep(1.1)
     sm.put_secret_value(SecretId=name, SecretString="v2")
     assert sm.describe_secret(SecretId=name)["LastChangedDate"] > first
+
+
+def test_last_accessed_date_is_per_version_and_listed(sm, two_versions):
+    name, _, v1, v2 = two_versions
+    sm.get_secret_value(SecretId=name, VersionId=v1)
+    versions = {v["VersionId"]: v for v in sm.list_secret_version_ids(SecretId=name)["Versions"]}
+    assert "LastAccessedDate" in versions[v1]
+    assert "LastAccessedDate" not in versions[v2]
+    accessed = versions[v1]["LastAccessedDate"].astimezone(dt.UTC)
+    assert (accessed.hour, accessed.minute, accessed.second) == (0, 0, 0)
+    [entry] = sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]
+    assert entry["LastAccessedDate"] == sm.describe_secret(SecretId=name)["LastAccessedDate"]
+
+
+def test_describe_is_not_an_access(sm):
+    name = unique_name("describe-no-access")
+    sm.create_secret(Name=name, SecretString="v")
+    sm.describe_secret(SecretId=name)
+    sm.list_secret_version_ids(SecretId=name)
+    assert "LastAccessedDate" not in sm.describe_secret(SecretId=name)
