@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("SECRETSD_DATABASE_URL"),
         help="postgresql://... to share a PostgreSQL store between nodes (default: SQLite)",
     )
+    parser.add_argument(
+        "--database-schema",
+        default=os.environ.get("SECRETSD_DATABASE_SCHEMA", "secretsd"),
+        help="PostgreSQL schema of the store (secretsd)",
+    )
     parser.add_argument("--region", default=os.environ.get("SECRETSD_REGION", "us-east-1"))
     parser.add_argument("--account", default=os.environ.get("SECRETSD_ACCOUNT", "123456789012"))
     parser.add_argument(
@@ -95,7 +100,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
     from . import credentials as access_keys
     from .sigv4 import SigV4Verifier
 
-    storage = open_storage(args.data_dir, args.database_url)
+    storage = open_storage(args.data_dir, args.database_url, schema=args.database_schema)
     try:
         keyring, created = access_keys.load_or_create(args.data_dir)
         credentials_file = access_keys.credentials_path(args.data_dir)

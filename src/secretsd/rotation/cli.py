@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
         return 1
     finally:
         storage.close()
-    if not events:
+    if not events and not args.json:
         print(f"{secret.name}: no rotation attempts recorded")
         return 0
     for at, raw in events:

@@ -12,6 +12,7 @@ progress is in the store, a restarted server picks it up where the old one stopp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -178,30 +179,43 @@ class Scheduler:
         self.service.edit(arn, begin)
         return token
 
+    def _claim(self, arn: str):
+        """The cluster-wide claim on a secret's rotation, where the store offers one."""
+        storage = self.service.storage
+        claim = getattr(getattr(storage, "inner", storage), "claim_lock", None)
+        return claim(f"rotation {arn}") if claim is not None else contextlib.nullcontext(True)
+
     def _run(self, arn: str, action: Action) -> None:
         try:
+            with self._claim(arn) as held:
+                if held:
+                    self._run_claimed(arn, action)
+        finally:
+            with self._lock:
+                self._running.discard(arn)
+
+    def _run_claimed(self, arn: str, action: Action) -> None:
+        try:
+            # Another node may have finished it between our look and the claim: look again.
+            secret, _ = self.service.load(arn)
+            action = plan(secret, self.clock(), Backoff())
+            if action is None:
+                return
             token = action.token or self._start(arn)
             if action.kind == "resume":
                 self._extend_window(arn)
             ok = self.rotator.rotate(arn, token)
-            with self._lock:
-                if ok:
-                    self._backoff.pop(arn, None)
-                else:
-                    failures = self._backoff.get(arn, Backoff()).failures + 1
-                    self._backoff[arn] = backoff_after(
-                        failures, self.clock(), self.retry_base, self.retry_ceiling
-                    )
         except Exception:
             log.exception("rotation run failed", extra={"secret": arn})
-            with self._lock:
+            ok = False
+        with self._lock:
+            if ok:
+                self._backoff.pop(arn, None)
+            else:
                 failures = self._backoff.get(arn, Backoff()).failures + 1
                 self._backoff[arn] = backoff_after(
                     failures, self.clock(), self.retry_base, self.retry_ceiling
                 )
-        finally:
-            with self._lock:
-                self._running.discard(arn)
 
     def _extend_window(self, arn: str) -> None:
         """A resumed rotation outside its retry window gets the window now open."""
