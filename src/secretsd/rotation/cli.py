@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=Path(os.environ.get("SECRETSD_DATA_DIR", "./data"))
     )
     history.add_argument("--database-url", default=os.environ.get("SECRETSD_DATABASE_URL"))
+    history.add_argument(
+        "--database-schema", default=os.environ.get("SECRETSD_DATABASE_SCHEMA", "secretsd")
+    )
     history.add_argument("--limit", type=int, default=50, help="newest events shown (50)")
     history.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
@@ -43,7 +46,7 @@ def format_event(at: float, event: dict) -> str:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        storage = open_storage(args.data_dir, args.database_url)
+        storage = open_storage(args.data_dir, args.database_url, schema=args.database_schema)
     except StorageError as exc:
         print(f"secretsd rotation: {exc}", file=sys.stderr)
         return 1

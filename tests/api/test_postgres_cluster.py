@@ -1,0 +1,79 @@
+"""Two server nodes sharing one PostgreSQL store: one view of the secrets, one rotation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+import uuid
+
+import psycopg
+import pytest
+
+from tests.rotation.test_managed_rotation import HISTORY, wait_for
+from tests.support.server import start_server
+
+pytestmark = pytest.mark.postgres
+DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class Cluster(tuple):
+    def __new__(cls, first, second, schema, env):
+        made = super().__new__(cls, (first, second))
+        made.schema, made.env = schema, env
+        return made
+
+
+@pytest.fixture
+def cluster(tmp_path, postgres_available):
+    schema = f"cluster_{uuid.uuid4().hex[:10]}"
+    env = dict(os.environ, SECRETSD_MASTER_KEY=base64.b64encode(secrets.token_bytes(32)).decode())
+    args = ("--database-url", DSN, "--database-schema", schema, "--scheduler-interval", "0.1")
+    first = start_server(tmp_path / "a", *args, env=env)
+    # Both nodes accept the same access keys: the second uses the first one's file.
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "credentials").write_bytes((tmp_path / "a" / "credentials").read_bytes())
+    os.chmod(tmp_path / "b" / "credentials", 0o600)
+    second = start_server(tmp_path / "b", *args, env=env)
+    yield Cluster(first, second, schema, env)
+    for node in (first, second):
+        node.stop()
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_nodes_share_secrets_and_writes(cluster):
+    a, b = (node.client() for node in cluster)
+    name = f"shared/{uuid.uuid4().hex[:8]}"
+    a.create_secret(Name=name, SecretString="from-a")
+    assert b.get_secret_value(SecretId=name)["SecretString"] == "from-a"
+    b.put_secret_value(SecretId=name, SecretString="from-b")
+    assert a.get_secret_value(SecretId=name)["SecretString"] == "from-b"
+    assert {s["Name"] for s in a.list_secrets()["SecretList"]} == {name}
+
+
+def test_a_rotation_runs_once_across_the_cluster(cluster):
+    a, b = (node.client() for node in cluster)
+    name = f"shared/{uuid.uuid4().hex[:8]}"
+    a.create_secret(Name=name, SecretString=json.dumps({"api_key": "k0"}))
+    token = a.rotate_secret(SecretId=name, RotationLambdaARN="secretsd-generic")["VersionId"]
+    # The other node sees the rotation in progress in the shared store and tries it too;
+    # the cluster-wide claim lets only one run it.
+    wait_for(
+        lambda: b.describe_secret(SecretId=name)["VersionIdsToStages"].get(token) == ["AWSCURRENT"]
+    )
+    value = json.loads(b.get_secret_value(SecretId=name)["SecretString"])
+    assert value["api_key"] != "k0"
+    out = subprocess.run(
+        [*HISTORY, name, "--json", "--data-dir", str(cluster[0].data_dir)]
+        + ["--database-url", DSN, "--database-schema", cluster.schema],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=cluster.env,
+    ).stdout
+    attempts = [json.loads(line) for line in out.splitlines()]
+    attempts = [e for e in attempts if e["kind"] == "attempt"]
+    assert [e["outcome"] for e in attempts] == ["started", "succeeded"]
