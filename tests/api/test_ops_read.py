@@ -281,3 +281,25 @@ def test_describe_is_not_an_access(sm):
     sm.describe_secret(SecretId=name)
     sm.list_secret_version_ids(SecretId=name)
     assert "LastAccessedDate" not in sm.describe_secret(SecretId=name)
+
+
+@pytest.mark.xfail(strict=True, reason="server ignores region and account of an ARN (reported)")
+def test_arn_of_another_account_does_not_reach_this_secret(sm, two_versions):
+    _, arn, _, _ = two_versions
+    parts = arn.split(":")
+    parts[4] = "000000000000" if parts[4] != "000000000000" else "111111111111"
+    foreign = ":".join(parts)
+    with expect_error({"ResourceNotFoundException", "AccessDeniedException"}):
+        sm.get_secret_value(SecretId=foreign)
+    with expect_error({"ResourceNotFoundException", "AccessDeniedException"}):
+        sm.get_secret_value(SecretId=partial_arn(foreign))
+
+
+@pytest.mark.xfail(strict=True, reason="server ignores region and account of an ARN (reported)")
+def test_arn_of_another_region_does_not_reach_this_secret(sm, two_versions):
+    _, arn, _, _ = two_versions
+    parts = arn.split(":")
+    parts[3] = "eu-west-3" if parts[3] != "eu-west-3" else "ap-south-1"
+    foreign = ":".join(parts)
+    with expect_error("ResourceNotFoundException", errors.SECRET_NOT_FOUND):
+        sm.describe_secret(SecretId=foreign)
