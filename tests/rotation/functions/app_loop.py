@@ -4,7 +4,7 @@ Every new connection reads AWSCURRENT fresh. A refused login means a rotation is
 setSecret and finishSecret (the database has the pending password, AWSCURRENT still the
 old one) or has just finished: retry with AWSPENDING, then with a fresh AWSCURRENT. With
 that, a single-user rotation costs an application no failed connection, and alternating
-users need no retry at all.
+users need no retry at all. The client library's database connections are to do the same.
 
 ``AppLoop`` runs that in a thread and counts what happened, for zero-downtime tests.
 """
@@ -33,28 +33,36 @@ def connect_fresh(
     fetch_pending: Fetch,
     connect: Callable[[Credentials], Any],
     on_retry: Callable[[str], None] | None = None,
+    rounds: int = 3,
+    backoff: float = 0.05,
 ) -> Any:
     """A new connection: AWSCURRENT, else AWSPENDING, else a fresh AWSCURRENT.
 
     ``connect`` raises LoginRefused for a refused login; anything else it raises passes
-    through at once (an unreachable database is not fixed by other credentials)."""
+    through at once (an unreachable database is not fixed by other credentials). When
+    rotations follow each other faster than one such sequence, the database may move on
+    between two attempts (a pending password refused a moment before its setSecret works a
+    moment after): the sequence repeats, at most ``rounds`` times, with a short pause."""
     attempts: list[tuple[str, Fetch]] = [
         ("AWSCURRENT", fetch_current),
         ("AWSPENDING", fetch_pending),
         ("AWSCURRENT again", fetch_current),
     ]
-    refused: LoginRefused | None = None
-    for label, fetch in attempts:
-        credentials = fetch()
-        if credentials is None:
-            continue
-        try:
-            return connect(credentials)
-        except LoginRefused as exc:
-            refused = exc
-            if on_retry is not None:
-                on_retry(label)
-    raise refused or LoginRefused("no credentials to log in with")
+    last: LoginRefused | None = None
+    for round_number in range(rounds):
+        if round_number:
+            time.sleep(backoff * round_number)
+        for label, fetch in attempts:
+            credentials = fetch()
+            if credentials is None:
+                continue
+            try:
+                return connect(credentials)
+            except LoginRefused as exc:
+                last = exc
+                if on_retry is not None:
+                    on_retry(label)
+    raise last or LoginRefused("no credentials to log in with")
 
 
 def secret_fetchers(sm: Any, secret_id: str) -> tuple[Fetch, Fetch]:

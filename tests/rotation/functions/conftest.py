@@ -33,6 +33,10 @@ def new_password() -> str:
 # -- MariaDB ------------------------------------------------------------------------------
 
 
+# Bad password; MariaDB answers 1698 instead for some logins of users that do not exist.
+MYSQL_REFUSED = (1045, 1698)
+
+
 def mysql_root() -> pymysql.connections.Connection:
     return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True)
 
@@ -44,7 +48,7 @@ def mysql_logs_in(user: str, password: str) -> bool:
         ).close()
         return True
     except pymysql.err.OperationalError as exc:
-        if exc.args[0] == 1045:
+        if exc.args[0] in MYSQL_REFUSED:
             return False
         raise
 

@@ -15,7 +15,7 @@ from tests.rotation.functions.app_loop import (
     connect_fresh,
     secret_fetchers,
 )
-from tests.rotation.functions.conftest import mysql_secret, new_password
+from tests.rotation.functions.conftest import MYSQL_REFUSED, mysql_secret, new_password
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
 ROTATIONS = 10
@@ -32,7 +32,7 @@ def mysql_connect(credentials: dict) -> pymysql.connections.Connection:
             connect_timeout=5,
         )
     except pymysql.err.OperationalError as exc:
-        if exc.args[0] == 1045:
+        if exc.args[0] in MYSQL_REFUSED:
             raise LoginRefused(f"login refused for {credentials['username']}") from None
         raise
 
