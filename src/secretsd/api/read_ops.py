@@ -1,0 +1,154 @@
+"""The reading operations: GetSecretValue, BatchGetSecretValue, DescribeSecret, the lists."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from secretsd.model import errors, listing, versions
+from secretsd.model.secret import Secret
+from secretsd.store.base import Change, Conflict, Storage
+
+from . import params
+from .render import describe, list_entry, secret_value_entry, version_entry
+
+Body = dict[str, Any]
+DAY = 86400.0
+
+
+class ReadOperations:
+    """Mixed into ``SecretsService``; uses its ``storage``, ``clock`` and ``load``."""
+
+    storage: Storage
+    clock: Callable[[], float]
+    load: Callable[[str], tuple[Secret, int]]
+
+    def get_secret_value(self, body: Body) -> Body:
+        secret_id = params.secret_id(body)
+        version_id = params.string(body, "VersionId", min_len=32, max_len=64)
+        stage = params.string(body, "VersionStage", max_len=256)
+        secret, revision = self.load(secret_id)
+        return self._read_value(secret, revision, version_id, stage)
+
+    def _read_value(
+        self, secret: Secret, revision: int, version_id: str | None, stage: str | None
+    ) -> Body:
+        if secret.scheduled_for_deletion:
+            raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
+        version = versions.select_version(secret, version_id, stage)
+        value = self.storage.read_value(secret.arn, version.version_id)
+        if value is None:
+            raise errors.ResourceNotFound(errors.value_not_found_for_version(version.version_id))
+        self._touch(secret, revision, version.version_id)
+        return secret_value_entry(secret, version, value)
+
+    def _touch(self, secret: Secret, revision: int, version_id: str) -> None:
+        """Keep LastAccessedDate (day resolution): at most one write per secret per day."""
+        today = self.clock() // DAY * DAY
+        version = secret.versions[version_id]
+        if secret.last_accessed == today and version.last_accessed == today:
+            return
+        secret.last_accessed = today
+        version.last_accessed = today
+        # A concurrent writer wins; the date is refreshed on a later read.
+        with contextlib.suppress(Conflict):
+            self.storage.commit(Change(secret.arn, secret.name, revision, secret.to_document()))
+
+    def batch_get_secret_value(self, body: Body) -> Body:
+        ids = params.string_list(body, "SecretIdList", max_items=20)
+        filters = listing.parse_filters(body.get("Filters"))
+        max_results = params.integer(body, "MaxResults", low=1, high=20)
+        token = params.string(body, "NextToken")
+        if ids is not None and body.get("Filters"):
+            raise errors.InvalidParameter("Specify either SecretIdList or Filters, not both.")
+        if ids is None and not body.get("Filters"):
+            raise errors.InvalidParameter("Specify either SecretIdList or Filters.")
+        values, failures = [], []
+        if ids is not None:
+            if max_results is not None or token is not None:
+                raise errors.InvalidParameter(
+                    "MaxResults and NextToken go with Filters, not with SecretIdList."
+                )
+            for secret_id in ids:
+                try:
+                    secret, revision = self.load(secret_id)
+                    values.append(self._read_value(secret, revision, None, None))
+                except errors.SecretsManagerError as exc:
+                    failures.append(
+                        {"SecretId": secret_id, "ErrorCode": exc.code, "Message": exc.message}
+                    )
+            return {"SecretValues": values, "Errors": failures}
+        matching = [
+            s
+            for s in self.all_secrets()
+            if not s.scheduled_for_deletion and listing.matches(s, filters)
+        ]
+        chunk, following = listing.page(
+            listing.sort_secrets(matching, None, None), token, max_results, default=20
+        )
+        for secret in chunk:
+            try:
+                stored, revision = self.load(secret.arn)
+                values.append(self._read_value(stored, revision, None, None))
+            except errors.SecretsManagerError as exc:
+                failures.append(
+                    {"SecretId": secret.arn, "ErrorCode": exc.code, "Message": exc.message}
+                )
+        response: Body = {"SecretValues": values, "Errors": failures}
+        if following:
+            response["NextToken"] = following
+        return response
+
+    def describe_secret(self, body: Body) -> Body:
+        secret, _ = self.load(params.secret_id(body))
+        return describe(secret)
+
+    def all_secrets(self) -> list[Secret]:
+        now = self.clock()
+        return [
+            secret
+            for secret in map(
+                Secret.from_document, (s.document for s in self.storage.iter_secrets())
+            )
+            if secret.deletion_date is None or secret.deletion_date > now
+        ]
+
+    def list_secrets(self, body: Body) -> Body:
+        include_deleted = params.boolean(body, "IncludePlannedDeletion", False)
+        max_results = params.integer(body, "MaxResults", low=1, high=100)
+        token = params.string(body, "NextToken")
+        filters = listing.parse_filters(body.get("Filters"))
+        chosen = [
+            s
+            for s in self.all_secrets()
+            if (include_deleted or not s.scheduled_for_deletion) and listing.matches(s, filters)
+        ]
+        ordered = listing.sort_secrets(
+            chosen, params.string(body, "SortBy"), params.string(body, "SortOrder")
+        )
+        chunk, following = listing.page(ordered, token, max_results)
+        response: Body = {"SecretList": [list_entry(s) for s in chunk]}
+        if following:
+            response["NextToken"] = following
+        return response
+
+    def list_secret_version_ids(self, body: Body) -> Body:
+        secret, _ = self.load(params.secret_id(body))
+        include_deprecated = params.boolean(body, "IncludeDeprecated", False)
+        max_results = params.integer(body, "MaxResults", low=1, high=100)
+        token = params.string(body, "NextToken")
+        chosen = sorted(
+            (v for v in secret.versions.values() if include_deprecated or v.stages),
+            key=lambda v: v.created,
+            reverse=True,
+        )
+        chunk, following = listing.page(chosen, token, max_results)
+        response: Body = {
+            "Versions": [version_entry(v) for v in chunk],
+            "ARN": secret.arn,
+            "Name": secret.name,
+        }
+        if following:
+            response["NextToken"] = following
+        return response
