@@ -298,7 +298,6 @@ def test_full_arn_of_another_region_or_account_is_not_found(sm, two_versions, fi
         sm.get_secret_value(SecretId=foreign_arn(arn, field, value))
 
 
-@pytest.mark.xfail(strict=True, reason="server ignores region and account of an ARN (reported)")
 @pytest.mark.parametrize(("field", "value"), [(3, "eu-west-3"), (4, "000000000000")])
 def test_partial_arn_of_another_region_or_account_is_not_found(sm, two_versions, field, value):
     _, arn, _, _ = two_versions

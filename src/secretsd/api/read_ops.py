@@ -85,7 +85,12 @@ class ReadOperations:
             if not s.scheduled_for_deletion and listing.matches(s, filters)
         ]
         chunk, following = listing.page(
-            listing.sort_secrets(matching, None, None), token, max_results, default=20
+            matching,
+            listing.sort_key(None),
+            descending=False,
+            token=token,
+            max_results=max_results,
+            default=20,
         )
         for secret in chunk:
             try:
@@ -124,10 +129,13 @@ class ReadOperations:
             for s in self.all_secrets()
             if (include_deleted or not s.scheduled_for_deletion) and listing.matches(s, filters)
         ]
-        ordered = listing.sort_secrets(
-            chosen, params.string(body, "SortBy"), params.string(body, "SortOrder")
+        chunk, following = listing.page(
+            chosen,
+            listing.sort_key(params.string(body, "SortBy")),
+            descending=listing.check_order(params.string(body, "SortOrder")),
+            token=token,
+            max_results=max_results,
         )
-        chunk, following = listing.page(ordered, token, max_results)
         response: Body = {"SecretList": [list_entry(s) for s in chunk]}
         if following:
             response["NextToken"] = following
@@ -138,12 +146,17 @@ class ReadOperations:
         include_deprecated = params.boolean(body, "IncludeDeprecated", False)
         max_results = params.integer(body, "MaxResults", low=1, high=100)
         token = params.string(body, "NextToken")
-        chosen = sorted(
-            (v for v in secret.versions.values() if include_deprecated or v.stages),
-            key=lambda v: v.created,
-            reverse=True,
+        # The rotation placeholder has no value yet and is not listed.
+        chosen = [
+            v for v in secret.versions.values() if v.has_value and (include_deprecated or v.stages)
+        ]
+        chunk, following = listing.page(
+            chosen,
+            lambda v: (v.created, v.version_id),
+            descending=True,
+            token=token,
+            max_results=max_results,
         )
-        chunk, following = listing.page(chosen, token, max_results)
         response: Body = {
             "Versions": [version_entry(v) for v in chunk],
             "ARN": secret.arn,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from secretsd.model import errors, versions
+from secretsd.model.arn import PREFIX as ARN_PREFIX
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
 from secretsd.model.password import password_arguments, random_password
 from secretsd.model.secret import AWSCURRENT, Secret
@@ -62,6 +63,7 @@ class SecretsService(ReadOperations, RotationOperations):
         self.clock = clock
         self.new_suffix = new_suffix
         self.new_token = new_token
+        self.arn_prefix = f"{ARN_PREFIX}{region}:{account}:secret:"
         self.operations: dict[str, Handler] = {
             "CreateSecret": self.create_secret,
             "GetSecretValue": self.get_secret_value,
@@ -91,6 +93,8 @@ class SecretsService(ReadOperations, RotationOperations):
 
     def _lookup(self, secret_id: str) -> StoredSecret | None:
         ref = parse_secret_id(secret_id)
+        if ref.arn is not None and not ref.arn.startswith(self.arn_prefix):
+            return None  # another region or account: not a secret of this service
         stored = self.storage.load_by_arn(ref.arn) if ref.arn else None
         return stored or self.storage.load_by_name(ref.name)
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from . import errors
 from .secret import Secret
+
+T = TypeVar("T")
 
 FILTER_KEYS = (
     "description",
@@ -34,6 +37,7 @@ SORT_KEYS: dict[str, Callable[[Secret], Any]] = {
     "last-changed-date": lambda s: s.last_changed,
     "name": lambda s: s.name,
 }
+_WORD_BREAK = re.compile(r"[^a-z0-9]+")
 _FILTER_VALUE = re.compile(r"^!?[a-zA-Z0-9 :_@/+=.\-!]*$")
 
 
@@ -92,22 +96,17 @@ def _value_matches(secret: Secret, key: str, value: str) -> bool:
         attributes = [a.lower() for a in attributes]
         value = value.lower()
     if key == "all":
-        words = value.split()
+        words = _WORD_BREAK.split(value)
+        words = [w for w in words if w]
         return bool(words) and all(any(word in attr for attr in attributes) for word in words)
     if key == "description":
-        return any(_starts_a_word(attr, value) for attr in attributes)
+        # Each word of the value starts some word of the description, in any order:
+        # "My Description" finds "Description of my secret".
+        words = value.split()
+        return bool(words) and any(
+            all(any(d.startswith(w) for d in attr.split()) for w in words) for attr in attributes
+        )
     return any(attr.startswith(value) for attr in attributes)
-
-
-def _starts_a_word(text: str, value: str) -> bool:
-    """``value`` begins ``text`` or one of its words ("billing" finds "Token for billing")."""
-    start = 0
-    while start != -1:
-        if text.startswith(value, start):
-            return True
-        start = text.find(" ", start)
-        start = start + 1 if start != -1 else -1
-    return False
 
 
 def matches(secret: Secret, filters: Sequence[Filter]) -> bool:
@@ -121,37 +120,59 @@ def matches(secret: Secret, filters: Sequence[Filter]) -> bool:
     return True
 
 
-def sort_secrets(secrets: Iterable[Secret], sort_by: str | None, order: str | None) -> list[Secret]:
+def sort_key(sort_by: str | None) -> Callable[[Secret], tuple[Any, str]]:
     if sort_by is not None and sort_by not in SORT_KEYS:
         raise errors.InvalidParameter(f"SortBy must be one of: {', '.join(SORT_KEYS)}.")
+    key = SORT_KEYS[sort_by or "created-date"]
+    return lambda s: (key(s), s.arn)
+
+
+def check_order(order: str | None) -> bool:
+    """True for descending."""
     if order is not None and order not in ("asc", "desc"):
         raise errors.InvalidParameter("SortOrder must be asc or desc.")
-    key = SORT_KEYS[sort_by or "created-date"]
-    return sorted(secrets, key=lambda s: (key(s), s.arn), reverse=order == "desc")
+    return order == "desc"
 
 
-def encode_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"secretsd:{offset}".encode()).decode()
+_INVALID_TOKEN = "The NextToken value is invalid."
 
 
-def decode_token(token: str | None) -> int:
-    if token is None:
-        return 0
+def encode_token(last_key: tuple[Any, ...]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["secretsd", *last_key]).encode()).decode()
+
+
+def decode_token(token: str) -> tuple[Any, ...]:
     try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-        prefix, _, number = text.partition(":")
-        offset = int(number)
+        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (binascii.Error, ValueError, UnicodeError):
-        raise errors.InvalidNextToken("The NextToken value is invalid.") from None
-    if prefix != "secretsd" or offset < 0:
-        raise errors.InvalidNextToken("The NextToken value is invalid.")
-    return offset
+        raise errors.InvalidNextToken(_INVALID_TOKEN) from None
+    if not isinstance(decoded, list) or len(decoded) < 2 or decoded[0] != "secretsd":
+        raise errors.InvalidNextToken(_INVALID_TOKEN)
+    return tuple(decoded[1:])
 
 
-def page(items: Sequence[Any], token: str | None, max_results: int | None, default: int = 100):
-    """The slice of ``items`` for this request and the token for the next one (or None)."""
-    start = decode_token(token)
+def page(
+    items: Iterable[T],
+    key: Callable[[T], tuple[Any, ...]],
+    *,
+    descending: bool,
+    token: str | None,
+    max_results: int | None,
+    default: int = 100,
+) -> tuple[list[T], str | None]:
+    """One page of ``items`` in key order, and the token for the next page (or None).
+
+    A token marks the last key returned, not a count, so secrets created or deleted between
+    two pages shift nothing: each one that exists throughout is seen exactly once.
+    """
+    ordered = sorted(items, key=key, reverse=descending)
+    if token is not None:
+        last = decode_token(token)
+        try:
+            ordered = [i for i in ordered if (key(i) < last if descending else key(i) > last)]
+        except TypeError:
+            raise errors.InvalidNextToken(_INVALID_TOKEN) from None
     size = max_results or default
-    chunk = items[start : start + size]
-    following = encode_token(start + size) if start + size < len(items) else None
+    chunk = ordered[:size]
+    following = encode_token(key(chunk[-1])) if len(ordered) > size else None
     return chunk, following
