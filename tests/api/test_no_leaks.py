@@ -12,6 +12,7 @@ import base64
 import http.client
 import json
 import secrets
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -159,6 +160,54 @@ def exercise(proc: ServerProcess, values: Values) -> tuple[str, list[bytes]]:
     return name, said
 
 
+def rotate(sm, values: Values) -> None:
+    """Rotations that succeed and fail: the functions' logs must not show values either."""
+    name = f"leaks-rotation/{uuid.uuid4().hex[:8]}"
+    generic = f"{name}-generic"
+    sm.create_secret(Name=generic, SecretString=json.dumps({"api_key": marker_of(values)}))
+    rules = {"AutomaticallyAfterDays": 30}
+    sm.rotate_secret(SecretId=generic, RotationLambdaARN="secretsd-generic", RotationRules=rules)
+    values.received(wait_for_new_current(sm, generic))
+    for broken in (
+        "not json " + marker_of(values),
+        json.dumps({"password": marker_of(values)}),
+        json.dumps(
+            {
+                "engine": "mysql",
+                "host": "127.0.0.1",
+                "port": 1,
+                "username": "u",
+                "password": marker_of(values),
+            }
+        ),
+    ):
+        failing = f"{name}-failing-{uuid.uuid4().hex[:6]}"
+        sm.create_secret(Name=failing, SecretString=broken)
+        sm.rotate_secret(
+            SecretId=failing, RotationLambdaARN="secretsd-mysql-single-user", RotationRules=rules
+        )
+    # Give the failing rotations time to run and log their errors.
+    time.sleep(2)
+
+
+def marker_of(values: Values) -> str:
+    value = marker()
+    values.raw.append(value.encode())
+    return value
+
+
+def wait_for_new_current(sm, name: str) -> str:
+    """The AWSCURRENT value once rotation has moved it (the value the function generated)."""
+    first = sm.get_secret_value(SecretId=name)["VersionId"]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        current = sm.get_secret_value(SecretId=name)
+        if current["VersionId"] != first:
+            return json.loads(current["SecretString"])["api_key"]
+        time.sleep(0.1)
+    raise AssertionError("the rotation did not finish within 20 seconds")
+
+
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_values_stay_out_of_files_logs_and_errors(tmp_path, log_format):
     proc = start_server(tmp_path / "data", "--log-format", log_format, "--log-level", "debug")
@@ -180,3 +229,27 @@ def test_values_stay_out_of_files_logs_and_errors(tmp_path, log_format):
     # The log is worth searching only if it records the requests that carried the values.
     assert b"PutSecretValue" in log and b"CreateSecret" in log, log[-2000:]
     assert_absent(values, log, f"the server's {log_format} log")
+
+
+BOTOCORE_DEBUG = pytest.mark.xfail(
+    strict=True, reason="at debug level botocore logs rotation request bodies (reported)"
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("log_format", "level"),
+    [("text", "info"), ("json", "info"), pytest.param("text", "debug", marks=BOTOCORE_DEBUG)],
+)
+def test_rotation_keeps_values_out_of_logs_and_files(tmp_path, log_format, level):
+    proc = start_server(tmp_path / "data", "--log-format", log_format, "--log-level", level)
+    try:
+        values = Values()
+        rotate(proc.client(), values)
+        for path, content in files_of(proc.data_dir).items():
+            assert_absent(values, content, f"{path} (server running)")
+    finally:
+        proc.stop()
+    log = proc.log_text().encode()
+    assert b"createSecret" in log, log[-2000:]
+    assert_absent(values, log, f"the server's {log_format} log at {level}")
