@@ -12,6 +12,7 @@ from psycopg import sql
 
 from secretsd.rotation.functions import postgresql_multi_user, postgresql_single_user
 from secretsd.rotation.functions.common import RotationError
+from tests.conftest import REQUIRE_DATABASES
 from tests.rotation.functions import pg_auth
 from tests.rotation.functions.conftest import new_password, pg_logs_in, pg_secret
 
@@ -21,11 +22,16 @@ pytestmark = pytest.mark.postgres
 
 
 def require_password_checks(pg_roles) -> None:
-    if not pg_roles.passwords_checked:
-        pytest.fail(
-            "PostgreSQL does not check passwords for the test roles: run "
-            "`python -m tests.rotation.functions.pg_auth` as a user that may edit pg_hba.conf"
-        )
+    """Tests that tell an old password from a new one need a server that checks them."""
+    if pg_roles.passwords_checked:
+        return
+    reason = (
+        "PostgreSQL does not check passwords for the test roles: run "
+        "`python -m tests.rotation.functions.pg_auth` as a user that may edit pg_hba.conf"
+    )
+    if REQUIRE_DATABASES:
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def current_version(rotations, arn) -> str:

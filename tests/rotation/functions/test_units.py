@@ -4,11 +4,12 @@ password settings. The live MariaDB covers MariaDB's output end to end; the MySQ
 
 from __future__ import annotations
 
+import pymysql
 import pytest
 
 from secretsd.rotation.functions.common import RotationError, password_request, redact
 from secretsd.rotation.functions.database import DbSecret, other_username, parse_secret
-from secretsd.rotation.functions.mysql_engine import _MARK, MySQLEngine, mark
+from secretsd.rotation.functions.mysql_engine import _MARK, MySQLEngine, describe, mark
 from secretsd.rotation.functions.postgresql_engine import PostgreSQLEngine
 
 TARGET = "'app_clone'@'%'"
@@ -127,3 +128,14 @@ def test_password_settings_come_from_the_environment():
 
 def test_redact_removes_every_known_value():
     assert redact("a pw1 b pw2", ["pw1", None, "", "pw2"]) == "a [redacted] b [redacted]"
+
+
+def test_mysql_error_texts_lose_passwords_even_escaped():
+    parsed = parse_secret(secret(password="it's-s3cret"), "v", MySQLEngine())
+    exc = pymysql.err.ProgrammingError(
+        1064, "You have an error in your SQL syntax near 'it\\'s-s3cret' and 'n3w'"
+    )
+    text = describe(exc, parsed, "n3w")
+    assert "s3cret" not in text
+    assert "n3w" not in text
+    assert text.startswith("(1064) You have an error")

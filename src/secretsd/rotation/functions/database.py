@@ -220,9 +220,9 @@ class DatabaseRotation:
         candidates = [current]
         if previous is not None and previous.username == current.username:
             candidates.append(previous)
-        conn = self._first_login(candidates, secret_id)
+        conn, used = self._first_login(candidates, secret_id)
         try:
-            self.engine.set_own_password(conn, current, pending.password)
+            self.engine.set_own_password(conn, used, pending.password)
         finally:
             conn.close()
         log.info("setSecret: changed the password of the user of %s", secret_id)
@@ -288,11 +288,11 @@ class DatabaseRotation:
         except RotationError as exc:
             raise type(exc)(f"Cannot log in with {what}: {exc}") from None
 
-    def _first_login(self, candidates: list[DbSecret], secret_id: str) -> Any:
+    def _first_login(self, candidates: list[DbSecret], secret_id: str) -> tuple[Any, DbSecret]:
         reasons = []
         for secret, stage in zip(candidates, (AWSCURRENT, AWSPREVIOUS), strict=False):
             try:
-                return self.engine.connect(secret)
+                return self.engine.connect(secret), secret
             except LoginRefused as exc:
                 reasons.append(f"{stage}: {exc}")
         raise LoginRefused(

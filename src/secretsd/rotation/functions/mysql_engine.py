@@ -18,6 +18,7 @@ import ssl
 from typing import Any
 
 import pymysql
+from pymysql.converters import escape_string
 
 from .common import RotationError, redact
 from .database import DbSecret, LoginRefused, Unreachable
@@ -112,13 +113,16 @@ class MySQLEngine:
     def sync_user(
         self, master: Any, current_conn: Any, current: DbSecret, pending: DbSecret, logs_in: bool
     ) -> None:
-        user, host = current_account(current_conn)
-        own = [
-            line
-            for line in (mark(g, user, host) for g in show_grants(current_conn, None))
-            if line is not None
-        ]
         secrets = (current.password, pending.password)
+        try:
+            user, host = current_account(current_conn)
+            shown = show_grants(current_conn, None)
+        except pymysql.MySQLError as exc:
+            raise RotationError(
+                f"Reading the grants of the AWSCURRENT user {current.username!r} failed: "
+                f"{describe(exc, current, *secrets)}"
+            ) from None
+        own = [line for line in (mark(g, user, host) for g in shown) if line is not None]
         target = master.escape(pending.username) + "@" + master.escape(host)
         try:
             with master.cursor() as cur:
@@ -246,4 +250,6 @@ def describe(exc: pymysql.MySQLError, secret: DbSecret, *passwords: str) -> str:
         text = f"({exc.args[0]}) {exc.args[1]}"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    return redact(text, (secret.password, *passwords))
+    values = (secret.password, *passwords)
+    # A syntax error quotes the statement near the fault, where a value appears escaped.
+    return redact(text, (*values, *(escape_string(v) for v in values)))
