@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import socket
 from dataclasses import dataclass
 from unittest import mock
 from urllib.parse import urlsplit
@@ -257,3 +258,24 @@ def test_other_methods_are_refused_cleanly(wire, method):
 def test_request_ids_are_unique(wire):
     ids = {wire("secretsmanager.ListSecrets", "{}").headers["x-amzn-requestid"] for _ in range(20)}
     assert len(ids) == 20
+
+
+def test_oversized_body_is_refused_and_the_server_carries_on(wire, sm):
+    body = json.dumps({"SecretId": "x", "Padding": "p" * (2 << 20)})
+    reply = wire("secretsmanager.DescribeSecret", body)
+    assert 400 <= reply.status < 500, reply
+    assert sm.list_secrets(MaxResults=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_client_that_hangs_up_mid_body_does_not_hurt_others(shared_server, sm):
+    url = urlsplit(shared_server.endpoint_url)
+    for _ in range(5):
+        with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+            sock.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
+                b'X-Amz-Target: secretsmanager.ListSecrets\r\nContent-Length: 1000\r\n\r\n{"Max'
+            )
+    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        sock.sendall(b"this is not HTTP at all\r\n\r\n")
+        sock.recv(1024)
+    assert sm.list_secrets(MaxResults=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
