@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import configparser
 import logging
-import os
 import secrets
 import shlex
 import stat
@@ -21,6 +20,8 @@ import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from secretsd.private_file import publish_private_file
 
 PROFILE = "secretsd"
 FILE_NAME = "credentials"
@@ -160,30 +161,8 @@ def client_setup(
 
 
 def _create(path: Path, key: AccessKey) -> bool:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(render(key))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False  # another process wrote it first; its key is the one
-        _fsync_dir(path.parent)
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    # False when another process wrote it first: its key is the one.
+    return publish_private_file(path, render(key).encode())
 
 
 def _warn_if_readable_by_others(path: Path) -> None:

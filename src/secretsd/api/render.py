@@ -37,22 +37,22 @@ def _rules(secret: Secret) -> dict[str, Any] | None:
     return parse_rotation_rules(secret.rotation_rules).to_wire()
 
 
-def describe(secret: Secret) -> Body:
+def _with_stages(secret: Secret, member: str) -> Body:
     body = _metadata(secret)
     staged = secret.staged_versions()
     if staged:
-        body["VersionIdsToStages"] = staged
+        body[member] = staged
     body["CreatedDate"] = secret.created
     return body
+
+
+def describe(secret: Secret) -> Body:
+    return _with_stages(secret, "VersionIdsToStages")
 
 
 def list_entry(secret: Secret) -> Body:
-    body = _metadata(secret)
-    staged = secret.staged_versions()
-    if staged:
-        body["SecretVersionsToStages"] = staged
-    body["CreatedDate"] = secret.created
-    return body
+    # ListSecrets names the same map differently.
+    return _with_stages(secret, "SecretVersionsToStages")
 
 
 def secret_value_entry(secret: Secret, version: Version, value: bytes) -> Body:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from secretsd.private_file import publish_private_file
 from secretsd.store.base import StorageError
 
 ENV_VAR = "SECRETSD_MASTER_KEY"
@@ -139,31 +140,8 @@ def _read_key_file(path: Path) -> MasterKey:
 
 
 def _create_key_file(path: Path) -> MasterKey:
-    """Write a fresh key to a private temporary file, then link it into place.
-
-    The link either publishes a complete file or fails because a key already exists, so a
-    concurrent reader never sees a half-written key.
-    """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Write a fresh key; FileExistsError when another process made one first."""
     material = secrets.token_bytes(KEY_BYTES)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        try:
-            os.write(fd, base64.b64encode(material) + b"\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    if not publish_private_file(path, base64.b64encode(material) + b"\n"):
+        raise FileExistsError(path)
     return MasterKey(material)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
