@@ -38,15 +38,6 @@ def partial_arn(arn: str) -> str:
     return ARN_SUFFIX.sub("", arn)
 
 
-class ErrorInfo:
-    """What a failed call returned, filled in when the ``expect_error`` block exits."""
-
-    code: str = ""
-    message: str = ""
-    status: int = 0
-    headers: dict[str, str]
-
-
 @contextlib.contextmanager
 def expect_error(code: str | set[str], message: str | None = None, status: int = 400):
     """The block must fail with ``code`` (one of a set), ``message`` if given, in AWS form.
@@ -54,20 +45,19 @@ def expect_error(code: str | set[str], message: str | None = None, status: int =
     Every error of the API is an HTTP error status with a request id header, as botocore
     sees it from the real service.
     """
-    info = ErrorInfo()
     with pytest.raises(ClientError) as caught:
-        yield info
+        yield
     response = caught.value.response
-    info.code = response["Error"]["Code"]
-    info.message = response["Error"].get("Message", "")
-    info.status = response["ResponseMetadata"]["HTTPStatusCode"]
-    info.headers = response["ResponseMetadata"].get("HTTPHeaders", {})
+    got, text = response["Error"]["Code"], response["Error"].get("Message", "")
     codes = {code} if isinstance(code, str) else code
-    assert info.code in codes, f"expected {codes}, got {info.code}: {info.message}"
+    assert got in codes, f"expected {codes}, got {got}: {text}"
     if message is not None:
-        assert info.message == message
-    assert info.status == status, f"{info.code} came with HTTP {info.status}"
-    assert info.headers.get("x-amzn-requestid"), "error response without x-amzn-RequestId"
+        assert text == message
+    metadata = response["ResponseMetadata"]
+    assert metadata["HTTPStatusCode"] == status, (
+        f"{got} came with HTTP {metadata['HTTPStatusCode']}"
+    )
+    assert metadata.get("HTTPHeaders", {}).get("x-amzn-requestid"), "no x-amzn-RequestId"
 
 
 def stages_by_version(client, secret_id: str) -> dict[str, set[str]]:
