@@ -235,6 +235,102 @@ def test_memberships_are_copied_on_every_rotation(rotations, pg_roles, pg_master
     assert query_as(user, back["password"], f"SELECT id FROM {table}") == [(7,)]
 
 
+def test_privileges_granted_to_the_clone_reach_the_base_user(rotations, pg_roles, pg_master):
+    require_password_checks(pg_roles)
+    first = new_password()
+    user = pg_roles.create(first)
+    schema, table = f"sd_s_{user}", "odd {name}"
+    owner = rotations.value(pg_master)["username"]
+    with pg_auth.superuser_connection() as conn:
+        # Owned by the master, which may therefore grant on them.
+        conn.execute(
+            sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(
+                sql.Identifier(schema), sql.Identifier(owner)
+            )
+        )
+        conn.execute(
+            sql.SQL("CREATE TABLE {}.{} (id int, hidden int)").format(
+                sql.Identifier(schema), sql.Identifier(table)
+            )
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {}.{} VALUES (3, 4)").format(
+                sql.Identifier(schema), sql.Identifier(table)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(
+                sql.Identifier(schema), sql.Identifier(table), sql.Identifier(owner)
+            )
+        )
+    try:
+        arn = rotations.create("pg-privs", pg_secret(user, first, masterarn=pg_master))
+        rotations.rotate(multi, arn)
+        clone = user + "_clone"
+        with pg_auth.superuser_connection() as conn:
+            for grant in (
+                "GRANT USAGE ON SCHEMA {s} TO {r}",
+                "GRANT SELECT (id) ON {s}.{t} TO {r}",
+                "GRANT INSERT ON {s}.{t} TO {r} WITH GRANT OPTION",
+            ):
+                conn.execute(
+                    sql.SQL(grant).format(
+                        s=sql.Identifier(schema), t=sql.Identifier(table), r=sql.Identifier(clone)
+                    )
+                )
+
+        rotations.rotate(multi, arn)
+
+        back = rotations.value(arn)
+        assert back["username"] == user
+        target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        with psycopg.connect(
+            host="127.0.0.1", port=5432, user=user, password=back["password"], dbname="test"
+        ) as conn:
+            assert conn.execute(sql.SQL("SELECT id FROM {}").format(target)).fetchall() == [(3,)]
+            conn.execute(sql.SQL("INSERT INTO {} (id) VALUES (5)").format(target))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql.SQL("SELECT hidden FROM {}").format(target))
+        # The next rotation, to the clone again, finds nothing more to copy.
+        rotations.rotate(multi, arn)
+        assert rotations.value(arn)["username"] == clone
+    finally:
+        with pg_auth.superuser_connection() as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def test_a_master_that_may_not_grant_the_clones_access_fails_the_rotation(
+    rotations, pg_roles, pg_master
+):
+    require_password_checks(pg_roles)
+    first = new_password()
+    user = pg_roles.create(first)
+    table = f"sd_t_{user}"
+    arn = rotations.create("pg-nogrant", pg_secret(user, first, masterarn=pg_master))
+    rotations.rotate(multi, arn)
+    clone = rotations.value(arn)
+    with pg_auth.superuser_connection() as conn:
+        # Owned by the superuser: the master (CREATEROLE only) may not pass it on.
+        conn.execute(sql.SQL("CREATE TABLE {} (id int)").format(sql.Identifier(table)))
+        conn.execute(
+            sql.SQL("GRANT SELECT ON {} TO {}").format(
+                sql.Identifier(table), sql.Identifier(clone["username"])
+            )
+        )
+    try:
+        token = rotations.begin(arn)
+        with pytest.raises(RotationError) as info:
+            rotations.run_steps(multi, arn, token)
+        message = str(info.value)
+        assert f"may not grant SELECT on table public.{table}" in message
+        assert f"to {user!r}" in message
+        assert rotations.value(arn) == clone
+        assert pg_logs_in(clone["username"], clone["password"])
+    finally:
+        with pg_auth.superuser_connection() as conn:
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
+
+
 def test_alternating_steps_are_idempotent(rotations, pg_roles, pg_master):
     require_password_checks(pg_roles)
     first = new_password()

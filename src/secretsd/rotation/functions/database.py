@@ -17,7 +17,7 @@ first makes a repeated setSecret a no-op for the password.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .common import (
@@ -73,6 +73,7 @@ class Engine(Protocol):
     engines: frozenset[str]
     default_port: int
     default_exclude: str
+    master_in_secret_database: bool  # log the master in to the secret's dbname
 
     def connect(self, secret: DbSecret) -> Any:
         """An open connection; LoginRefused, Unreachable or RotationError otherwise."""
@@ -269,6 +270,8 @@ class DatabaseRotation:
                 f"The master secret {arn} is for host {master.host}, not {current.host}; "
                 "refusing to use it for this database."
             )
+        if self.engine.master_in_secret_database and current.dbname:
+            master = replace(master, dbname=current.dbname)
         return master
 
     def _logs_in(self, secret: DbSecret) -> bool:

@@ -42,6 +42,7 @@ class MySQLEngine:
     engines = frozenset({"mysql", "mariadb", "aurora", "aurora-mysql"})
     default_port = 3306
     default_exclude = "/@\"'\\"
+    master_in_secret_database = False
 
     def connect(self, secret: DbSecret) -> Any:
         """Log in. ``ssl`` absent: TLS when it works, plain otherwise; true/false: exactly."""

@@ -8,8 +8,12 @@ the server's quoting rules.
 Alternating users get equal access through role membership: the clone is a member of the
 base user (so it holds everything granted to the base user and may act as the owner of the
 base user's objects), and each user also receives every role the other is a direct member
-of. Membership never goes the other way (base in clone), which would be a cycle. Copying is
-additive: a repeated run changes nothing, and revoking a role means revoking it from both.
+of. Membership never goes the other way (base in clone), which would be a cycle, so when
+the base user is the pending one it also receives the privileges granted to the clone
+directly (tables, views, sequences, columns, schemas, the database, functions) in the
+secret's database. Objects the clone owns stay its own: create objects as the base user
+(the clone may ``SET ROLE`` to it). Copying is additive: a repeated run changes nothing,
+and revoking access means revoking it from both users.
 
 libpq reports connection failures without a SQLSTATE, so a refused login is told from an
 unreachable server by the server's FATAL message.
@@ -35,6 +39,37 @@ _REFUSED = (
     "permission denied for database",
     "pam authentication failed",
 )
+# Object names come back already quoted (quote_ident, regprocedure), ready for a GRANT.
+# Privilege names come from aclexplode and are plain keywords.
+_PRIVILEGES = """
+WITH me AS (SELECT oid FROM pg_roles WHERE rolname = %(role)s)
+SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+       quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.privilege_type, a.is_grantable
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+     aclexplode(c.relacl) a, me
+WHERE a.grantee = me.oid
+UNION ALL
+SELECT 'COLUMN',
+       '(' || quote_ident(t.attname) || ') ON TABLE '
+           || quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+       a.privilege_type, a.is_grantable
+FROM pg_attribute t JOIN pg_class c ON c.oid = t.attrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(t.attacl) a, me
+WHERE a.grantee = me.oid
+UNION ALL
+SELECT 'SCHEMA', quote_ident(n.nspname), a.privilege_type, a.is_grantable
+FROM pg_namespace n, aclexplode(n.nspacl) a, me
+WHERE a.grantee = me.oid
+UNION ALL
+SELECT 'DATABASE', quote_ident(d.datname), a.privilege_type, a.is_grantable
+FROM pg_database d, aclexplode(d.datacl) a, me
+WHERE d.datname = current_database() AND a.grantee = me.oid
+UNION ALL
+SELECT CASE WHEN p.prokind = 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
+       p.oid::regprocedure::text, a.privilege_type, a.is_grantable
+FROM pg_proc p, aclexplode(p.proacl) a, me
+WHERE a.grantee = me.oid
+"""
 _MEMBERSHIPS = (
     "SELECT r.rolname FROM pg_auth_members m"
     " JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member"
@@ -47,6 +82,8 @@ class PostgreSQLEngine:
     engines = frozenset({"postgres", "postgresql", "aurora-postgresql"})
     default_port = 5432
     default_exclude = ":/@\"'\\"
+    # Privileges live per database: the master works in the secret's database.
+    master_in_secret_database = True
 
     def connect(self, secret: DbSecret) -> Any:
         """Log in. ``ssl`` absent: TLS when it works (libpq's prefer); true/false: exactly."""
@@ -110,6 +147,10 @@ class PostgreSQLEngine:
                     wanted.add(current.username)
                 for granted in sorted(wanted - memberships(cur, pending.username)):
                     cur.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(granted), role))
+                if pending.username != current.username + CLONE_SUFFIX:
+                    # The base role does not inherit from the clone: give it the privileges
+                    # granted to the clone directly, in this database.
+                    copy_privileges(cur, current.username, pending.username)
                 if exists and not logs_in:
                     cur.execute(
                         sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD %s").format(role),
@@ -119,6 +160,34 @@ class PostgreSQLEngine:
             raise RotationError(
                 f"Preparing the alternate role {pending.username!r} as the master user "
                 f"failed: {describe(exc, pending, current.password)}"
+            ) from None
+
+
+def direct_privileges(cur: Any, username: str) -> set[tuple[str, str, str, bool]]:
+    """(object kind, object as SQL, privilege, grantable) granted to ``username`` itself on
+    the objects of the connected database."""
+    cur.execute(_PRIVILEGES, {"role": username})
+    return {(kind, target, privilege, grantable) for kind, target, privilege, grantable in cur}
+
+
+def copy_privileges(cur: Any, source: str, target: str) -> None:
+    have = direct_privileges(cur, target)
+    for kind, on, privilege, grantable in sorted(direct_privileges(cur, source) - have):
+        if (kind, on, privilege, True) in have:
+            continue
+        # ``on`` is catalog text quoted by the server; it may hold braces, so no format().
+        where = f"{on} TO " if kind == "COLUMN" else f"ON {kind} {on} TO "
+        option = " WITH GRANT OPTION" if grantable else ""
+        statement = sql.Composed(
+            [sql.SQL(f"GRANT {privilege} {where}"), sql.Identifier(target), sql.SQL(option)]
+        )
+        try:
+            cur.execute(statement)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            # Switching to a user without the clone's access would break the application.
+            raise RotationError(
+                f"The master user may not grant {privilege} on {kind.lower()} {on} to "
+                f"{target!r}, which the current user {source!r} holds: {describe_text(exc)}"
             ) from None
 
 
@@ -142,7 +211,10 @@ def classify(exc: psycopg.Error, secret: DbSecret) -> RotationError:
     return failure
 
 
+def describe_text(exc: psycopg.Error) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def describe(exc: psycopg.Error, secret: DbSecret, *passwords: str) -> str:
     """The driver's error text on one line, with every password we hold taken out."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return redact(text, (secret.password, *passwords))
+    return redact(describe_text(exc), (secret.password, *passwords))
