@@ -200,6 +200,16 @@ def test_same_token_same_value_succeeds_without_change(sm, name):
     assert stages_by_version(sm, name) == {v1: {"AWSPREVIOUS"}, v2: {"AWSCURRENT"}}
 
 
+def test_same_token_same_value_ignores_new_stages(sm, name):
+    # "The operation succeeds but does nothing": a retry cannot move labels either.
+    v1 = put(sm, name, "v1")
+    v2 = put(sm, name, "v2", ["AWSPENDING"])
+    sm.put_secret_value(
+        SecretId=name, SecretString="v2", ClientRequestToken=v2, VersionStages=["AWSCURRENT"]
+    )
+    assert stages_by_version(sm, name) == {v1: {"AWSCURRENT"}, v2: {"AWSPENDING"}}
+
+
 def test_same_token_different_value_is_resource_exists(sm, name):
     v1 = put(sm, name, "v1")
     with expect_error("ResourceExistsException"):
