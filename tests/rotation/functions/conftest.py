@@ -59,8 +59,10 @@ class MySQLUsers:
     def __init__(self) -> None:
         self.created: list[str] = []
 
-    def create(self, password: str, grants: tuple[str, ...] = ("SELECT ON test.*",)) -> str:
-        user = unique_name()
+    def create(
+        self, password: str, grants: tuple[str, ...] = ("SELECT ON test.*",), suffix: str = ""
+    ) -> str:
+        user = unique_name() + suffix
         self.created.append(user)
         with mysql_root() as conn, conn.cursor() as cur:
             cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (user, password))
@@ -130,8 +132,10 @@ class PostgresRoles:
         self.passwords_checked = passwords_checked
         self.created: list[str] = []
 
-    def create(self, password: str, *, member_of: tuple[str, ...] = (), **flags) -> str:
-        role = unique_name()
+    def create(
+        self, password: str, *, member_of: tuple[str, ...] = (), suffix: str = "", **flags
+    ) -> str:
+        role = unique_name() + suffix
         self.created.append(role)
         with pg_auth.superuser_connection() as conn:
             conn.execute(

@@ -59,6 +59,19 @@ def test_alternating_users_keep_grants_and_the_previous_user_keeps_working(
     assert rotations.value(arn, "AWSPREVIOUS")["username"] == user + "_clone"
 
 
+def test_a_username_with_quotes_and_percent_signs_rotates(rotations, mysql_users, master):
+    first = new_password()
+    user = mysql_users.create(first, ("SELECT ON test.*",), suffix="'q%s\\")
+    arn = rotations.create("mysql-odd-name", mysql_secret(user, first, masterarn=master))
+
+    rotations.rotate(handler, arn)
+
+    current = rotations.value(arn)
+    assert current["username"] == user + "_clone"
+    assert mysql_logs_in(current["username"], current["password"])
+    assert mysql_users.grants(user + "_clone") == mysql_users.grants(user)
+
+
 def test_grants_are_copied_on_every_rotation(rotations, mysql_users, master, table):
     first = new_password()
     user = mysql_users.create(first, GRANTS)

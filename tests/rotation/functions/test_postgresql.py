@@ -214,6 +214,22 @@ def test_alternating_users_keep_access(rotations, pg_roles, pg_master, owned_tab
     assert pg_logs_in(user + "_clone", clone_password)
 
 
+def test_a_role_name_that_needs_quoting_rotates(rotations, pg_roles, pg_master):
+    require_password_checks(pg_roles)
+    first = new_password()
+    user = pg_roles.create(first, suffix='-Q"{x}')
+    arn = rotations.create("pg-odd-name", pg_secret(user, first, masterarn=pg_master))
+
+    rotations.rotate(multi, arn)
+    rotations.rotate(multi, arn)
+
+    back = rotations.value(arn)
+    assert back["username"] == user
+    assert pg_logs_in(user, back["password"])
+    assert not pg_logs_in(user, first)
+    assert user in pg_roles.memberships(user + "_clone")
+
+
 def test_memberships_are_copied_on_every_rotation(rotations, pg_roles, pg_master, owned_table):
     require_password_checks(pg_roles)
     group, table = owned_table
