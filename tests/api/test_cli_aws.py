@@ -31,6 +31,7 @@ def aws(shared_server):
     return run
 
 
+@pytest.mark.slow
 def test_cli_round_trip(aws, sm):
     name = f"cli/{uuid.uuid4().hex[:12]}"
     created = aws("create-secret", "--name", name, "--secret-string", '{"password":"p@ss w0rd"}')
@@ -113,3 +114,18 @@ def test_cli_reaches_the_server_through_the_environment_alone(shared_server):
     )
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["RandomPassword"]) == 32
+
+
+def test_cli_paginates_with_its_own_tokens(aws, sm):
+    prefix = f"cli-page/{uuid.uuid4().hex[:10]}"
+    expected = {f"{prefix}/{i}" for i in range(5)}
+    for name in expected:
+        sm.create_secret(Name=name, SecretString="v")
+    seen: list[str] = []
+    args = ["list-secrets", "--filters", f"Key=name,Values={prefix}", "--page-size", "2"]
+    page = aws(*args, "--max-items", "3")
+    seen += [entry["Name"] for entry in page["SecretList"]]
+    assert len(seen) == 3 and page["NextToken"]
+    rest = aws(*args, "--starting-token", page["NextToken"])
+    seen += [entry["Name"] for entry in rest["SecretList"]]
+    assert sorted(seen) == sorted(expected)

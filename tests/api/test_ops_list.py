@@ -346,3 +346,18 @@ def test_creating_while_paging_repeats_no_secret(sm, order):
         kwargs["NextToken"] = page["NextToken"]
     assert len(visited) == len(set(visited)), visited
     assert {f"{p}/{i}" for i in range(6)} <= set(visited)
+
+
+def test_versions_added_while_paging_repeat_no_version(sm, five_versions):
+    name, ids = five_versions
+    seen: list[str] = []
+    kwargs = {"SecretId": name, "IncludeDeprecated": True, "MaxResults": 2}
+    while True:
+        page = sm.list_secret_version_ids(**kwargs)
+        seen += [v["VersionId"] for v in page["Versions"]]
+        sm.put_secret_value(SecretId=name, SecretString="late")
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    assert len(seen) == len(set(seen)), seen
+    assert set(ids) <= set(seen)
