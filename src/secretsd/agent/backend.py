@@ -1,0 +1,195 @@
+"""The backend: Secrets Manager (AWS or a secretsd server) through botocore.
+
+botocore is synchronous, so each call runs in a small thread pool and the event loop awaits
+it with a deadline. Every failure leaves here as a ``BackendError`` that already holds the
+response the AWS agent would send for it (status and body), and says whether it is
+transient (timeout, I/O, 5xx), which decides whether a stale value may be served instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
+from botocore.parsers import ResponseParserError
+
+from secretsd import __version__ as VERSION
+
+from . import messages, render
+
+log = logging.getLogger("secretsd.agent.backend")
+
+GET_SECRET_VALUE = "GetSecretValue"
+DESCRIBE_SECRET = "DescribeSecret"
+
+
+class BackendError(Exception):
+    """A failed backend call, carrying the HTTP status and body the agent answers with."""
+
+    def __init__(self, status: int, code: str, message: str, transient: bool) -> None:
+        super().__init__(f"{code} ({status})")
+        self.status = status
+        self.code = code
+        self.transient = transient
+        self.body = render.error_body(code, message)
+
+    @classmethod
+    def timeout(cls) -> BackendError:
+        code, message, status = messages.TIMEOUT
+        return cls(status, code, message, True)
+
+    @classmethod
+    def io(cls) -> BackendError:
+        code, message, status = messages.READ_ERROR
+        return cls(status, code, message, True)
+
+    @classmethod
+    def bad_response(cls) -> BackendError:
+        code, message, status = messages.RESPONSE_ERROR
+        return cls(status, code, message, True)
+
+    @classmethod
+    def internal(cls) -> BackendError:
+        return cls(500, messages.INTERNAL_FAILURE, "", False)
+
+    def __repr__(self) -> str:
+        return f"BackendError({self.status}, {self.code!r})"
+
+
+def translate(exc: BaseException) -> BackendError:
+    """The one place a botocore failure becomes the agent's answer."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+        code, message = error.get("Code"), error.get("Message")
+        if not code or message is None:
+            return BackendError.internal()
+        return BackendError(status, code, message, transient=status >= 500)
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError):
+        return BackendError.timeout()
+    if isinstance(exc, ResponseParserError):
+        return BackendError.bad_response()
+    if isinstance(exc, EndpointConnectionError | ConnectionClosedError | HTTPClientError | OSError):
+        return BackendError.io()
+    return BackendError.internal()
+
+
+class Backend(Protocol):
+    """What the cache needs from Secrets Manager; tests pass a fake."""
+
+    async def get_secret_value(
+        self, secret_id: str, version_id: str | None, version_stage: str | None
+    ) -> Mapping[str, Any]: ...
+
+    async def describe_secret(self, secret_id: str) -> Mapping[str, Any]: ...
+
+
+Observer = Callable[[str, str, float], None]
+
+
+class BotocoreBackend:
+    """Secrets Manager through a botocore client, off the event loop."""
+
+    def __init__(self, client: Any, threads: int, deadline: float, observe: Observer) -> None:
+        self._client = client
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="agent-backend")
+        self._deadline = deadline
+        self._observe = observe
+
+    async def _call(self, operation: str, method: Callable[..., Any], **params: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            future = loop.run_in_executor(self._executor, lambda: method(**params))
+            result = await asyncio.wait_for(future, self._deadline)
+            outcome = "success"
+            return result
+        except TimeoutError:
+            outcome = "timeout"
+            raise BackendError.timeout() from None
+        except Exception as exc:
+            error = translate(exc)
+            outcome = error.code
+            # The operation and the error type only: neither parameters nor bodies.
+            log.warning("backend %s failed: %s", operation, error)
+            raise error from None
+        finally:
+            self._observe(operation, outcome, time.perf_counter() - started)
+
+    async def get_secret_value(
+        self, secret_id: str, version_id: str | None, version_stage: str | None
+    ) -> Mapping[str, Any]:
+        params: dict[str, str] = {"SecretId": secret_id}
+        if version_id is not None:
+            params["VersionId"] = version_id
+        if version_stage is not None:
+            params["VersionStage"] = version_stage
+        return await self._call(GET_SECRET_VALUE, self._client.get_secret_value, **params)
+
+    async def describe_secret(self, secret_id: str) -> Mapping[str, Any]:
+        return await self._call(DESCRIBE_SECRET, self._client.describe_secret, SecretId=secret_id)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def client_config(config: Any) -> Config:
+    return Config(
+        connect_timeout=config.backend_connect_timeout_seconds,
+        read_timeout=config.backend_read_timeout_seconds,
+        retries={"mode": "standard", "max_attempts": config.backend_max_attempts},
+        max_pool_connections=config.backend_threads,
+        user_agent_extra=f"secretsd-agent/{VERSION}",
+    )
+
+
+def make_session(config: Any) -> Any:
+    """A boto3 session on the usual credential chain (environment, profile, instance role)."""
+    import boto3
+
+    return boto3.session.Session(region_name=config.region)
+
+
+def make_client(session: Any, config: Any) -> Any:
+    kwargs: dict[str, Any] = {"config": client_config(config)}
+    if config.endpoint_url:
+        kwargs["endpoint_url"] = config.endpoint_url
+    return session.client("secretsmanager", **kwargs)
+
+
+def is_transient(exc: BaseException) -> bool:
+    return translate(exc).transient
+
+
+def validate_credentials(session: Any, client: Any, config: Any) -> None:
+    """Fail early on unusable credentials, as the AWS agent does with STS.
+
+    In front of AWS: sts:GetCallerIdentity. In front of another endpoint (a secretsd
+    server), one cheap Secrets Manager call proves the keys and the endpoint. Transient
+    failures pass when ``ignore_transient_errors`` is on: the backend may come up later.
+    """
+    try:
+        if config.endpoint_url:
+            client.list_secrets(MaxResults=1)
+        else:
+            sts = session.client("sts", config=client_config(config))
+            sts.get_caller_identity()
+    except Exception as exc:
+        if config.ignore_transient_errors and is_transient(exc):
+            log.warning("credential check skipped: backend unavailable (%s)", translate(exc))
+            return
+        raise

@@ -1,0 +1,294 @@
+"""The HTTP front: an asyncio protocol over httptools, with the AWS agent's order of checks.
+
+Theory of operation. One ``Front`` holds what every connection shares (token, limits, the
+cache); one ``Connection`` per socket feeds bytes to an httptools parser. When a request is
+complete it is answered at once if it can be: every check, then a cache hit, is a few
+comparisons and dict lookups ending in one write of prebuilt bytes. A request target that
+once parsed as a plain secret lookup is remembered (``targets``), so a repeat skips query
+parsing. Anything needing the backend becomes a task; while it runs the connection stops
+reading and queues pipelined requests, so responses leave in request order.
+
+Order of checks (the AWS agent's): connection limit (429; /ping has two spare slots),
+X-Forwarded-For (400), token (403), method (405), route (404). /ping (and /health, which
+the seed's PHP client uses) skips the header and token checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httptools
+
+from . import messages, render
+from .backend import BackendError
+from .cache import Key, SecretCache
+from .query import QUERY_ROUTE, QueryError, parse_path_route, parse_query_route
+
+log = logging.getLogger("secretsd.agent.http")
+
+CONNECTION_SECONDS = 61.0
+REQUEST_LIMIT = 321 * 1024
+TARGETS_LIMIT = 4096
+HEALTH_PATHS = (b"/ping", b"/health")
+HEALTH_SLOTS = 2
+GET = b"GET"
+FORWARDED = b"x-forwarded-for"
+
+R_CONNECTION_LIMIT = render.text(429, messages.CONNECTION_LIMIT)
+R_FORWARDED = render.text(400, messages.FORWARDED)
+R_BAD_TOKEN = render.text(403, messages.BAD_TOKEN)
+R_NOT_ALLOWED = render.text(405, messages.NOT_ALLOWED)
+R_NOT_FOUND = render.text(404, messages.NOT_FOUND)
+R_HEALTHY = render.text(200, messages.HEALTHY)
+R_BAD_REQUEST = render.text(400, messages.BAD_REQUEST)
+R_TOO_LARGE = render.text(431, messages.REQUEST_TOO_LARGE)
+R_INTERNAL = render.json_response(500, render.error_body(messages.INTERNAL_FAILURE, ""))
+
+
+class Front:
+    """State shared by all connections of one agent."""
+
+    def __init__(
+        self,
+        cache: SecretCache,
+        token: bytes,
+        token_headers: tuple[str, ...],
+        path_prefix: str,
+        max_conn: int,
+        metrics: Callable[[], bytes] | None = None,
+    ) -> None:
+        self.cache = cache
+        self.token = token
+        self.token_headers = frozenset(h.lower().encode("latin-1") for h in token_headers)
+        self.path_prefix = path_prefix
+        self.prefix_bytes = path_prefix.encode("utf-8")
+        self.max_conn = max_conn
+        self.metrics = metrics
+        self.open_connections = 0
+        self.connections: set[Connection] = set()
+        self.targets: dict[bytes, Key] = {}
+
+    def protocol(self) -> Connection:
+        return Connection(self)
+
+    def route(self, url: bytes, method: bytes, forwarded: bool, token_ok: bool) -> Any:
+        """The response bytes, or an awaitable of them, for one complete request."""
+        key = self.targets.get(url)
+        if key is not None:  # a known secret lookup: the hot path
+            if self.open_connections > self.max_conn:
+                return R_CONNECTION_LIMIT
+            if forwarded:
+                return R_FORWARDED
+            if not token_ok:
+                return R_BAD_TOKEN
+            if method != GET:
+                return R_NOT_ALLOWED
+            cached = self.cache.peek(key)
+            if cached is not None:
+                return cached
+            return self.cache.get(key)
+        return self._route_slow(url, method, forwarded, token_ok)
+
+    def _route_slow(self, url: bytes, method: bytes, forwarded: bool, token_ok: bool) -> Any:
+        raw_path, _, raw_query = url.partition(b"?")
+        health = raw_path in HEALTH_PATHS
+        limit = self.max_conn + HEALTH_SLOTS if health else self.max_conn
+        if self.open_connections > limit:
+            return R_CONNECTION_LIMIT
+        if health:
+            return R_HEALTHY if method == GET else R_NOT_ALLOWED
+        if forwarded:
+            return R_FORWARDED
+        if not token_ok:
+            return R_BAD_TOKEN
+        if method != GET:
+            return R_NOT_ALLOWED
+        try:
+            path = raw_path.decode("utf-8")
+            query = raw_query.decode("utf-8")
+            if path == QUERY_ROUTE:
+                lookup = parse_query_route(query)
+            elif path == "/metrics" and self.metrics is not None:
+                return render.response(200, self.metrics(), render.PROMETHEUS)
+            elif path.startswith(self.path_prefix):
+                lookup = parse_path_route(path, query, self.path_prefix)
+            else:
+                return R_NOT_FOUND
+        except QueryError as error:
+            return render.text(error.status, error.message)
+        except UnicodeDecodeError:
+            return R_BAD_REQUEST
+        key = lookup.key
+        if lookup.refresh_now:
+            return self.cache.get(key, refresh_now=True)
+        if len(self.targets) >= TARGETS_LIMIT:
+            self.targets.clear()
+        self.targets[url] = key
+        cached = self.cache.peek(key)
+        if cached is not None:
+            return cached
+        return self.cache.get(key)
+
+    def close_all(self) -> None:
+        for connection in list(self.connections):
+            connection.close()
+
+
+class Connection(asyncio.Protocol):
+    __slots__ = (
+        "_backlog",
+        "_busy",
+        "_closed",
+        "_expired",
+        "_forwarded",
+        "_front",
+        "_in_head",
+        "_parser",
+        "_received",
+        "_timer",
+        "_token_ok",
+        "_transport",
+        "_url",
+    )
+
+    def __init__(self, front: Front) -> None:
+        self._front = front
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._forwarded = False
+        self._token_ok = False
+        self._busy = False
+        self._closed = False
+        self._expired = False
+        self._in_head = False
+        self._received = 0
+        self._backlog: deque[tuple[bytes, bytes, bool, bool, bool]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._front.open_connections += 1
+        self._front.connections.add(self)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(CONNECTION_SECONDS, self._expire)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._front.open_connections -= 1
+        self._front.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        self._received += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._reply_and_close(R_BAD_REQUEST)
+            return
+        if self._in_head and self._received > REQUEST_LIMIT:
+            self._reply_and_close(R_TOO_LARGE)
+
+    # -- httptools callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._forwarded = False
+        self._token_ok = False
+        self._in_head = True
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lowered = name.lower()
+        if lowered in self._front.token_headers:
+            if hmac.compare_digest(value, self._front.token):
+                self._token_ok = True
+        elif lowered == FORWARDED:
+            self._forwarded = True
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._received = 0
+
+    def on_message_complete(self) -> None:
+        request = (
+            self._url,
+            self._parser.get_method(),
+            self._forwarded,
+            self._token_ok,
+            self._parser.should_keep_alive(),
+        )
+        if self._busy or self._backlog:
+            self._backlog.append(request)
+            return
+        self._answer(*request)
+
+    # -- answering ----------------------------------------------------------------------
+
+    def _answer(
+        self, url: bytes, method: bytes, forwarded: bool, token_ok: bool, keep_alive: bool
+    ) -> bool:
+        """Answer one request; False when it went asynchronous or the connection ended."""
+        try:
+            result = self._front.route(url, method, forwarded, token_ok)
+        except Exception:
+            log.exception("request failed")
+            result = R_INTERNAL
+        if result.__class__ is bytes:
+            self._transport.write(result)  # type: ignore[union-attr]
+            if not keep_alive or self._expired:
+                self.close()
+                return False
+            return True
+        self._busy = True
+        self._transport.pause_reading()  # type: ignore[union-attr]
+        asyncio.get_running_loop().create_task(self._finish(result, keep_alive))
+        return False
+
+    async def _finish(self, pending: Awaitable[bytes], keep_alive: bool) -> None:
+        try:
+            result = await pending
+        except BackendError as error:
+            result = render.json_response(error.status, error.body)
+        except Exception:
+            log.exception("request failed")
+            result = R_INTERNAL
+        if self._closed:
+            return
+        self._transport.write(result)  # type: ignore[union-attr]
+        if not keep_alive or self._expired:
+            self.close()
+            return
+        self._busy = False
+        while self._backlog:
+            if not self._answer(*self._backlog.popleft()):
+                return
+        if not self._closed:
+            self._transport.resume_reading()  # type: ignore[union-attr]
+
+    def _reply_and_close(self, response: bytes) -> None:
+        if not self._closed and self._transport is not None:
+            self._transport.write(response)
+        self.close()
+
+    def _expire(self) -> None:
+        # The AWS agent drops every connection after 61 s, busy or not; we let a response
+        # being computed go out first, then close.
+        self._expired = True
+        if not self._busy:
+            self.close()
+
+    def close(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._closed = True
+            self._transport.close()

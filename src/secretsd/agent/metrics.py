@@ -1,0 +1,76 @@
+"""Prometheus metrics for /metrics.
+
+The hot path only bumps plain integers (``cache.Counters``, the open-connection count); a
+collector turns them into metric families when /metrics is scraped. Backend calls are rare
+and slow, so they go straight into a prometheus_client counter and histogram. Labels carry
+operation names and outcomes only, never secret ids or values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+PREFIX = "secretsd_agent"
+
+_CACHE_COUNTERS = {
+    "hits": "Requests answered from a fresh cache entry",
+    "misses": "Requests for a key not in the cache (one backend fetch each, coalesced)",
+    "stale_served": "Responses served stale because the backend failed transiently",
+    "coalesced": "Requests that waited on a backend call already in flight for their key",
+    "refresh_ahead": "Background revalidations started by a hit shortly before expiry",
+    "confirmed": "Revalidations where DescribeSecret confirmed the cached version",
+    "replaced": "Revalidations that fetched a new version",
+    "refresh_now": "Requests with refreshNow=true",
+    "refresh_now_limited": "refreshNow requests answered from a value fetched moments before",
+    "evictions": "Entries evicted because the cache was full",
+}
+
+
+class _StateCollector(Collector):
+    def __init__(self, counters: Any, entries: Callable[[], int], connections: Callable[[], int]):
+        self._counters = counters
+        self._entries = entries
+        self._connections = connections
+
+    def collect(self) -> Iterator[Any]:
+        for name, text in _CACHE_COUNTERS.items():
+            family = CounterMetricFamily(f"{PREFIX}_cache_{name}", text)
+            family.add_metric([], getattr(self._counters, name))
+            yield family
+        yield GaugeMetricFamily(f"{PREFIX}_cache_entries", "Entries in the cache", self._entries())
+        yield GaugeMetricFamily(
+            f"{PREFIX}_open_connections", "Open client connections", self._connections()
+        )
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.backend_calls = Counter(
+            f"{PREFIX}_backend_calls",
+            "Calls to Secrets Manager by operation and outcome",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.backend_latency = Histogram(
+            f"{PREFIX}_backend_latency_seconds",
+            "Latency of calls to Secrets Manager (retries included)",
+            ["operation"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+    def observe_backend(self, operation: str, outcome: str, seconds: float) -> None:
+        self.backend_calls.labels(operation, outcome).inc()
+        self.backend_latency.labels(operation).observe(seconds)
+
+    def watch(self, counters: Any, entries: Callable[[], int], connections: Callable[[], int]):
+        self.registry.register(_StateCollector(counters, entries, connections))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,75 @@
+"""Response bodies and whole HTTP responses, built in one place.
+
+Success bodies follow the AWS agent's field order; error bodies are rendered with a JSON
+encoder (never by pasting strings), so a message holding a quote stays valid JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from . import messages
+
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def created_date(value: Any) -> str | None:
+    """Epoch seconds as the AWS agent prints them: shortest float, no ``.0`` on a whole."""
+    if value is None:
+        return None
+    seconds = value.timestamp() if isinstance(value, dt.datetime) else float(value)
+    if seconds.is_integer():
+        return str(int(seconds))
+    return repr(seconds)
+
+
+def secret_body(response: Mapping[str, Any]) -> bytes:
+    """The 200 body for a GetSecretValue response (botocore's parsed form)."""
+    body: dict[str, Any] = {
+        "ARN": response.get("ARN"),
+        "Name": response.get("Name"),
+        "VersionId": response.get("VersionId"),
+    }
+    if response.get("SecretString") is not None:
+        body["SecretString"] = response["SecretString"]
+    if response.get("SecretBinary") is not None:
+        body["SecretBinary"] = base64.b64encode(response["SecretBinary"]).decode("ascii")
+    if response.get("VersionStages") is not None:
+        body["VersionStages"] = list(response["VersionStages"])
+    body["CreatedDate"] = created_date(response.get("CreatedDate"))
+    return _encode(body).encode("utf-8")
+
+
+def error_body(code: str, message: str) -> bytes:
+    """``{"__type":"<Code>", "message":"<msg>"}``; InternalFailure carries no message."""
+    if code == messages.INTERNAL_FAILURE or not message:
+        return b'{"__type":"InternalFailure"}'
+    return f'{{"__type":{_encode(code)}, "message":{_encode(message)}}}'.encode()
+
+
+def response(status: int, body: bytes, content_type: str = TEXT) -> bytes:
+    """A complete HTTP/1.1 response; the agent keeps these bytes and writes them as they are."""
+    reason = HTTPStatus(status).phrase
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        f"Content-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def text(status: int, message: str) -> bytes:
+    return response(status, message.encode("utf-8"))
+
+
+def json_response(status: int, body: bytes) -> bytes:
+    return response(status, body, JSON)
