@@ -96,3 +96,38 @@ def test_parallel_label_moves_leave_each_label_on_one_version(shared_server, sm)
     for label in ("AWSCURRENT", "AWSPREVIOUS", "blue"):
         assert len([v for v, labels in listed.items() if label in labels]) <= 1, listed
     assert len([v for v, labels in listed.items() if "AWSCURRENT" in labels]) == 1
+
+
+def test_reads_during_writes_are_never_torn(shared_server, sm):
+    # Each value names its own version: a read that pairs one version's id (or labels)
+    # with another's value would show here.
+    name = unique_name("race-read")
+    first = str(uuid.uuid4())
+    second = str(uuid.uuid4())
+    sm.create_secret(Name=name, SecretString=f"value-of-{first}", ClientRequestToken=first)
+    sm.put_secret_value(SecretId=name, SecretString=f"value-of-{second}", ClientRequestToken=second)
+    stop = threading.Event()
+
+    def write() -> None:
+        client = shared_server.client()
+        while not stop.is_set():
+            version = str(uuid.uuid4())
+            client.put_secret_value(
+                SecretId=name, SecretString=f"value-of-{version}", ClientRequestToken=version
+            )
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+
+        def read(client, i):
+            got = client.get_secret_value(SecretId=name)
+            assert got["SecretString"] == f"value-of-{got['VersionId']}"
+            assert "AWSCURRENT" in got["VersionStages"]
+            previous = client.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")
+            assert previous["SecretString"] == f"value-of-{previous['VersionId']}"
+
+        run_in_threads(shared_server, read, 300)
+    finally:
+        stop.set()
+        writer.join(10)
