@@ -217,6 +217,16 @@ def test_same_token_different_value_is_resource_exists(sm, name):
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "v1"
 
 
+def test_a_token_is_unique_per_secret_only(sm, name):
+    other = unique_name("labels-other")
+    sm.create_secret(Name=other)
+    shared = token()
+    sm.put_secret_value(SecretId=name, SecretString="mine", ClientRequestToken=shared)
+    sm.put_secret_value(SecretId=other, SecretString="theirs", ClientRequestToken=shared)
+    assert sm.get_secret_value(SecretId=name, VersionId=shared)["SecretString"] == "mine"
+    assert sm.get_secret_value(SecretId=other, VersionId=shared)["SecretString"] == "theirs"
+
+
 def test_sdk_fills_in_a_token(sm, name):
     result = sm.put_secret_value(SecretId=name, SecretString="v")
     assert str(uuid.UUID(result["VersionId"])) == result["VersionId"]
