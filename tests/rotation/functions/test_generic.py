@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import types
 import uuid
 
@@ -197,3 +198,28 @@ def test_every_named_function_has_a_handler():
     for name, module in FUNCTIONS.items():
         loaded = importlib.import_module(f"secretsd.rotation.functions.{module}")
         assert callable(loaded.lambda_handler), name
+
+
+def test_rotations_run_in_parallel_threads(rotations):
+    arns = [rotations.create("generic-parallel", {"api_key": f"k{i}"}) for i in range(8)]
+    tokens = [rotations.begin(arn) for arn in arns]
+    errors: list[BaseException] = []
+
+    def rotate(arn: str, token: str) -> None:
+        try:
+            rotations.run_steps(handler, arn, token)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=rotate, args=pair) for pair in zip(arns, tokens, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    for i, (arn, token) in enumerate(zip(arns, tokens, strict=True)):
+        assert rotations.value(arn)["api_key"] != f"k{i}"
+        assert "AWSCURRENT" in rotations.stages(arn)[token]

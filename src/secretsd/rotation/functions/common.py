@@ -57,7 +57,9 @@ def secrets_manager_client(env: Mapping[str, str] | None = None) -> Any:
     env = os.environ if env is None else env
     endpoint = next((env[name] for name in ENDPOINT_VARIABLES if env.get(name)), None)
     try:
-        return boto3.client("secretsmanager", endpoint_url=endpoint)
+        # A session of its own: boto3's default session is not safe to share between the
+        # threads of an orchestrator running several rotations at once.
+        return boto3.session.Session().client("secretsmanager", endpoint_url=endpoint)
     except NoRegionError:
         raise RotationError(
             "No AWS region is configured for the Secrets Manager client: "
