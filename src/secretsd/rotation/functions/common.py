@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 log = logging.getLogger("secretsd.rotation.functions")
@@ -35,6 +37,7 @@ AWSPREVIOUS = "AWSPREVIOUS"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 ENDPOINT_VARIABLES = ("SECRETS_MANAGER_ENDPOINT", "AWS_ENDPOINT_URL_SECRETS_MANAGER")
 REDACTED = "[redacted]"
+_LOADER = botocore.loaders.create_loader()
 
 
 class RotationError(Exception):
@@ -56,10 +59,16 @@ def secrets_manager_client(env: Mapping[str, str] | None = None) -> Any:
     """A boto3 client, pointed at the endpoint named in the environment when there is one."""
     env = os.environ if env is None else env
     endpoint = next((env[name] for name in ENDPOINT_VARIABLES if env.get(name)), None)
+    # A session of its own, so that credentials are read afresh and threads of an
+    # orchestrator running several rotations at once never share one (boto3's default
+    # session is not thread-safe); the parsed service models are shared, which keeps a new
+    # session cheap.
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
     try:
-        # A session of its own: boto3's default session is not safe to share between the
-        # threads of an orchestrator running several rotations at once.
-        return boto3.session.Session().client("secretsmanager", endpoint_url=endpoint)
+        return boto3.session.Session(botocore_session=core).client(
+            "secretsmanager", endpoint_url=endpoint
+        )
     except NoRegionError:
         raise RotationError(
             "No AWS region is configured for the Secrets Manager client: "
