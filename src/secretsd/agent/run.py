@@ -113,14 +113,20 @@ def build(config: AgentConfig, token: bytes, backend: Any, metrics: Metrics) -> 
     return Agent(config, cache, front, metrics, getattr(backend, "close", lambda: None))
 
 
+def _failure(config: AgentConfig, message: str) -> StartupError:
+    # stderr gets the message from the command; the log file, when there is one, too.
+    if config.log_to_file:
+        log.error("%s", message)
+    return StartupError(message)
+
+
 def prepare(config: AgentConfig, env: Mapping[str, str]) -> tuple[Agent, socket.socket]:
     """Everything before the event loop; raises StartupError with the message to print."""
     configure_logging(config)
     try:
         token = read_token(config.ssrf_env_variables, env)
     except Exception as exc:
-        log.error("%s", exc)
-        raise StartupError(str(exc)) from None
+        raise _failure(config, str(exc)) from None
     if config.http_address not in ("127.0.0.1", "::1"):
         log.warning(
             "listening on %s, not loopback: any host that reaches it can try the token",
@@ -133,9 +139,7 @@ def prepare(config: AgentConfig, env: Mapping[str, str]) -> tuple[Agent, socket.
         if config.validate_credentials:
             backends.validate_credentials(session, client, config)
     except Exception as exc:
-        message = messages.credentials_invalid(str(exc))
-        log.error("%s", message)
-        raise StartupError(message) from None
+        raise _failure(config, messages.credentials_invalid(str(exc))) from None
     backend = backends.BotocoreBackend(
         client, config.backend_threads, config.backend_deadline_seconds, metrics.observe_backend
     )
@@ -175,6 +179,8 @@ async def serve(
         prefetch.cancel()
         for server in servers:
             server.close()
+        # A connection accepted just before the close is set up on the next loop turn.
+        await asyncio.sleep(0)
         agent.front.close_all()
         for server in servers:
             await server.wait_closed()

@@ -1,0 +1,157 @@
+"""Run ``secretsd agent`` as a real process and talk HTTP/1.1 to it."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+TOKEN = "test-token-0123456789"
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
+
+
+@dataclass
+class AgentProcess:
+    process: subprocess.Popen
+    url: str
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 0
+
+    def request(
+        self,
+        target: str,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        token: str | None = TOKEN,
+        timeout: float = 30,
+    ) -> tuple[int, bytes, dict[str, str]]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            sent = dict(headers or {})
+            if token is not None:
+                sent.setdefault(TOKEN_HEADER, token)
+            connection.request(method, target, headers=sent)
+            response = connection.getresponse()
+            return response.status, response.read(), dict(response.getheaders())
+        finally:
+            connection.close()
+
+    def get(self, target: str, **kwargs) -> tuple[int, bytes]:
+        status, body, _ = self.request(target, **kwargs)
+        return status, body
+
+    def metric(self, name: str, **labels: str) -> float:
+        status, body = self.get("/metrics")
+        assert status == 200
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        total = 0.0
+        for line in body.decode().splitlines():
+            if line.startswith("#") or not line.startswith(name):
+                continue
+            metric, _, number = line.rpartition(" ")
+            metric_name, _, metric_labels = metric.partition("{")
+            if metric_name != name:
+                continue
+            present = dict(re.findall(r'(\w+)="([^"]*)"', metric_labels))
+            if all(present.get(k) == v for k, v in labels.items()) or not wanted:
+                total += float(number)
+        return total
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_text(self) -> str:
+        return "".join(self.output)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def write_config(directory: Path, text: str = "") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "agent.toml"
+    base = "http_port = 0\nlog_to_file = false\n"
+    path.write_text(base + text)
+    return path
+
+
+def agent_command(config: Path | None, *extra: str) -> list[str]:
+    cmd = [sys.executable, "-m", "secretsd.cli", "agent"]
+    if config is not None:
+        cmd += ["--config", str(config)]
+    return cmd + list(extra)
+
+
+def start_agent(
+    config: Path, env: dict[str, str], token: str | None = TOKEN, timeout: float = 20
+) -> AgentProcess:
+    child_env = dict(env)
+    child_env["PYTHONUNBUFFERED"] = "1"
+    if token is not None:
+        child_env["AWS_TOKEN"] = token
+    process = subprocess.Popen(
+        agent_command(config),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=child_env,
+    )
+    output: list[str] = []
+    found = threading.Event()
+    url: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            match = LISTENING.search(line)
+            if match and not found.is_set():
+                url.append(match.group(1))
+                found.set()
+        process.stdout.close()
+        found.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not found.wait(0.05):
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("agent did not start:\n" + "".join(output))
+    if not url:
+        process.wait()
+        raise RuntimeError("agent exited before listening:\n" + "".join(output))
+    return AgentProcess(process, url[0], output)
+
+
+def run_agent_to_exit(
+    config: Path | None, env: dict[str, str], *extra: str, timeout: float = 30
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        agent_command(config, *extra),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
