@@ -4,13 +4,20 @@ password settings. The live MariaDB covers MariaDB's output end to end; the MySQ
 
 from __future__ import annotations
 
+import psycopg
 import pymysql
 import pytest
 
 from secretsd.rotation.functions.common import RotationError, password_request, redact
-from secretsd.rotation.functions.database import DbSecret, other_username, parse_secret
+from secretsd.rotation.functions.database import (
+    DbSecret,
+    LoginRefused,
+    Unreachable,
+    other_username,
+    parse_secret,
+)
 from secretsd.rotation.functions.mysql_engine import _MARK, MySQLEngine, describe, mark
-from secretsd.rotation.functions.postgresql_engine import PostgreSQLEngine
+from secretsd.rotation.functions.postgresql_engine import PostgreSQLEngine, classify
 
 TARGET = "'app_clone'@'%'"
 
@@ -139,3 +146,25 @@ def test_mysql_error_texts_lose_passwords_even_escaped():
     assert "s3cret" not in text
     assert "n3w" not in text
     assert text.startswith("(1064) You have an error")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "tls"),
+    [
+        ('FATAL:  password authentication failed for user "app"', LoginRefused, False),
+        ('FATAL:  role "app" does not exist', LoginRefused, False),
+        ('FATAL:  no pg_hba.conf entry for host "10.0.0.1", user "app"', LoginRefused, False),
+        ('FATAL:  database "roles" does not exist', RotationError, False),
+        ("Connection refused\n\tIs the server running on that host?", Unreachable, False),
+        ("server does not support SSL, but SSL was required", Unreachable, True),
+    ],
+)
+def test_postgresql_login_failures_are_told_apart(text, kind, tls):
+    parsed = parse_secret(secret(engine="postgres"), "v", PostgreSQLEngine())
+    exc = psycopg.OperationalError(
+        f'connection failed: connection to server at "db", port 5432 failed: {text}'
+    )
+    failure = classify(exc, parsed)
+    assert type(failure) is kind
+    assert getattr(failure, "tls", False) is tls
+    assert "PostgreSQL at db:5432 as 'app'" in str(failure)

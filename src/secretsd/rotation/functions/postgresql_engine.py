@@ -202,7 +202,7 @@ def classify(exc: psycopg.Error, secret: DbSecret) -> RotationError:
     lowered = text.lower()
     if "fatal:" in lowered:
         if any(reason in lowered for reason in _REFUSED) or (
-            "role" in lowered and "does not exist" in lowered
+            'role "' in lowered and "does not exist" in lowered
         ):
             return LoginRefused(f"{where} refused the login: {text}")
         return RotationError(f"Logging in to {where} failed: {text}")
