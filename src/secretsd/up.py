@@ -1,0 +1,197 @@
+"""``secretsd up``: a server and an agent in front of it, the quick start.
+
+Both run as child processes of this one, which only supervises: it starts the server, reads
+its ``listening on`` line, writes the agent's token (mode 0600) and configuration into the
+data directory, starts the agent the same way, prints how to call both, and then waits.
+SIGTERM or SIGINT stops the agent first and then the server; if either child dies, the
+other is stopped and ``up`` exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from secretsd.private_file import publish_private_file
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+TOKEN_FILE = "agent-token"
+AGENT_CONFIG = "agent.toml"
+PROFILE = "secretsd"
+START_SECONDS = 30.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="secretsd up", description="Run a secretsd server and an agent in front of it."
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("SECRETSD_DATA_DIR", "./data")),
+        help="the server's data directory; the agent's token and config go there too (./data)",
+    )
+    parser.add_argument("--port", type=int, default=8787, help="server port; 0 = any (8787)")
+    parser.add_argument("--agent-port", type=int, default=2773, help="agent port; 0 = any (2773)")
+    parser.add_argument("--region", default="us-east-1", help="region of the server (us-east-1)")
+    parser.add_argument(
+        "--ttl-seconds", type=int, default=300, help="agent cache TTL in seconds (300)"
+    )
+    return parser
+
+
+def ensure_token(path: Path) -> None:
+    """Create the agent's SSRF token once: the hex SHA-256 of 32 random bytes, mode 0600."""
+    if path.exists():
+        return
+    token = hashlib.sha256(secrets.token_bytes(32)).hexdigest()
+    publish_private_file(path, token.encode("ascii"))
+
+
+def agent_config(server_url: str, port: int, region: str, ttl: int) -> str:
+    return "\n".join(
+        (
+            "# Written by `secretsd up` at each start; edit the options of `up` instead.",
+            f"http_port = {port}",
+            "log_to_file = false",
+            f"ttl_seconds = {ttl}",
+            f'region = "{region}"',
+            f'endpoint_url = "{server_url}"',
+            'ssrf_env_variables = ["AWS_TOKEN"]',
+            "",
+        )
+    )
+
+
+class Child:
+    """A child process whose stdout is read until its ``listening on`` line, then echoed."""
+
+    def __init__(self, label: str, cmd: list[str], env: dict[str, str]) -> None:
+        self.label = label
+        self.process = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=env
+        )
+        self.url: str | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            match = LISTENING.search(line)
+            if match and self.url is None:
+                self.url = match.group(1)
+                self._ready.set()
+            elif self.url is not None:
+                # Before the listening line the server may print its new access key; the
+                # summary names the credentials file instead, so those lines are not echoed.
+                print(f"{self.label} | {line}", end="", flush=True)
+        self._ready.set()
+
+    def wait_ready(self, timeout: float) -> str:
+        self._ready.wait(timeout)
+        if self.url is None:
+            self.stop()
+            raise RuntimeError(f"the {self.label} did not start")
+        return self.url
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def summary(data_dir: Path, server_url: str, agent_url: str, region: str) -> str:
+    q = shlex.quote
+    credentials = data_dir / "credentials"
+    token = data_dir / TOKEN_FILE
+    return "\n".join(
+        (
+            "",
+            "secretsd is up.",
+            f"  server  {server_url}   access keys: {credentials} (profile {PROFILE})",
+            f"  agent   {agent_url}   token: {token} (mode 0600)",
+            "",
+            "Use the server with the AWS CLI or any SDK:",
+            f"  export AWS_SHARED_CREDENTIALS_FILE={q(str(credentials))} AWS_PROFILE={PROFILE}",
+            f"  export AWS_DEFAULT_REGION={q(region)}"
+            f" AWS_ENDPOINT_URL_SECRETS_MANAGER={q(server_url)}",
+            "  aws secretsmanager create-secret --name db/app"
+            ' --secret-string \'{"password":"..."}\'',
+            "",
+            "Read it through the agent (clients of the AWS agent read AWS_TOKEN):",
+            f"  export AWS_TOKEN=file://{token}",
+            f'  curl -H "X-Aws-Parameters-Secrets-Token: $(cat {q(str(token))})" \\',
+            f"       '{agent_url}/secretsmanager/get?secretId=db/app'",
+            "",
+            "Stop with Ctrl-C or SIGTERM.",
+            f"secretsd up: agent listening on {agent_url}",
+        )
+    )
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    handlers: dict[int, Callable | int | None] = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    base_env["PYTHONUNBUFFERED"] = "1"
+    me = [sys.executable, "-m", "secretsd.cli"]
+    server_cmd = me + ["server", "--port", str(args.port), "--data-dir", str(data_dir)]
+    server_cmd += ["--region", args.region]
+    server = Child("server", server_cmd, base_env)
+    agent: Child | None = None
+    try:
+        server_url = server.wait_ready(START_SECONDS)
+        token_path = data_dir / TOKEN_FILE
+        ensure_token(token_path)
+        config_path = data_dir / AGENT_CONFIG
+        config_path.write_text(
+            agent_config(server_url, args.agent_port, args.region, args.ttl_seconds)
+        )
+        agent_env = dict(
+            base_env,
+            AWS_SHARED_CREDENTIALS_FILE=str(data_dir / "credentials"),
+            AWS_PROFILE=PROFILE,
+            AWS_DEFAULT_REGION=args.region,
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_TOKEN=f"file://{token_path}",
+        )
+        agent = Child("agent", me + ["agent", "--config", str(config_path)], agent_env)
+        agent_url = agent.wait_ready(START_SECONDS)
+        print(summary(data_dir, server_url, agent_url, args.region), flush=True)
+        while not stop.wait(0.2):
+            if server.process.poll() is not None or agent.process.poll() is not None:
+                print("secretsd up: a child process exited; stopping", file=sys.stderr)
+                return 1
+        return 0
+    except RuntimeError as exc:
+        print(f"secretsd up: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        codes = [agent.stop() if agent is not None else 0, server.stop()]
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        # Exiting by the SIGTERM we sent (uvicorn re-raises it after a clean shutdown) is clean.
+        if stop.is_set() and any(code not in (0, -signal.SIGTERM) for code in codes):
+            print(f"secretsd up: children exited with {codes}", file=sys.stderr)
