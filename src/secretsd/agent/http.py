@@ -221,17 +221,25 @@ class Connection(asyncio.Protocol):
         self._received = 0
 
     def on_message_complete(self) -> None:
-        request = (
+        parser = self._parser
+        if self._busy or self._backlog:
+            self._backlog.append(
+                (
+                    self._url,
+                    parser.get_method(),
+                    self._forwarded,
+                    self._token_ok,
+                    parser.should_keep_alive(),
+                )
+            )
+            return
+        self._answer(
             self._url,
-            self._parser.get_method(),
+            parser.get_method(),
             self._forwarded,
             self._token_ok,
-            self._parser.should_keep_alive(),
+            parser.should_keep_alive(),
         )
-        if self._busy or self._backlog:
-            self._backlog.append(request)
-            return
-        self._answer(*request)
 
     # -- answering ----------------------------------------------------------------------
 

@@ -1,0 +1,259 @@
+"""The agent against its peers, all in one run on loopback; prints ratios.
+
+1. Cache-hit throughput and p50/p99 latency with wrk (50 connections): the agent (one
+   process) against nginx (one worker) serving the same JSON body as a static file.
+   Targets: throughput >= 1.0x nginx, p99 no worse than nginx's.
+2. Latency seen by a Python client: an agent cache hit (http.client, kept-alive connection)
+   against boto3 GetSecretValue to the secretsd server. Target: >= 20x faster.
+3. 200 concurrent requests for one uncached secret: backend calls made. Target: exactly 1.
+4. Resident memory of the agent with 1,000 cached 4 KB secrets. Target: under 80 MB.
+
+Needs wrk and nginx (Debian: wrk, nginx-light).
+
+    .venv/bin/python bench/agent.py [--seconds 10] [--connections 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.agent.support import TOKEN, TOKEN_HEADER, AgentProcess, start_agent, write_config
+from tests.support.server import start_server
+
+VALUE = json.dumps({"username": "app", "password": "x" * 24, "host": "db.internal", "port": 3306})
+HOT = "bench/db-app"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> dict[str, float]:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+
+    def latency(pct: str) -> float:
+        value, unit = re.search(rf"{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+
+    return {
+        "rps": rps,
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "non2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+def start_nginx(workdir: Path, body: bytes) -> tuple[subprocess.Popen, int]:
+    root = workdir / "nginx"
+    (root / "html").mkdir(parents=True)
+    (root / "html" / "secret.json").write_bytes(body)
+    port = free_port()
+    conf = root / "nginx.conf"
+    conf.write_text(
+        f"""
+daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid {root}/nginx.pid;
+error_log stderr error;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    default_type application/json;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root}/html;
+    }}
+}}
+"""
+    )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(root)])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("nginx did not start")
+
+
+def python_latency(agent: AgentProcess, sm, rounds: int) -> tuple[float, float]:
+    connection = http.client.HTTPConnection("127.0.0.1", agent.port)
+    target = f"/secretsmanager/get?secretId={HOT}"
+    headers = {TOKEN_HEADER: TOKEN}
+    agent_times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        connection.request("GET", target, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        agent_times.append(time.perf_counter() - started)
+        assert response.status == 200
+    connection.close()
+    sm.get_secret_value(SecretId=HOT)  # warm the client's connection pool
+    direct_times = []
+    for _ in range(max(50, rounds // 10)):
+        started = time.perf_counter()
+        sm.get_secret_value(SecretId=HOT)
+        direct_times.append(time.perf_counter() - started)
+    return statistics.median(agent_times), statistics.median(direct_times)
+
+
+def concurrent_misses(agent: AgentProcess, sm, clients: int) -> tuple[int, list[int]]:
+    name = "bench/cold-secret"
+    sm.create_secret(Name=name, SecretString="cold")
+    operation = {"operation": "GetSecretValue"}
+    before = agent.metric("secretsd_agent_backend_calls_total", **operation)
+    barrier = threading.Barrier(clients)
+    request = f"GET /v1/{name} HTTP/1.1\r\nHost: x\r\n{TOKEN_HEADER}: {TOKEN}\r\n\r\n".encode()
+
+    def one(_: int) -> int:
+        with agent.connect() as sock:
+            barrier.wait()
+            sock.sendall(request)
+            data = b""
+            while b"cold" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            return int(data[9:12])
+
+    with ThreadPoolExecutor(clients) as pool:
+        statuses = list(pool.map(one, range(clients)))
+    after = agent.metric("secretsd_agent_backend_calls_total", **operation)
+    return int(after - before), statuses
+
+
+def memory_with_cached(agent: AgentProcess, sm, count: int) -> float:
+    value = "v" * 4096
+    with ThreadPoolExecutor(16) as pool:
+        list(
+            pool.map(
+                lambda i: sm.create_secret(Name=f"bench/mem/{i}", SecretString=value), range(count)
+            )
+        )
+
+    def fetch(i: int) -> int:
+        return agent.get(f"/v1/bench/mem/{i}")[0]
+
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(fetch, range(count)))
+    assert statuses == [200] * count, set(statuses)
+    entries = agent.metric("secretsd_agent_cache_entries")
+    assert entries >= count, entries
+    status = Path(f"/proc/{agent.process.pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3000, help="Python client requests")
+    args = parser.parse_args()
+    for tool in ("wrk",):
+        if shutil.which(tool) is None:
+            print(f"bench/agent.py needs {tool} (apt-get install wrk nginx-light)")
+            return 2
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-agent-"))
+    server = start_server(workdir / "server")
+    nginx = None
+    agent = None
+    try:
+        sm = server.client()
+        sm.create_secret(Name=HOT, SecretString=VALUE)
+        config = write_config(
+            workdir / "agent",
+            "ttl_seconds = 3600\ncache_size = 1000\nmax_conn = 1000\n",
+        )
+        agent = start_agent(config, server.env)
+        status, body = agent.get(f"/secretsmanager/get?secretId={HOT}")
+        assert status == 200
+        nginx, nginx_port = start_nginx(workdir, body)
+
+        print(f"# agent bench: {args.seconds}s per wrk run, {args.connections} connections")
+        print(f"# body: {len(body)} bytes of JSON, identical for both\n")
+        ours = wrk(
+            f"{agent.url}/secretsmanager/get?secretId={HOT}",
+            args.seconds,
+            args.connections,
+            {TOKEN_HEADER: TOKEN},
+        )
+        theirs = wrk(
+            f"http://127.0.0.1:{nginx_port}/secret.json",
+            args.seconds,
+            args.connections,
+            {TOKEN_HEADER: TOKEN},
+        )
+        for label, result in (("agent", ours), ("nginx", theirs)):
+            print(
+                f"{label:6} {result['rps']:>10,.0f} req/s  p50 {result['p50'] * 1e6:7.0f} us"
+                f"  p99 {result['p99'] * 1e6:7.0f} us  non-2xx {result['non2xx']}"
+                f"  {result['socket_errors']}"
+            )
+        rps_ratio = ours["rps"] / theirs["rps"]
+        p99_ratio = ours["p99"] / theirs["p99"]
+        print(f"throughput agent/nginx: {rps_ratio:.2f}x   (target >= 1.0x)")
+        print(f"p99 agent/nginx:        {p99_ratio:.2f}x   (target <= 1.0x)\n")
+
+        hit, direct = python_latency(agent, sm, args.rounds)
+        print(
+            f"python client: agent hit {hit * 1e6:.0f} us, boto3 GetSecretValue "
+            f"{direct * 1e6:.0f} us (medians)"
+        )
+        print(f"agent speed-up over boto3: {direct / hit:.1f}x   (target >= 20x)\n")
+
+        calls, statuses = concurrent_misses(agent, sm, 200)
+        ok = sum(1 for s in statuses if s == 200)
+        print(f"200 concurrent misses: {ok} answered 200, backend calls {calls}   (target 1)\n")
+
+        rss = memory_with_cached(agent, sm, 1000)
+        print(f"resident memory with 1,000 cached 4 KB secrets: {rss:.1f} MB   (target < 80)")
+    finally:
+        if agent is not None:
+            agent.stop()
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(10)
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
