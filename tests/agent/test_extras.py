@@ -1,0 +1,110 @@
+"""Where ours goes further, over real HTTP against a live server: rotation awareness,
+refresh-ahead, rate-limited refreshNow, the Unix socket and the loud non-loopback bind."""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import time
+
+from .fakes import FakeSecretsManager
+from .support import start_agent, write_config
+from .test_resilience import InProcess
+
+
+def value_of(agent, target: str) -> str:
+    status, body = agent.get(target)
+    assert status == 200, body
+    return json.loads(body)["SecretString"]
+
+
+def test_rotation_in_progress_shortens_revalidation(shared_server, tmp_path, sm, name):
+    config = write_config(tmp_path, "ttl_seconds = 2\npending_revalidate_seconds = 0.5\n")
+    agent = start_agent(config, shared_server.env)
+    try:
+        sm.create_secret(Name=name, SecretString="old")
+        assert value_of(agent, f"/v1/{name}") == "old"
+        pending = sm.put_secret_value(
+            SecretId=name, SecretString="new", VersionStages=["AWSPENDING"]
+        )["VersionId"]
+        time.sleep(2.2)  # expired: the revalidation sees AWSPENDING
+        assert value_of(agent, f"/v1/{name}") == "old"
+        current = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+        old_version = next(v for v, stages in current.items() if "AWSCURRENT" in stages)
+        sm.update_secret_version_stage(
+            SecretId=name,
+            VersionStage="AWSCURRENT",
+            MoveToVersionId=pending,
+            RemoveFromVersionId=old_version,
+        )
+        time.sleep(0.7)  # well under the 2 s TTL
+        assert value_of(agent, f"/v1/{name}") == "new"
+    finally:
+        agent.stop()
+
+
+def test_refresh_ahead_keeps_a_hot_key_from_waiting(shared_server, tmp_path, sm, name):
+    config = write_config(tmp_path, "ttl_seconds = 2\nrefresh_ahead_fraction = 0.5\n")
+    agent = start_agent(config, shared_server.env)
+    try:
+        sm.create_secret(Name=name, SecretString="hot")
+        assert value_of(agent, f"/v1/{name}") == "hot"
+        time.sleep(1.2)
+        assert value_of(agent, f"/v1/{name}") == "hot"  # a hit; starts the background check
+        time.sleep(0.3)
+        assert agent.metric("secretsd_agent_cache_refresh_ahead_total") == 1
+        assert agent.metric("secretsd_agent_cache_confirmed_total") == 1
+        describes = agent.metric("secretsd_agent_backend_calls_total", operation="DescribeSecret")
+        time.sleep(0.7)  # 2.2 s after the first fetch, 1 s after the confirmation: fresh
+        hits = agent.metric("secretsd_agent_cache_hits_total")
+        assert value_of(agent, f"/v1/{name}") == "hot"
+        assert agent.metric("secretsd_agent_cache_hits_total") == hits + 1
+        after = agent.metric("secretsd_agent_backend_calls_total", operation="DescribeSecret")
+        assert after == describes
+    finally:
+        agent.stop()
+
+
+def test_refresh_now_in_a_retry_loop_does_not_flood_the_backend(agent, sm, name):
+    sm.create_secret(Name=name, SecretString="x")
+    operation = {"operation": "GetSecretValue"}
+    before = agent.metric("secretsd_agent_backend_calls_total", **operation)
+    started = time.monotonic()
+    for _ in range(50):
+        assert value_of(agent, f"/v1/{name}?refreshNow=true") == "x"
+    elapsed = time.monotonic() - started
+    calls = agent.metric("secretsd_agent_backend_calls_total", **operation) - before
+    assert 1 <= calls <= int(elapsed) + 2
+    assert agent.metric("secretsd_agent_cache_refresh_now_limited_total") >= 50 - calls
+
+
+def test_unix_socket_listener(tmp_path):
+    path = tmp_path / "agent.sock"
+    backend = FakeSecretsManager()
+    backend.put("db/app", "over-unix")
+    with InProcess(backend, unix_socket=str(path)):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o660
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            sock.sendall(
+                b"GET /v1/db/app HTTP/1.1\r\nHost: x\r\n"
+                b"X-Aws-Parameters-Secrets-Token: test-token-0123456789\r\n\r\n"
+            )
+            data = b""
+            while b"over-unix" not in data:
+                chunk = sock.recv(4096)
+                assert chunk
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200")
+    assert not path.exists()
+
+
+def test_non_loopback_address_is_logged_loudly(shared_server, tmp_path):
+    config = write_config(tmp_path, 'http_address = "0.0.0.0"\n')
+    agent = start_agent(config, shared_server.env)
+    try:
+        assert agent.url.startswith("http://0.0.0.0:")
+        assert "not loopback" in agent.log_text()
+    finally:
+        agent.stop()
