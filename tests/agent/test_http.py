@@ -333,3 +333,26 @@ def test_agent_survives_a_client_hanging_up_mid_request(agent):
     sock.sendall(b"GET /secretsmanager/get?secretId=x HTTP/1.1\r\n")
     sock.close()
     assert agent.get("/ping", token=None) == (200, b"healthy")
+
+
+def test_client_that_pipelines_without_reading_is_throttled_not_buffered(agent):
+    import threading
+
+    count = 400_000
+    request = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock = agent.connect()
+    sock.settimeout(30)
+    sender = threading.Thread(target=lambda: sock.sendall(request * count), daemon=True)
+    sender.start()
+    time.sleep(0.5)
+    assert sender.is_alive()  # the agent stopped reading: its writes were not being drained
+    assert agent.get("/ping", token=None) == (200, b"healthy")  # others are still served
+    expected = count * len(b"healthy")
+    received = b""
+    while received.count(b"healthy") * len(b"healthy") < expected:
+        chunk = sock.recv(1 << 20)
+        assert chunk
+        received += chunk
+    sender.join(10)
+    sock.close()
+    assert received.count(b"HTTP/1.1 200 OK") == count

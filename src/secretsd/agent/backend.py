@@ -171,16 +171,14 @@ def make_client(session: Any, config: Any) -> Any:
     return session.client("secretsmanager", **kwargs)
 
 
-def is_transient(exc: BaseException) -> bool:
-    return translate(exc).transient
-
-
 def validate_credentials(session: Any, client: Any, config: Any) -> None:
     """Fail early on unusable credentials, as the AWS agent does with STS.
 
     In front of AWS: sts:GetCallerIdentity. In front of another endpoint (a secretsd
-    server), one cheap Secrets Manager call proves the keys and the endpoint. Transient
-    failures pass when ``ignore_transient_errors`` is on: the backend may come up later.
+    server), one cheap Secrets Manager call proves the keys and the endpoint; AccessDenied
+    passes there, since the keys were recognised and an application role rarely may list
+    secrets. Transient failures pass when ``ignore_transient_errors`` is on: the backend
+    may come up later.
     """
     try:
         if config.endpoint_url:
@@ -189,7 +187,10 @@ def validate_credentials(session: Any, client: Any, config: Any) -> None:
             sts = session.client("sts", config=client_config(config))
             sts.get_caller_identity()
     except Exception as exc:
-        if config.ignore_transient_errors and is_transient(exc):
-            log.warning("credential check skipped: backend unavailable (%s)", translate(exc))
+        error = translate(exc)
+        if config.endpoint_url and error.code == "AccessDeniedException":
+            return
+        if config.ignore_transient_errors and error.transient:
+            log.warning("credential check skipped: backend unavailable (%s)", error)
             return
         raise

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,6 @@ class AgentConfig:
     backend_deadline_seconds: float = 20.0
     backend_threads: int = 16
     log_file: str = LOG_FILE
-    # Not a file key: the region/endpoint sources and the like come from here.
-    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def refresh_ahead_seconds(self) -> float:
@@ -69,7 +67,7 @@ class AgentConfig:
         return self.ttl_seconds * (1.0 - self.refresh_ahead_fraction)
 
 
-KNOWN_KEYS = [f.name for f in fields(AgentConfig) if f.name != "extra"]
+KNOWN_KEYS = [f.name for f in fields(AgentConfig)]
 
 
 def _integer(key: str, message: str, low: int, high: int) -> Callable[[Any], int]:
@@ -227,11 +225,16 @@ def from_mapping(values: Mapping[str, Any], env: Mapping[str, str] | None = None
         if parser is None:
             raise ConfigError(messages.unknown_key(key, KNOWN_KEYS))
         settings[key] = parser(raw)
-    environment = dict(os.environ if env is None else env)
+    environment = os.environ if env is None else env
     if "endpoint_url" not in settings:
-        endpoint = environment.get("AWS_ENDPOINT_URL_SECRETS_MANAGER") or None
-        settings["endpoint_url"] = endpoint
-    return AgentConfig(**settings, extra=environment)
+        # botocore honours both variables; knowing the endpoint is not AWS matters for the
+        # credential check at start (no STS there).
+        settings["endpoint_url"] = (
+            environment.get("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            or environment.get("AWS_ENDPOINT_URL")
+            or None
+        )
+    return AgentConfig(**settings)
 
 
 def load(path: str | None, env: Mapping[str, str] | None = None) -> AgentConfig:

@@ -154,6 +154,7 @@ class Connection(asyncio.Protocol):
         "_token_ok",
         "_transport",
         "_url",
+        "_write_paused",
     )
 
     def __init__(self, front: Front) -> None:
@@ -167,6 +168,7 @@ class Connection(asyncio.Protocol):
         self._closed = False
         self._expired = False
         self._in_head = False
+        self._write_paused = False
         self._received = 0
         self._backlog: deque[tuple[bytes, bytes, bool, bool, bool]] = deque()
         self._timer: asyncio.TimerHandle | None = None
@@ -186,6 +188,17 @@ class Connection(asyncio.Protocol):
         self._front.connections.discard(self)
         if self._timer is not None:
             self._timer.cancel()
+
+    def pause_writing(self) -> None:
+        # A client that pipelines without reading: stop reading its requests until it
+        # drains what we wrote, so its responses cannot pile up in memory.
+        self._write_paused = True
+        self._transport.pause_reading()  # type: ignore[union-attr]
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if not self._busy and not self._closed:
+            self._transport.resume_reading()  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
         self._received += len(data)
@@ -281,7 +294,7 @@ class Connection(asyncio.Protocol):
         while self._backlog:
             if not self._answer(*self._backlog.popleft()):
                 return
-        if not self._closed:
+        if not self._closed and not self._write_paused:
             self._transport.resume_reading()  # type: ignore[union-attr]
 
     def _reply_and_close(self, response: bytes) -> None:
