@@ -38,6 +38,11 @@ def test_default_is_encrypted_sqlite_in_the_data_directory(tmp_path: Path) -> No
     again.close()
 
 
+def test_an_empty_database_url_means_sqlite(tmp_path: Path) -> None:
+    open_storage(tmp_path, "", env={}).close()
+    assert (tmp_path / DATABASE_FILE_NAME).is_file()
+
+
 def test_key_from_the_environment(tmp_path: Path) -> None:
     env = _env_key()
     store = open_storage(tmp_path, env=env)

@@ -42,7 +42,7 @@ def open_storage(
     - ``data_dir``: the data directory. It holds the SQLite database ``secretsd.db`` (unless
       ``database_url`` is given) and the master key file ``master.key`` (unless the key
       comes from the environment). Created with mode 0700 when missing.
-    - ``database_url``: None for the embedded SQLite store, or a ``postgresql://`` (or
+    - ``database_url``: None (or empty) for the embedded SQLite store, or a ``postgresql://`` (or
       ``postgres://``) URL for a PostgreSQL store that several server nodes share; its
       tables live in the database schema ``schema``.
     - ``env``: the environment to read ``SECRETSD_MASTER_KEY`` (base64 of 32 bytes) from;
@@ -54,7 +54,7 @@ def open_storage(
     """
     data_dir = Path(data_dir)
     inner: Storage
-    if database_url is None:
+    if not database_url:
         inner = _sqlite(data_dir / DATABASE_FILE_NAME)
         location = f"this data directory ({data_dir})"
     elif database_url.startswith(_POSTGRES_SCHEMES):

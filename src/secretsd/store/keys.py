@@ -108,8 +108,8 @@ def load_master_key(data_dir: Path, env: Mapping[str, str], *, create: bool = Tr
         except FileNotFoundError:
             if not create:
                 raise MasterKeyError(
-                    f"{path} is missing, but the store in this data directory is encrypted "
-                    f"with a master key: restore the file or set {ENV_VAR}"
+                    f"{path} is missing, but the store already holds data sealed with a "
+                    f"master key: restore the file or set {ENV_VAR}"
                 ) from None
         try:
             return _create_key_file(path)
