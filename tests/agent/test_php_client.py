@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +19,8 @@ PHP_DIR = Path(__file__).parent / "php"
 def php() -> str:
     found = shutil.which("php")
     if found is None:
+        if os.environ.get("SECRETSD_REQUIRE_PHP") == "1":
+            pytest.fail("php-cli is required here (SECRETSD_REQUIRE_PHP=1)")
         pytest.skip("php-cli is not installed")
     return found
 
