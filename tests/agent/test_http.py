@@ -119,6 +119,7 @@ def test_query_route_body_matches_get_secret_value(agent, sm, name):
     ]
     assert isinstance(json.loads(body)["CreatedDate"], str)
     assert headers["Content-Length"] == str(len(body))
+    assert "Content-Type" not in headers  # as the AWS agent: nothing more for clients to parse
 
 
 def test_path_route_with_slashes_in_the_id(agent, sm, name):

@@ -15,8 +15,6 @@ from typing import Any
 
 from . import messages
 
-JSON = "application/json"
-TEXT = "text/plain; charset=utf-8"
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -56,14 +54,17 @@ def error_body(code: str, message: str) -> bytes:
     return f'{{"__type":{_encode(code)}, "message":{_encode(message)}}}'.encode()
 
 
-def response(status: int, body: bytes, content_type: str = TEXT) -> bytes:
-    """A complete HTTP/1.1 response; the agent keeps these bytes and writes them as they are."""
+def response(status: int, body: bytes, content_type: str | None = None) -> bytes:
+    """A complete HTTP/1.1 response; the agent keeps these bytes and writes them as they are.
+
+    Like the AWS agent's, secret and error responses carry no Content-Type: clients know
+    what they asked for, and every header is work for a client to parse on each hit.
+    """
     reason = HTTPStatus(status).phrase
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\n"
-        f"Content-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
+    head = f"HTTP/1.1 {status} {reason}\r\n"
+    if content_type is not None:
+        head += f"Content-Type: {content_type}\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
     return head.encode("ascii") + body
 
 
@@ -72,4 +73,4 @@ def text(status: int, message: str) -> bytes:
 
 
 def json_response(status: int, body: bytes) -> bytes:
-    return response(status, body, JSON)
+    return response(status, body)
