@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 
+QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer")
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
@@ -52,3 +53,7 @@ def configure(level: str = "info", json_format: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # At debug level these print whole requests and responses, secret values included
+    # (rotation functions run boto3 inside the server): never below warning.
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -25,6 +25,7 @@ class ServerProcess:
     process: subprocess.Popen
     endpoint_url: str
     output: list[str] = field(default_factory=list)
+    _session: boto3.session.Session | None = field(default=None, repr=False)
 
     @property
     def credentials_file(self) -> Path:
@@ -44,6 +45,12 @@ class ServerProcess:
         return env
 
     def session(self) -> boto3.session.Session:
+        # One session per server: building one loads botocore's data again (0.1-0.5 s).
+        if self._session is None:
+            self._session = self._new_session()
+        return self._session
+
+    def _new_session(self) -> boto3.session.Session:
         import configparser
 
         parser = configparser.ConfigParser()
