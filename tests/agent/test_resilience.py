@@ -251,3 +251,48 @@ def test_prefetch_fills_the_cache_at_start(count):
         for item in names:
             assert agent.get(f"/v1/{item}")[0] == 200
     assert backend.count("GetSecretValue") == count
+
+
+class Garbage:
+    """An HTTP endpoint that answers every call with 200 and a body that is not JSON."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                body = b"<html>not json"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_malformed_backend_response_gives_502_response_error(shared_server, tmp_path):
+    garbage = Garbage()
+    try:
+        config = write_config(
+            tmp_path, f'endpoint_url = "{garbage.url}"\nvalidate_credentials = false\n'
+        )
+        agent = start_agent(config, shared_server.env)
+        try:
+            assert agent.get("/v1/anything") == (
+                502,
+                b'{"__type":"ConnectionError", "message":"Response Error"}',
+            )
+        finally:
+            agent.stop()
+    finally:
+        garbage.close()

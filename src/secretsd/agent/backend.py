@@ -138,13 +138,25 @@ class BotocoreBackend:
             params["VersionId"] = version_id
         if version_stage is not None:
             params["VersionStage"] = version_stage
-        return await self._call(GET_SECRET_VALUE, self._client.get_secret_value, **params)
+        return _well_formed(
+            await self._call(GET_SECRET_VALUE, self._client.get_secret_value, **params)
+        )
 
     async def describe_secret(self, secret_id: str) -> Mapping[str, Any]:
-        return await self._call(DESCRIBE_SECRET, self._client.describe_secret, SecretId=secret_id)
+        return _well_formed(
+            await self._call(DESCRIBE_SECRET, self._client.describe_secret, SecretId=secret_id)
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _well_formed(response: Mapping[str, Any]) -> Mapping[str, Any]:
+    # botocore turns a 200 whose body is not JSON into an empty result rather than an
+    # error; without an ARN there is nothing to cache or to answer with.
+    if not isinstance(response.get("ARN"), str):
+        raise BackendError.bad_response()
+    return response
 
 
 def client_config(config: Any) -> Config:
