@@ -357,3 +357,21 @@ def test_client_that_pipelines_without_reading_is_throttled_not_buffered(agent):
     sender.join(10)
     sock.close()
     assert received.count(b"HTTP/1.1 200 OK") == count
+
+
+def test_upgrade_and_connect_requests_are_answered_then_closed(agent):
+    with agent.connect() as sock:
+        sock.sendall(
+            b"GET /ping HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
+        )
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"healthy")
+    with agent.connect() as sock:
+        sock.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 403")
+    assert agent.get("/ping", token=None) == (200, b"healthy")

@@ -204,6 +204,13 @@ class Connection(asyncio.Protocol):
         self._received += len(data)
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # The request was answered as a plain GET; there is nothing to upgrade to, and
+            # the parser cannot go on, so the connection ends after that answer.
+            self._expired = True
+            if not self._busy:
+                self.close()
+            return
         except httptools.HttpParserError:
             self._reply_and_close(R_BAD_REQUEST)
             return
@@ -260,6 +267,8 @@ class Connection(asyncio.Protocol):
         self, url: bytes, method: bytes, forwarded: bool, token_ok: bool, keep_alive: bool
     ) -> bool:
         """Answer one request; False when it went asynchronous or the connection ended."""
+        if self._closed:
+            return False
         try:
             result = self._front.route(url, method, forwarded, token_ok)
         except Exception:
