@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import re
 import signal
@@ -13,6 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from secretsd.agent import config as configuration
+from secretsd.agent.metrics import Metrics
+from secretsd.agent.run import build, serve
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 TOKEN = "test-token-0123456789"
@@ -155,3 +160,42 @@ def run_agent_to_exit(
         env=env,
         timeout=timeout,
     )
+
+
+class InProcess:
+    """An agent in this process around any backend (a fake one, usually), on its own loop
+    in a thread: for timings a process cannot shorten and for the Unix socket."""
+
+    def __init__(self, backend, **settings) -> None:
+        settings.setdefault("http_port", 0)
+        settings.setdefault("log_to_file", False)
+        cfg = configuration.from_mapping(settings, {})
+        self.agent = build(cfg, TOKEN.encode(), backend, Metrics())
+        self.loop = asyncio.new_event_loop()
+        self.stop_event: asyncio.Event | None = None
+        self.ready = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.sock.setblocking(False)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.stop_event = asyncio.Event()
+            await serve(
+                self.agent, self.sock, on_ready=lambda _: self.ready.set(), stop=self.stop_event
+            )
+
+        self.loop.run_until_complete(main())
+        self.loop.close()
+
+    def __enter__(self) -> AgentProcess:
+        self.thread.start()
+        assert self.ready.wait(10)
+        port = self.sock.getsockname()[1]
+        return AgentProcess(process=None, url=f"http://127.0.0.1:{port}")  # type: ignore[arg-type]
+
+    def __exit__(self, *exc) -> None:
+        self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(10)

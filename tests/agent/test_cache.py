@@ -211,6 +211,9 @@ def test_backend_recovery_after_stale_period():
         backend.failure = None
         backend.put("db/app", "v2")
         clock.advance(6)
+        assert value(await cache.get(KEY)) == "v1"  # still stale; the retry runs behind it
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         assert value(await cache.get(KEY)) == "v2"
 
     run(scenario())
@@ -372,3 +375,26 @@ def test_entry_repr_hides_the_value():
     cache, _, _ = make()
     run(cache.get(KEY))
     assert "v1" not in repr(cache.entries[KEY])
+
+
+def test_once_failing_requests_do_not_wait_for_the_retry():
+    cache, backend, clock = make(ttl=10, max_stale=600)
+
+    async def scenario():
+        await cache.get(KEY)
+        backend.failure = BackendError.timeout()
+        clock.advance(11)
+        assert value(await cache.get(KEY)) == "v1"  # this one waited for the failure
+        clock.advance(6)  # past the retry point: the next request starts a retry
+        backend.gate = asyncio.Event()  # and the backend now hangs
+        answered = await asyncio.wait_for(cache.get(KEY), 1)
+        assert value(answered) == "v1"
+        assert backend.count("DescribeSecret") == 2  # the retry runs in the background
+        backend.failure = None
+        backend.put("db/app", "v2")
+        backend.gate.set()
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert value(await cache.get(KEY)) == "v2"
+
+    run(scenario())

@@ -9,8 +9,7 @@ import stat
 import time
 
 from .fakes import FakeSecretsManager
-from .support import start_agent, write_config
-from .test_resilience import InProcess
+from .support import InProcess, start_agent, write_config
 
 
 def value_of(agent, target: str) -> str:
@@ -49,17 +48,20 @@ def test_refresh_ahead_keeps_a_hot_key_from_waiting(shared_server, tmp_path, sm,
     agent = start_agent(config, shared_server.env)
     try:
         sm.create_secret(Name=name, SecretString="hot")
+        first = time.monotonic()
         assert value_of(agent, f"/v1/{name}") == "hot"
         time.sleep(1.2)
         assert value_of(agent, f"/v1/{name}") == "hot"  # a hit; starts the background check
-        time.sleep(0.3)
         assert agent.metric("secretsd_agent_cache_refresh_ahead_total") == 1
-        assert agent.metric("secretsd_agent_cache_confirmed_total") == 1
+        deadline = time.monotonic() + 10
+        while agent.metric("secretsd_agent_cache_confirmed_total") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         describes = agent.metric("secretsd_agent_backend_calls_total", operation="DescribeSecret")
-        time.sleep(0.7)  # 2.2 s after the first fetch, 1 s after the confirmation: fresh
+        time.sleep(max(0.0, first + 2.3 - time.monotonic()))  # the first lifetime is over
         hits = agent.metric("secretsd_agent_cache_hits_total")
         assert value_of(agent, f"/v1/{name}") == "hot"
-        assert agent.metric("secretsd_agent_cache_hits_total") == hits + 1
+        assert agent.metric("secretsd_agent_cache_hits_total") == hits + 1  # a hit, no wait
         after = agent.metric("secretsd_agent_backend_calls_total", operation="DescribeSecret")
         assert after == describes
     finally:

@@ -11,19 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from secretsd.agent import config as configuration
 from secretsd.agent import http as front_module
-from secretsd.agent.metrics import Metrics
-from secretsd.agent.run import build, serve
 
 from .fakes import FakeSecretsManager
-from .support import TOKEN, AgentProcess, start_agent, write_config
+from .support import TOKEN, InProcess, start_agent, write_config
 
 
 def test_backend_down_serves_stale_up_to_max_stale_then_errors(server, tmp_path):
     sm = server.client()
     sm.create_secret(Name="db/app", SecretString="kept")
-    config = write_config(tmp_path, "ttl_seconds = 1\nmax_stale_seconds = 3\n")
+    config = write_config(
+        tmp_path, "ttl_seconds = 1\nmax_stale_seconds = 3\nbackend_max_attempts = 1\n"
+    )
     agent = start_agent(config, server.env)
     try:
         assert json.loads(agent.get("/v1/db/app")[1])["SecretString"] == "kept"
@@ -154,45 +153,6 @@ def test_connection_limit_429_and_spare_ping_slots(shared_server, tmp_path):
         for sock in idle:
             sock.close()
         agent.stop()
-
-
-# -- in-process agent around a fake backend, for timing that a process cannot shorten -------
-
-
-class InProcess:
-    def __init__(self, backend, **settings) -> None:
-        settings.setdefault("http_port", 0)
-        settings.setdefault("log_to_file", False)
-        cfg = configuration.from_mapping(settings, {})
-        self.agent = build(cfg, TOKEN.encode(), backend, Metrics())
-        self.loop = asyncio.new_event_loop()
-        self.stop_event: asyncio.Event | None = None
-        self.ready = threading.Event()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.sock.setblocking(False)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self.stop_event = asyncio.Event()
-            await serve(
-                self.agent, self.sock, on_ready=lambda _: self.ready.set(), stop=self.stop_event
-            )
-
-        self.loop.run_until_complete(main())
-        self.loop.close()
-
-    def __enter__(self) -> AgentProcess:
-        self.thread.start()
-        assert self.ready.wait(10)
-        port = self.sock.getsockname()[1]
-        return AgentProcess(process=None, url=f"http://127.0.0.1:{port}")  # type: ignore[arg-type]
-
-    def __exit__(self, *exc) -> None:
-        self.loop.call_soon_threadsafe(self.stop_event.set)
-        self.thread.join(10)
 
 
 def test_connections_are_dropped_after_the_limit(monkeypatch):

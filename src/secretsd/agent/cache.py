@@ -12,8 +12,10 @@ a few instants on one clock (``clock`` is injected; tests drive a fake one):
   request the entry is confirmed (new lifetime), otherwise GetSecretValue replaces it;
 - a transient backend failure (timeout, I/O, 5xx) serves the old response while
   ``now <= stale_until`` (``ttl + max_stale_seconds`` after the last confirmation) and
-  retries a few seconds later; past that, or on a 4xx, the error is the answer and the entry
-  is dropped: the backend refused or cannot vouch for the value any more;
+  retries a few seconds later, in the background: once the backend has failed, requests
+  get the stale value at once instead of waiting out timeouts again; past ``stale_until``,
+  or on a 4xx, the error is the answer and the entry is dropped: the backend refused or
+  cannot vouch for the value any more;
 - while the secret has an AWSPENDING version (a rotation runs), lifetimes shrink to
   ``pending_revalidate_seconds`` so the new AWSCURRENT shows within seconds.
 
@@ -73,6 +75,7 @@ class Policy:
 class Entry:
     __slots__ = (
         "arn",
+        "failing",
         "fetched_at",
         "fresh_until",
         "pending",
@@ -87,6 +90,7 @@ class Entry:
         self.arn = arn
         self.version_id = version_id
         self.pending = False
+        self.failing = False  # the last revalidation failed transiently; serving stale
         self.fetched_at = self.fresh_until = self.refresh_at = self.stale_until = -math.inf
 
     def __repr__(self) -> str:  # never the response: it holds the secret
@@ -177,6 +181,14 @@ class SecretCache:
         if cached is not None:
             return cached
         flight = self._flights.get(key)
+        entry = self.entries.get(key)
+        if entry is not None and entry.failing and self._clock() <= entry.stale_until:
+            # The backend already failed for this entry: retry it in the background and
+            # answer now, rather than make every request wait out timeouts and retries.
+            if flight is None:
+                self._start(key)
+            self.counters.stale_served += 1
+            return entry.response
         if flight is not None:
             self.counters.coalesced += 1
         else:
@@ -251,6 +263,7 @@ class SecretCache:
         now = self._clock()
         life = self.policy.lifetime(pending)
         entry.pending = pending
+        entry.failing = False
         entry.fresh_until = now + life
         ahead = self.policy.refresh_ahead
         entry.refresh_at = now + life - ahead if 0 < ahead < life else math.inf
@@ -281,6 +294,7 @@ class SecretCache:
             retry = min(self.policy.ttl, STALE_RETRY_SECONDS)
             entry.fresh_until = min(now + retry, entry.stale_until)
             entry.refresh_at = math.inf
+            entry.failing = True
             return entry.response
         if self.entries.get(key) is entry:
             del self.entries[key]
