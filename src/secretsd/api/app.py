@@ -11,18 +11,17 @@ a secret and writing it back.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from secretsd.model import errors
 
 from .service import SecretsService
+from .writer import GroupWriter
 
 log = logging.getLogger("secretsd.api")
 
@@ -65,13 +64,13 @@ class ApiApp:
         self,
         service: SecretsService,
         authenticate: Authenticator | None,
-        writers: Executor | None = None,
+        writer: GroupWriter | None = None,
     ) -> None:
         self.service = service
         self.authenticate = authenticate
         # Reads answer on the event loop in microseconds; writes wait for the disk (fsync),
-        # so they run on writer threads and never hold up the reads queued behind them.
-        self.writers = writers or ThreadPoolExecutor(1, thread_name_prefix="secretsd-write")
+        # so they go to the writer thread and never hold up the reads queued behind them.
+        self.writer = writer or GroupWriter(service)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -90,10 +89,7 @@ class ApiApp:
             if operation in READ_ONLY:
                 result = self.service.call(operation, request)
             else:
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(
-                    self.writers, self.service.call, operation, request
-                )
+                result = await self.writer.call(operation, request)
             status, payload = 200, encode(result)
             outcome = "ok"
         except errors.SecretsManagerError as exc:

@@ -17,7 +17,9 @@ Body = dict[str, Any]
 
 
 class RotationOperations:
-    """Mixed into ``SecretsService``; uses its ``_mutate`` and ``new_token``."""
+    """Mixed into ``SecretsService``; uses its ``_mutate``, ``new_token``, ``after_commit``."""
+
+    after_commit: Callable[[Callable[[], None]], None]
 
     # Set by the server: whether a rotation function name is known, and who runs a
     # rotation that RotateSecret starts.
@@ -60,11 +62,11 @@ class RotationOperations:
 
         response = self._mutate(secret_id, edit)
         if immediately:
-            self.on_rotation_requested(response["ARN"], token)
+            self.after_commit(lambda: self.on_rotation_requested(response["ARN"], token))
         else:
             # As the service does: check the function with testSecret on a temporary
             # pending version, and rotate later on schedule.
-            self.on_rotation_test_requested(response["ARN"])
+            self.after_commit(lambda: self.on_rotation_test_requested(response["ARN"]))
         return response
 
     def cancel_rotate_secret(self, body: Body) -> Body:

@@ -9,10 +9,12 @@ runs again on fresh data, so no write is ever lost or applied on a stale view.
 
 from __future__ import annotations
 
+import contextlib
 import secrets as _random
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from secretsd.model import errors, versions
@@ -63,6 +65,7 @@ class SecretsService(ReadOperations, RotationOperations):
         self.clock = clock
         self.new_suffix = new_suffix
         self.new_token = new_token
+        self._thread = threading.local()
         self.arn_prefix = f"{ARN_PREFIX}{region}:{account}:secret:"
         self.operations: dict[str, Handler] = {
             "CreateSecret": self.create_secret,
@@ -82,6 +85,30 @@ class SecretsService(ReadOperations, RotationOperations):
             "RotateSecret": self.rotate_secret,
             "CancelRotateSecret": self.cancel_rotate_secret,
         }
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once this thread's writes are durable: at once, or at the end of
+        the group commit this thread is in (so a rotation is never started on a write the
+        scheduler cannot see yet)."""
+        deferred = getattr(self._thread, "deferred", None)
+        if deferred is None:
+            action()
+        else:
+            deferred.append(action)
+
+    @contextlib.contextmanager
+    def group_commit(self) -> Iterator[None]:
+        """Writes of this thread inside the block are committed together, with one fsync,
+        where the store can; actions registered with ``after_commit`` run after it."""
+        batch = getattr(self.storage, "batch", None)
+        self._thread.deferred = deferred = []
+        try:
+            with batch() if batch is not None else contextlib.nullcontext():
+                yield
+        finally:
+            self._thread.deferred = None
+        for action in deferred:
+            action()
 
     def call(self, operation: str, body: Body) -> Body:
         handler = self.operations.get(operation)

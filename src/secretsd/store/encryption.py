@@ -21,6 +21,7 @@ before any request is served.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Iterator
@@ -153,6 +154,11 @@ class EncryptedStorage(Storage):
             }
             change = dataclasses.replace(change, put_values=sealed)
         return self.inner.commit(change)
+
+    def batch(self):
+        """The inner store's group commit, or a block that groups nothing."""
+        batch = getattr(self.inner, "batch", None)
+        return batch() if batch is not None else contextlib.nullcontext()
 
     def read_value(self, arn: str, version_id: str) -> bytes | None:
         record = self.inner.read_value(arn, version_id)
