@@ -17,6 +17,7 @@ from botocore.config import Config
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 REGION = "us-east-1"
+_CLIENT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -63,11 +64,13 @@ class ServerProcess:
         )
 
     def client(self, **config):
-        return self.session().client(
-            "secretsmanager",
-            endpoint_url=self.endpoint_url,
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
-        )
+        # boto3 sessions are not safe to make clients from in several threads at once.
+        with _CLIENT_LOCK:
+            return self.session().client(
+                "secretsmanager",
+                endpoint_url=self.endpoint_url,
+                config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+            )
 
     def log_text(self) -> str:
         return "".join(self.output)
