@@ -66,7 +66,6 @@ class Front:
         self.token = token
         self.token_headers = frozenset(h.lower().encode("latin-1") for h in token_headers)
         self.path_prefix = path_prefix
-        self.prefix_bytes = path_prefix.encode("utf-8")
         self.max_conn = max_conn
         self.metrics = metrics
         self.open_connections = 0
