@@ -123,10 +123,12 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
         print(f"secretsd server listening on {url}", flush=True)
         if on_ready is not None:
             on_ready(url, credentials_file)
+        app = ApiApp(service, authenticate)
         try:
-            _run_uvicorn(ApiApp(service, authenticate), sock, args.log_level)
+            _run_uvicorn(app, sock, args.log_level)
         finally:
             scheduler.stop()
+            app.writer.close()
     finally:
         storage.close()
     log.info("server stopped")
