@@ -256,3 +256,18 @@ def test_malformed_backend_response_gives_502_response_error(shared_server, tmp_
             agent.stop()
     finally:
         garbage.close()
+
+
+def test_no_credentials_at_all_gives_500_internal_failure(shared_server, tmp_path):
+    env = {k: v for k, v in shared_server.env.items() if k != "AWS_PROFILE"}
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    config = write_config(tmp_path, "validate_credentials = false\n")
+    agent = start_agent(config, env)
+    try:
+        assert agent.get("/v1/anything") == (500, b'{"__type":"InternalFailure"}')
+        assert agent.alive()
+    finally:
+        agent.stop()

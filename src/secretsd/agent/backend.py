@@ -124,8 +124,10 @@ class BotocoreBackend:
         except Exception as exc:
             error = translate(exc)
             outcome = error.code
-            # The operation and the error type only: neither parameters nor bodies.
-            log.warning("backend %s failed: %s", operation, error)
+            # The operation and the error type only: neither parameters nor bodies. A 4xx is
+            # the client's business (a wrong id, say), not the agent's.
+            level = logging.WARNING if error.transient else logging.DEBUG
+            log.log(level, "backend %s failed: %s", operation, error)
             raise error from None
         finally:
             self._observe(operation, outcome, time.perf_counter() - started)
