@@ -170,3 +170,28 @@ def test_log_to_file_writes_the_aws_agents_log_path(shared_server, tmp_path):
     assert "listening on" in first_line
     log = (tmp_path / "logs" / "secrets_manager_agent.log").read_text()
     assert "listening on" in log
+
+
+def test_credentials_from_environment_variables(shared_server, tmp_path, sm, name):
+    import configparser
+
+    parser = configparser.ConfigParser()
+    parser.read(shared_server.credentials_file)
+    profile = parser["secretsd"]
+    env = {
+        k: v
+        for k, v in shared_server.env.items()
+        if k not in ("AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE")
+    }
+    env.update(
+        AWS_ACCESS_KEY_ID=profile["aws_access_key_id"],
+        AWS_SECRET_ACCESS_KEY=profile["aws_secret_access_key"],
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+    )
+    sm.create_secret(Name=name, SecretString="from-env")
+    agent = start_agent(write_config(tmp_path), env)
+    try:
+        status, body = agent.get(f"/v1/{name}")
+        assert status == 200 and b"from-env" in body
+    finally:
+        agent.stop()
