@@ -375,3 +375,15 @@ def test_upgrade_and_connect_requests_are_answered_then_closed(agent):
             data += chunk
     assert data.startswith(b"HTTP/1.1 403")
     assert agent.get("/ping", token=None) == (200, b"healthy")
+
+
+def test_checks_apply_to_a_cached_target_too(agent, sm, name):
+    created(sm, name)
+    url = f"/v1/{name}"
+    assert agent.get(url)[0] == 200  # now cached, and its target known to the fast path
+    assert agent.get(url, headers={"X-Forwarded-For": "10.0.0.1"}) == (400, b"Forwarded")
+    assert agent.get(url, token=None) == (403, b"Bad Token")
+    assert agent.get(url, token="wrong") == (403, b"Bad Token")
+    assert agent.get(url, method="POST") == (405, b"Not allowed")
+    assert agent.get(url, method="HEAD")[0] == 405
+    assert agent.get(url)[0] == 200

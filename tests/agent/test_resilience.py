@@ -134,10 +134,13 @@ def test_200_concurrent_misses_make_one_backend_call(agent, sm, name):
 
 def test_connection_limit_429_and_spare_ping_slots(shared_server, tmp_path):
     agent = start_agent(write_config(tmp_path, "max_conn = 2\n"), shared_server.env)
+    shared_server.client().create_secret(Name="agent-test/limit", SecretString="x")
     idle = []
     try:
+        assert agent.get("/v1/agent-test/limit")[0] == 200  # cached: the fast path knows it
         idle = [agent.connect() for _ in range(2)]
         time.sleep(0.2)
+        assert agent.get("/v1/agent-test/limit") == (429, b"Connection limit exceeded")
         assert agent.get("/v1/x") == (429, b"Connection limit exceeded")
         assert agent.get("/v1/x", token=None) == (429, b"Connection limit exceeded")
         assert agent.get("/ping", token=None) == (200, b"healthy")

@@ -147,7 +147,7 @@ class SecretCache:
     ) -> None:
         self._backend = backend
         self.policy = policy
-        self._clock = clock
+        self.clock = clock
         self.entries: dict[Key, Entry] = {}  # insertion order = write order (eviction)
         self._flights: dict[Key, asyncio.Task[bytes]] = {}
         self._forced_flights: dict[Key, asyncio.Task[bytes]] = {}
@@ -161,7 +161,7 @@ class SecretCache:
         entry = self.entries.get(key)
         if entry is None:
             return None
-        now = self._clock()
+        now = self.clock()
         if now >= entry.fresh_until:
             return None
         if now >= entry.refresh_at and key not in self._flights:
@@ -182,7 +182,7 @@ class SecretCache:
             return cached
         flight = self._flights.get(key)
         entry = self.entries.get(key)
-        if entry is not None and entry.failing and self._clock() <= entry.stale_until:
+        if entry is not None and entry.failing and self.clock() <= entry.stale_until:
             # The backend already failed for this entry: retry it in the background and
             # answer now, rather than make every request wait out timeouts and retries.
             if flight is None:
@@ -234,7 +234,7 @@ class SecretCache:
 
     async def _refresh_now(self, key: Key) -> bytes:
         self.counters.refresh_now += 1
-        now = self._clock()
+        now = self.clock()
         entry = self.entries.get(key)
         interval = self.policy.refresh_now_interval
         if entry is not None:
@@ -260,7 +260,7 @@ class SecretCache:
     # -- state changes ------------------------------------------------------------------
 
     def _confirm(self, entry: Entry, pending: bool) -> None:
-        now = self._clock()
+        now = self.clock()
         life = self.policy.lifetime(pending)
         entry.pending = pending
         entry.failing = False
@@ -275,7 +275,7 @@ class SecretCache:
         if PENDING in (fetched.get("VersionStages") or ()):
             pending = True
         self._confirm(entry, pending)
-        entry.fetched_at = self._clock()
+        entry.fetched_at = self.clock()
         self.entries.pop(key, None)
         self.entries[key] = entry
         while len(self.entries) > self.policy.capacity:
@@ -284,7 +284,7 @@ class SecretCache:
         return response
 
     def _after_failure(self, key: Key, entry: Entry, error: BackendError) -> bytes:
-        now = self._clock()
+        now = self.clock()
         if error.transient and now < entry.fresh_until:
             # A refresh-ahead failed while the value is still fresh: keep it, try later.
             entry.refresh_at = min(now + STALE_RETRY_SECONDS, entry.fresh_until)
