@@ -398,3 +398,27 @@ def test_once_failing_requests_do_not_wait_for_the_retry():
         assert value(await cache.get(KEY)) == "v2"
 
     run(scenario())
+
+
+def test_stale_served_counts_responses_not_attempts():
+    cache, backend, clock = make(ttl=10, max_stale=600)
+
+    async def scenario():
+        await cache.get(KEY)
+        backend.failure = BackendError.io()
+        backend.gate = asyncio.Event()
+        clock.advance(11)
+        waiters = [asyncio.ensure_future(cache.get(KEY)) for _ in range(5)]
+        await asyncio.sleep(0)
+        backend.gate.set()
+        await asyncio.gather(*waiters)
+        assert cache.counters.stale_served == 5
+        clock.advance(6)
+        backend.gate = asyncio.Event()
+        await cache.get(KEY)  # answered stale at once; the retry waits at the gate
+        backend.gate.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert cache.counters.stale_served == 6  # the background retry served nobody
+
+    run(scenario())

@@ -38,6 +38,7 @@ from . import render
 from .backend import Backend, BackendError
 
 Key = tuple[str, str | None, str | None]
+Outcome = tuple[bytes, bool]  # a flight's response, and whether it is a stale one
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
 # After a failed revalidation, how soon the next request may try the backend again.
@@ -149,8 +150,8 @@ class SecretCache:
         self.policy = policy
         self.clock = clock
         self.entries: dict[Key, Entry] = {}  # insertion order = write order (eviction)
-        self._flights: dict[Key, asyncio.Task[bytes]] = {}
-        self._forced_flights: dict[Key, asyncio.Task[bytes]] = {}
+        self._flights: dict[Key, asyncio.Task[Outcome]] = {}
+        self._forced_flights: dict[Key, asyncio.Task[Outcome]] = {}
         self._forced_at: dict[Key, float] = {}
         self.counters = Counters()
 
@@ -193,19 +194,25 @@ class SecretCache:
             self.counters.coalesced += 1
         else:
             flight = self._start(key)
-        return await asyncio.shield(flight)
+        return self._served(await asyncio.shield(flight))
 
-    def _start(self, key: Key) -> asyncio.Task[bytes]:
+    def _served(self, outcome: Outcome) -> bytes:
+        response, stale = outcome
+        if stale:
+            self.counters.stale_served += 1
+        return response
+
+    def _start(self, key: Key) -> asyncio.Task[Outcome]:
         return self._fly(self._flights, key, self._load(key))
 
     @staticmethod
     def _fly(
-        flights: dict[Key, asyncio.Task[bytes]], key: Key, work: Coroutine[Any, Any, bytes]
-    ) -> asyncio.Task[bytes]:
+        flights: dict[Key, asyncio.Task[Outcome]], key: Key, work: Coroutine[Any, Any, Outcome]
+    ) -> asyncio.Task[Outcome]:
         task = asyncio.get_running_loop().create_task(work)
         flights[key] = task
 
-        def landed(done: asyncio.Task[bytes]) -> None:
+        def landed(done: asyncio.Task[Outcome]) -> None:
             if flights.get(key) is done:
                 del flights[key]
             if not done.cancelled():
@@ -214,23 +221,24 @@ class SecretCache:
         task.add_done_callback(landed)
         return task
 
-    async def _load(self, key: Key) -> bytes:
+    async def _load(self, key: Key) -> Outcome:
         entry = self.entries.get(key)
         if entry is None:
             self.counters.misses += 1
-            return self._store(key, await self._backend.get_secret_value(*key), pending=False)
+            fetched = await self._backend.get_secret_value(*key)
+            return self._store(key, fetched, pending=False), False
         try:
             description = await self._backend.describe_secret(entry.arn)
             pending = has_pending(description)
             if still_answers(key, entry, description):
                 self.counters.confirmed += 1
                 self._confirm(entry, pending)
-                return entry.response
+                return entry.response, False
             self.counters.replaced += 1
             fetched = await self._backend.get_secret_value(*key)
         except BackendError as error:
             return self._after_failure(key, entry, error)
-        return self._store(key, fetched, pending)
+        return self._store(key, fetched, pending), False
 
     async def _refresh_now(self, key: Key) -> bytes:
         self.counters.refresh_now += 1
@@ -250,12 +258,12 @@ class SecretCache:
                 self._forced_at.clear()
             self._forced_at[key] = now
             flight = self._fly(self._forced_flights, key, self._fetch_forced(key))
-        return await asyncio.shield(flight)
+        return self._served(await asyncio.shield(flight))
 
-    async def _fetch_forced(self, key: Key) -> bytes:
+    async def _fetch_forced(self, key: Key) -> Outcome:
         fetched = await self._backend.get_secret_value(*key)
         previous = self.entries.get(key)
-        return self._store(key, fetched, previous.pending if previous else False)
+        return self._store(key, fetched, previous.pending if previous else False), False
 
     # -- state changes ------------------------------------------------------------------
 
@@ -283,19 +291,18 @@ class SecretCache:
             self.counters.evictions += 1
         return response
 
-    def _after_failure(self, key: Key, entry: Entry, error: BackendError) -> bytes:
+    def _after_failure(self, key: Key, entry: Entry, error: BackendError) -> Outcome:
         now = self.clock()
         if error.transient and now < entry.fresh_until:
             # A refresh-ahead failed while the value is still fresh: keep it, try later.
             entry.refresh_at = min(now + STALE_RETRY_SECONDS, entry.fresh_until)
-            return entry.response
+            return entry.response, False
         if error.transient and self.policy.serve_stale and now <= entry.stale_until:
-            self.counters.stale_served += 1
             retry = min(self.policy.ttl, STALE_RETRY_SECONDS)
             entry.fresh_until = min(now + retry, entry.stale_until)
             entry.refresh_at = math.inf
             entry.failing = True
-            return entry.response
+            return entry.response, True
         if self.entries.get(key) is entry:
             del self.entries[key]
         raise error
