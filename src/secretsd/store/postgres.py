@@ -24,7 +24,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from secretsd.store.base import Change, Conflict, Storage, StorageError, StoredSecret
+from secretsd.store.base import Change, Storage, StorageError, StoredSecret
+from secretsd.store.changes import apply_change
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -294,50 +295,7 @@ class PostgresStorage(Storage):
         )
 
 
-def _apply_change(conn: psycopg.Connection, change: Change) -> int:
-    arn = change.arn
-    if change.delete:
-        if change.expected_revision is None:
-            conn.execute("DELETE FROM secrets WHERE arn = %s", (arn,))
-        else:
-            cursor = conn.execute(
-                "DELETE FROM secrets WHERE arn = %s AND revision = %s",
-                (arn, change.expected_revision),
-            )
-            if cursor.rowcount != 1:
-                raise Conflict(f"secret {arn} changed since revision {change.expected_revision}")
-        conn.execute("DELETE FROM secret_values WHERE arn = %s", (arn,))
-        conn.execute("DELETE FROM events WHERE arn = %s", (arn,))
-        return 0
-    if change.expected_revision is None:
-        row = conn.execute(
-            "INSERT INTO secrets (arn, name, revision, document) VALUES (%s, %s, 1, %s) "
-            "ON CONFLICT DO NOTHING RETURNING revision",
-            (arn, change.name, change.document),
-        ).fetchone()
-        if row is None:
-            raise Conflict(f"a secret named {change.name} or with ARN {arn} exists")
-    else:
-        try:
-            row = conn.execute(
-                "UPDATE secrets SET name = %s, document = %s, revision = revision + 1 "
-                "WHERE arn = %s AND revision = %s RETURNING revision",
-                (change.name, change.document, arn, change.expected_revision),
-            ).fetchone()
-        except psycopg.errors.UniqueViolation:
-            raise Conflict(f"another secret is named {change.name}") from None
-        if row is None:
-            raise Conflict(f"secret {arn} changed since revision {change.expected_revision}")
-    if change.put_values:
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO secret_values (arn, version_id, value) VALUES (%s, %s, %s) "
-                "ON CONFLICT (arn, version_id) DO UPDATE SET value = excluded.value",
-                [(arn, version_id, value) for version_id, value in change.put_values.items()],
-            )
-    if change.drop_values:
-        conn.execute(
-            "DELETE FROM secret_values WHERE arn = %s AND version_id = ANY(%s)",
-            (arn, list(change.drop_values)),
-        )
-    return row[0]
+def _apply_change(conn, change: Change) -> int:
+    return apply_change(
+        conn, change, placeholder="%s", unique_violation=psycopg.errors.UniqueViolation
+    )

@@ -21,7 +21,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from secretsd.store.base import Change, Conflict, Storage, StorageError, StoredSecret
+from secretsd.store.base import Change, Storage, StorageError, StoredSecret
+from secretsd.store.changes import apply_change
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -309,51 +310,5 @@ class SQLiteStorage(Storage):
         )
 
 
-def _apply_change(conn: sqlite3.Connection, change: Change) -> int:
-    arn = change.arn
-    if change.delete:
-        if change.expected_revision is None:
-            conn.execute("DELETE FROM secrets WHERE arn = ?", (arn,))
-        else:
-            cursor = conn.execute(
-                "DELETE FROM secrets WHERE arn = ? AND revision = ?",
-                (arn, change.expected_revision),
-            )
-            if cursor.rowcount != 1:
-                raise Conflict(f"secret {arn} changed since revision {change.expected_revision}")
-        conn.execute("DELETE FROM secret_values WHERE arn = ?", (arn,))
-        conn.execute("DELETE FROM events WHERE arn = ?", (arn,))
-        return 0
-    if change.expected_revision is None:
-        try:
-            conn.execute(
-                "INSERT INTO secrets (arn, name, revision, document) VALUES (?, ?, 1, ?)",
-                (arn, change.name, change.document),
-            )
-        except sqlite3.IntegrityError:
-            raise Conflict(f"a secret named {change.name} or with ARN {arn} exists") from None
-        revision = 1
-    else:
-        try:
-            cursor = conn.execute(
-                "UPDATE secrets SET name = ?, document = ?, revision = revision + 1 "
-                "WHERE arn = ? AND revision = ?",
-                (change.name, change.document, arn, change.expected_revision),
-            )
-        except sqlite3.IntegrityError:
-            raise Conflict(f"another secret is named {change.name}") from None
-        if cursor.rowcount != 1:
-            raise Conflict(f"secret {arn} changed since revision {change.expected_revision}")
-        revision = change.expected_revision + 1
-    if change.put_values:
-        conn.executemany(
-            "INSERT INTO secret_values (arn, version_id, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (arn, version_id) DO UPDATE SET value = excluded.value",
-            [(arn, version_id, value) for version_id, value in change.put_values.items()],
-        )
-    if change.drop_values:
-        conn.executemany(
-            "DELETE FROM secret_values WHERE arn = ? AND version_id = ?",
-            [(arn, version_id) for version_id in change.drop_values],
-        )
-    return revision
+def _apply_change(conn, change: Change) -> int:
+    return apply_change(conn, change, placeholder="?", unique_violation=sqlite3.IntegrityError)
