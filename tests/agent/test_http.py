@@ -387,3 +387,16 @@ def test_checks_apply_to_a_cached_target_too(agent, sm, name):
     assert agent.get(url, method="POST") == (405, b"Not allowed")
     assert agent.get(url, method="HEAD")[0] == 405
     assert agent.get(url)[0] == 200
+
+
+def test_requests_after_connection_close_in_one_write_are_not_answered(agent, sm, name):
+    created(sm, name)
+    target = f"/v1/{name}"
+    assert agent.get(target)[0] == 200
+    request = f"GET {target} HTTP/1.1\r\nHost: x\r\nX-Vault-Token: {TOKEN}\r\n".encode()
+    with agent.connect() as sock:
+        sock.sendall(request + b"Connection: close\r\n\r\n" + request + b"\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.count(b"HTTP/1.1 200") == 1

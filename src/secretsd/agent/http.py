@@ -253,6 +253,8 @@ class Connection(asyncio.Protocol):
             self._forwarded = True
 
     def on_message_complete(self) -> None:
+        if self._closed:  # an earlier request of this same read ended the connection
+            return
         parser = self._parser
         url, forwarded, token_ok = self._url, self._forwarded, self._token_ok
         self._url = b""
