@@ -26,9 +26,10 @@ def php() -> str:
 
 
 def run_php(php: str, agent, arn: str, env: dict[str, str]) -> dict:
+    endpoint = f"http://localhost:{agent.port}"  # the client's default host is localhost
     result = subprocess.run(
         # variables_order with E: the client reads AWS_TOKEN from $_ENV.
-        [php, "-d", "variables_order=EGPCS", str(PHP_DIR / "drive.php"), agent.url, arn],
+        [php, "-d", "variables_order=EGPCS", str(PHP_DIR / "drive.php"), endpoint, arn],
         capture_output=True,
         text=True,
         env=env,
