@@ -53,3 +53,15 @@ def test_other_threads_do_not_see_a_batch_before_it_ends(tmp_path):
     assert seen == [None]
     assert store.load_by_name("a") is not None
     store.close()
+
+
+def test_a_lazy_commit_is_visible_at_once_and_survives_reopening(tmp_path):
+    store = SQLiteStorage(tmp_path / "db")
+    store.commit(create("a"))
+    stored = store.load_by_name("a")
+    store.commit(Change("arn:a", "a", stored.revision, b'{"touched":1}'), durable=False)
+    assert store.load_by_name("a").document == b'{"touched":1}'
+    store.close()
+    reopened = SQLiteStorage(tmp_path / "db")
+    assert reopened.load_by_name("a").document == b'{"touched":1}'
+    reopened.close()

@@ -51,9 +51,12 @@ class ReadOperations:
             return
         secret.last_accessed = today
         version.last_accessed = today
-        # A concurrent writer wins; the date is refreshed on a later read.
+        # A concurrent writer wins; the date is refreshed on a later read. Bookkeeping, not a
+        # change of the secret: no fsync, so the first reads of a day never wait on the disk.
         with contextlib.suppress(Conflict):
-            self.storage.commit(Change(secret.arn, secret.name, revision, secret.to_document()))
+            self.storage.commit(
+                Change(secret.arn, secret.name, revision, secret.to_document()), durable=False
+            )
 
     def batch_get_secret_value(self, body: Body) -> Body:
         ids = params.string_list(body, "SecretIdList", max_items=20)

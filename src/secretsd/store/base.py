@@ -71,8 +71,13 @@ class Storage(abc.ABC):
         """Every secret, ordered by name."""
 
     @abc.abstractmethod
-    def commit(self, change: Change) -> int:
-        """Apply ``change`` atomically and durably; return the new revision (0 on delete)."""
+    def commit(self, change: Change, *, durable: bool = True) -> int:
+        """Apply ``change`` atomically; return the new revision (0 on delete).
+
+        Durable by default: the change is on disk when this returns. ``durable=False`` is for
+        bookkeeping that may be lost to a power cut but not to a crash of the process (the
+        last-accessed date): it skips the wait for the disk.
+        """
 
     @abc.abstractmethod
     def read_value(self, arn: str, version_id: str) -> bytes | None: ...

@@ -146,14 +146,14 @@ class EncryptedStorage(Storage):
     def iter_secrets(self) -> Iterator[StoredSecret]:
         return self.inner.iter_secrets()
 
-    def commit(self, change: Change) -> int:
+    def commit(self, change: Change, *, durable: bool = True) -> int:
         if change.put_values:
             sealed = {
                 version_id: seal(self.keyring, change.arn, version_id, value)
                 for version_id, value in change.put_values.items()
             }
             change = dataclasses.replace(change, put_values=sealed)
-        return self.inner.commit(change)
+        return self.inner.commit(change, durable=durable)
 
     def batch(self):
         """The inner store's group commit, or a block that groups nothing."""

@@ -275,8 +275,10 @@ class PostgresStorage(Storage):
 
     # -- writes ------------------------------------------------------------------------
 
-    def commit(self, change: Change) -> int:
-        return self._write(_apply_change, change)
+    def commit(self, change: Change, *, durable: bool = True) -> int:
+        if durable:
+            return self._write(_apply_change, change)
+        return self._write(_apply_change_lazily, change)
 
     def append_event(self, arn: str, at: float, event: bytes) -> None:
         self._write(
@@ -293,6 +295,12 @@ class PostgresStorage(Storage):
                 (key, value),
             )
         )
+
+
+def _apply_change_lazily(conn, change: Change) -> int:
+    # This transaction alone commits without waiting for the WAL flush.
+    conn.execute("SET LOCAL synchronous_commit TO OFF")
+    return _apply_change(conn, change)
 
 
 def _apply_change(conn, change: Change) -> int:

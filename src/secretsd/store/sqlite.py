@@ -289,8 +289,8 @@ class SQLiteStorage(Storage):
                 conn.execute("PRAGMA synchronous=FULL")
         return result
 
-    def commit(self, change: Change) -> int:
-        return self._write(_apply_change, change)
+    def commit(self, change: Change, *, durable: bool = True) -> int:
+        return self._write(_apply_change, change, durable=durable)
 
     def append_event(self, arn: str, at: float, event: bytes) -> None:
         self._write(
