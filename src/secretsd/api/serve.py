@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -90,6 +91,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -112,6 +120,11 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
             def authenticate(method, path, query, headers, body) -> str:
                 return verifier.verify(method, path, query, headers, body).access_key_id
 
+        if not _is_loopback(args.host):
+            log.warning(
+                "listening on %s, beyond this machine: anyone who can reach it may try keys",
+                args.host,
+            )
         sock = bind(args.host, args.port)
         url = url_of(sock)
         if created:
