@@ -138,6 +138,16 @@ def test_token_errors_have_the_aws_agents_text(tmp_path):
     assert str(error.value).endswith("No such file or directory (os error 2)")
 
 
+def test_empty_token_is_refused(tmp_path):
+    with pytest.raises(TokenError) as error:
+        read_token(["AWS_TOKEN"], {"AWS_TOKEN": ""})
+    assert str(error.value).endswith("the token is empty")
+    path = tmp_path / "blank"
+    path.write_text(" \n")
+    with pytest.raises(TokenError):
+        read_token(["AWS_TOKEN"], {"AWS_TOKEN": f"file://{path}"})
+
+
 def test_token_compare():
     assert token_matches(b"abc", b"abc")
     assert not token_matches(b"abd", b"abc")

@@ -80,6 +80,7 @@ def token_unreadable(variables: list[str], error: str) -> str:
 
 
 TOKEN_NOT_PRESENT = "environment variable not found"
+TOKEN_EMPTY = "the token is empty"
 
 # Command line (theirs).
 USAGE = "Usage: secretsd agent [--config <file>]"

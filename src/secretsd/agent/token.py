@@ -32,6 +32,9 @@ def read_token(variables: Sequence[str], env: Mapping[str, str]) -> bytes:
     except UnicodeDecodeError:
         detail = "stream did not contain valid UTF-8"
         raise TokenError(messages.token_unreadable(list(variables), detail)) from None
+    if not value:
+        # The AWS agent would accept it, and then an empty header would pass the check.
+        raise TokenError(messages.token_unreadable(list(variables), messages.TOKEN_EMPTY))
     return value.encode("utf-8")
 
 
