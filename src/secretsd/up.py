@@ -192,6 +192,8 @@ def main(argv: list[str]) -> int:
         codes = [agent.stop() if agent is not None else 0, server.stop()]
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-        # Exiting by the SIGTERM we sent (uvicorn re-raises it after a clean shutdown) is clean.
-        if stop.is_set() and any(code not in (0, -signal.SIGTERM) for code in codes):
+        # Exiting by the signal (uvicorn re-raises it after a clean shutdown) is clean; Ctrl-C
+        # reaches the children too, as SIGINT.
+        clean = (0, -signal.SIGTERM, -signal.SIGINT)
+        if stop.is_set() and any(code not in clean for code in codes):
             print(f"secretsd up: children exited with {codes}", file=sys.stderr)
