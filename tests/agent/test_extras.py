@@ -110,3 +110,15 @@ def test_non_loopback_address_is_logged_loudly(shared_server, tmp_path):
         assert "not loopback" in agent.log_text()
     finally:
         agent.stop()
+
+
+def test_custom_path_prefix(shared_server, tmp_path, sm, name):
+    sm.create_secret(Name=name, SecretString="prefixed")
+    agent = start_agent(write_config(tmp_path, 'path_prefix = "/secrets/"\n'), shared_server.env)
+    try:
+        assert value_of(agent, f"/secrets/{name}") == "prefixed"
+        assert agent.get(f"/v1/{name}") == (404, b"Not found")
+        assert agent.get("/secrets/") == (400, b"missing secret ID")
+        assert value_of(agent, f"/secretsmanager/get?secretId={name}") == "prefixed"
+    finally:
+        agent.stop()
