@@ -122,3 +122,16 @@ def test_custom_path_prefix(shared_server, tmp_path, sm, name):
         assert value_of(agent, f"/secretsmanager/get?secretId={name}") == "prefixed"
     finally:
         agent.stop()
+
+
+def test_unix_socket_path_taken_by_a_file_is_a_clean_error(shared_server, tmp_path):
+    from .support import TOKEN, run_agent_to_exit
+
+    taken = tmp_path / "taken"
+    taken.write_text("not a socket")
+    config = write_config(tmp_path, f'unix_socket = "{taken}"\n')
+    result = run_agent_to_exit(config, dict(shared_server.env, AWS_TOKEN=TOKEN))
+    assert result.returncode == 1
+    assert f"Could not bind to {taken}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert taken.read_text() == "not a socket"

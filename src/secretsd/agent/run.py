@@ -9,12 +9,14 @@ SIGINT, which close the listener and every connection before returning 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import logging.handlers
 import os
 import signal
 import socket
+import stat
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -164,9 +166,15 @@ async def serve(
     servers = [await loop.create_server(agent.front.protocol, sock=sock, backlog=1024)]
     unix_path = agent.config.unix_socket
     if unix_path:
-        if os.path.exists(unix_path):
-            os.unlink(unix_path)
-        servers.append(await loop.create_unix_server(agent.front.protocol, unix_path))
+        # A socket left by an earlier run is replaced; anything else at that path is not ours.
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(unix_path).st_mode):
+                os.unlink(unix_path)
+        try:
+            servers.append(await loop.create_unix_server(agent.front.protocol, unix_path))
+        except OSError as exc:
+            servers[0].close()
+            raise StartupError(messages.could_not_bind(unix_path, str(exc))) from None
         os.chmod(unix_path, 0o660)  # file permissions are the guard
     url = url_of(sock)
     print(messages.listening(VERSION, url), flush=True)
