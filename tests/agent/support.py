@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,8 +17,8 @@ from urllib.parse import urlsplit
 from secretsd.agent import config as configuration
 from secretsd.agent.metrics import Metrics
 from secretsd.agent.run import build, serve
+from tests.support.server import launch_until_listening
 
-LISTENING = re.compile(r"listening on (http://\S+)")
 TOKEN = "test-token-0123456789"
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
 
@@ -116,38 +115,10 @@ def start_agent(
     child_env["PYTHONUNBUFFERED"] = "1"
     if token is not None:
         child_env["AWS_TOKEN"] = token
-    process = subprocess.Popen(
-        agent_command(config),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=child_env,
+    process, url, output = launch_until_listening(
+        agent_command(config), child_env, "agent", timeout
     )
-    output: list[str] = []
-    found = threading.Event()
-    url: list[str] = []
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            match = LISTENING.search(line)
-            if match and not found.is_set():
-                url.append(match.group(1))
-                found.set()
-        process.stdout.close()
-        found.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while not found.wait(0.05):
-        if time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("agent did not start:\n" + "".join(output))
-    if not url:
-        process.wait()
-        raise RuntimeError("agent exited before listening:\n" + "".join(output))
-    return AgentProcess(process, url[0], output)
+    return AgentProcess(process, url, output)
 
 
 def run_agent_to_exit(

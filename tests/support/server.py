@@ -89,17 +89,13 @@ class ServerProcess:
         self.stop(signal.SIGKILL)
 
 
-def start_server(
-    data_dir: Path, *extra_args: str, env: dict[str, str] | None = None, timeout: float = 20
-) -> ServerProcess:
-    """Run ``secretsd server --port 0`` and wait for its ``listening on`` line."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    child_env = dict(os.environ if env is None else env)
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
-    cmd = [sys.executable, "-m", "secretsd.cli", "server", "--port", "0"]
-    cmd += ["--data-dir", str(data_dir), *extra_args]
+def launch_until_listening(
+    cmd: list[str], env: dict[str, str], what: str, timeout: float = 20
+) -> tuple[subprocess.Popen, str, list[str]]:
+    """Run ``cmd`` and wait for its ``listening on <url>`` line; the output keeps being
+    collected in the returned list."""
     process = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     output: list[str] = []
     found = threading.Event()
@@ -121,8 +117,21 @@ def start_server(
     while not found.wait(0.05):
         if time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError("server did not start:\n" + "".join(output))
+            raise RuntimeError(f"{what} did not start:\n" + "".join(output))
     if not url:
         process.wait()
-        raise RuntimeError("server exited before listening:\n" + "".join(output))
-    return ServerProcess(data_dir, process, url[0], output)
+        raise RuntimeError(f"{what} exited before listening:\n" + "".join(output))
+    return process, url[0], output
+
+
+def start_server(
+    data_dir: Path, *extra_args: str, env: dict[str, str] | None = None, timeout: float = 20
+) -> ServerProcess:
+    """Run ``secretsd server --port 0`` and wait for its ``listening on`` line."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    child_env = dict(os.environ if env is None else env)
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    cmd = [sys.executable, "-m", "secretsd.cli", "server", "--port", "0"]
+    cmd += ["--data-dir", str(data_dir), *extra_args]
+    process, url, output = launch_until_listening(cmd, child_env, "server", timeout)
+    return ServerProcess(data_dir, process, url, output)
