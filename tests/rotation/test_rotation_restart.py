@@ -1,4 +1,5 @@
-"""A server killed (SIGKILL) in the middle of a rotation finishes it after restart, same token."""
+"""A server killed (SIGKILL) in the middle of a rotation finishes it after restart, with the
+same token, whether it died before a step ran or right after the step did its work."""
 
 from __future__ import annotations
 
@@ -8,40 +9,48 @@ import uuid
 
 import pytest
 
+from tests.rotation.functions.conftest import mysql_logs_in, mysql_secret, new_password
 from tests.rotation.test_managed_rotation import history, wait_for
 from tests.support.server import start_server
 
-# Runs the built-in generic function, but parks at one step until the test kills the server.
+# Runs a built-in function, but parks before or after one step until the server is killed.
 WRAPPER = """
-import json, os, sys, time
-from secretsd.rotation.functions import generic
+import importlib, json, os, sys, time
 event = json.load(sys.stdin)
-marker, park = sys.argv[1], sys.argv[2]
-if event["Step"] == park and not os.path.exists(marker + ".resumed"):
-    open(marker, "w").write(event["ClientRequestToken"])
-    parent = os.getppid()
-    while os.getppid() == parent:  # until the server is gone
-        time.sleep(0.05)
-    sys.exit(1)
-generic.lambda_handler(event, None)
+module, marker, park, when = sys.argv[1:5]
+handler = importlib.import_module("secretsd.rotation.functions." + module).lambda_handler
+
+def park_here():
+    if event["Step"] == park and not os.path.exists(marker + ".resumed"):
+        open(marker, "w").write(event["ClientRequestToken"])
+        parent = os.getppid()
+        while os.getppid() == parent:  # until the server is gone
+            time.sleep(0.05)
+        sys.exit(1)
+
+if when == "before":
+    park_here()
+handler(event, None)
+if when == "after":
+    park_here()
 """
+STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
 
 
-@pytest.mark.parametrize("step", ["createSecret", "setSecret", "testSecret", "finishSecret"])
-def test_rotation_survives_kill_9_at_each_step(tmp_path, step):
+def rotate_through_a_kill(tmp_path, module: str, step: str, when: str, value: dict):
     marker = tmp_path / "parked"
     script = tmp_path / "wrapper.py"
     script.write_text(WRAPPER)
     config = tmp_path / "rotation.toml"
-    argv = [sys.executable, str(script), str(marker), step]
-    config.write_text(f"[functions.parking-generic]\ncommand = {json.dumps(argv)}\n")
+    argv = [sys.executable, str(script), module, str(marker), step, when]
+    config.write_text(f"[functions.parking]\ncommand = {json.dumps(argv)}\n")
     args = ("--rotation-config", str(config), "--scheduler-interval", "0.1")
     server = start_server(tmp_path / "data", *args)
+    name = f"restart/{uuid.uuid4().hex[:8]}"
     try:
         sm = server.client()
-        name = f"restart/{uuid.uuid4().hex[:8]}"
-        first = sm.create_secret(Name=name, SecretString=json.dumps({"api_key": "k0"}))
-        token = sm.rotate_secret(SecretId=name, RotationLambdaARN="parking-generic")["VersionId"]
+        first = sm.create_secret(Name=name, SecretString=json.dumps(value))
+        token = sm.rotate_secret(SecretId=name, RotationLambdaARN="parking")["VersionId"]
         wait_for(marker.exists)
         assert marker.read_text() == token
         server.kill()
@@ -59,12 +68,30 @@ def test_rotation_survives_kill_9_at_each_step(tmp_path, step):
 
         stages = wait_for(finished, timeout=30)
         assert stages == {token: ["AWSCURRENT"], first["VersionId"]: ["AWSPREVIOUS"]}
-        value = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
-        assert value["api_key"] != "k0"
-        events = history(server, name)
-        attempts = [e for e in events if e["kind"] == "attempt"]
+        attempts = [e for e in history(server, name) if e["kind"] == "attempt"]
         assert {e["token"] for e in attempts} == {token}
         assert attempts[-1]["outcome"] == "succeeded"
         assert sum(1 for e in attempts if e["outcome"] == "started") == 2
+        return json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_generic_rotation_survives_kill_9_before_each_step(tmp_path, step):
+    rotated = rotate_through_a_kill(tmp_path, "generic", step, "before", {"api_key": "k0"})
+    assert rotated["api_key"] != "k0"
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("step", STEPS)
+def test_mysql_rotation_survives_kill_9_at_each_step(tmp_path, mysql_users, step, when):
+    old = new_password()
+    user = mysql_users.create(old)
+    rotated = rotate_through_a_kill(
+        tmp_path, "mysql_single_user", step, when, mysql_secret(user, old)
+    )
+    # AWSCURRENT logs in; the old password does not.
+    assert mysql_logs_in(user, rotated["password"])
+    assert not mysql_logs_in(user, old)
