@@ -173,3 +173,12 @@ def test_label_invariants_hold_over_any_sequence(ops):
         # AWSPREVIOUS follows AWSCURRENT when it moves.
         if moved_current and before_current is not None and current is not before_current:
             assert AWSPREVIOUS in before_current.stages
+
+
+def test_changes_and_edits_never_show_values_in_repr():
+    from secretsd.api.edits import Edit
+    from secretsd.store.base import Change
+
+    change = Change("arn", "name", 1, b"{}", {"v": b"hunter2-value"})
+    edit = Edit(True, {"v": b"hunter2-value"})
+    assert "hunter2" not in repr(change) and "hunter2" not in repr(edit)

@@ -52,7 +52,8 @@ class Change:
     name: str
     expected_revision: int | None
     document: bytes = b""
-    put_values: Mapping[str, bytes] = field(default_factory=dict)
+    # Secret values: kept out of reprs, so a logged change never shows one.
+    put_values: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     drop_values: Sequence[str] = ()
     delete: bool = False
 
