@@ -45,7 +45,9 @@ class Change:
 
     ``expected_revision`` is None to create the secret (fails with Conflict when the name
     or ARN already exists), otherwise the revision that was read (fails with Conflict when
-    it moved). ``delete`` removes the secret with all its values and history.
+    it moved). ``delete`` removes the secret with all its values and history: guarded by
+``expected_revision`` like an update, or unconditionally (and without error when the
+secret is already gone) when it is None. A version id both put and dropped ends dropped.
     """
 
     arn: str
