@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from secretsd.agent import config as configuration
 from secretsd.agent.metrics import Metrics
 from secretsd.agent.run import build, serve
-from tests.support.server import launch_until_listening
+from tests.support.server import launch_until_listening, stop_process
 
 TOKEN = "test-token-0123456789"
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
@@ -83,14 +83,7 @@ class AgentProcess:
         return "".join(self.output)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, sig, timeout)
 
 
 def write_config(directory: Path, text: str = "") -> Path:
