@@ -1,5 +1,5 @@
 """Zero downtime with the server doing the rotating: 50 back-to-back RotateSecret calls on
-MariaDB (and PostgreSQL), the scheduler running the built-in functions, an application
+MariaDB and PostgreSQL, the scheduler running the built-in functions, an application
 connecting every few milliseconds the way the client library will. No login may fail."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 
 from tests.rotation.functions.app_loop import AppLoop, LoginRefused, secret_fetchers
 from tests.rotation.functions.conftest import (
+    mysql_logs_in,
     mysql_secret,
     new_password,
     pg_logs_in,
@@ -24,6 +25,7 @@ from tests.support.server import start_server
 
 pytestmark = pytest.mark.slow
 ROTATIONS = 50
+ALTERNATING = ["single-user", "alternating-users"]
 
 
 def rotate_and_wait(sm, arn: str, function: str) -> str:
@@ -37,50 +39,52 @@ def rotate_and_wait(sm, arn: str, function: str) -> str:
     return token
 
 
-@pytest.mark.mariadb
-@pytest.mark.parametrize(
-    ("function", "alternating"),
-    [("secretsd-mysql-single-user", False), ("secretsd-mysql-multi-user", True)],
-    ids=["single-user", "alternating-users"],
-)
-def test_fifty_server_rotations_fail_no_login(tmp_path, mysql_users, function, alternating):
+def fifty_rotations_under_load(
+    tmp_path, function: str, secret: dict, master: dict | None, connect, query
+) -> tuple[AppLoop, dict]:
+    """Rotate ``secret`` 50 times through a live server while an application connects."""
     server = start_server(tmp_path / "data", "--scheduler-interval", "0.05")
     try:
         sm = server.client()
-        old = new_password()
-        user = mysql_users.create(old)
-        extra = {}
-        if alternating:
-            master = sm.create_secret(
-                Name=f"zd-master-{uuid.uuid4().hex[:8]}",
-                SecretString=json.dumps(mysql_secret("root", "")),
-            )
-            extra["masterarn"] = master["ARN"]
+        if master is not None:
+            secret = dict(secret)
+            secret["masterarn"] = sm.create_secret(
+                Name=f"zd-master-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(master)
+            )["ARN"]
         arn = sm.create_secret(
-            Name=f"zd-app-{uuid.uuid4().hex[:8]}",
-            SecretString=json.dumps(mysql_secret(user, old, **extra)),
+            Name=f"zd-app-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(secret)
         )["ARN"]
         current, pending = secret_fetchers(server.client(), arn)
-        app = AppLoop(current, pending, mysql_connect, select_one)
-        tokens = []
+        app = AppLoop(current, pending, connect, query)
         with app:
             time.sleep(0.1)
-            for _ in range(ROTATIONS):
-                tokens.append(rotate_and_wait(sm, arn, function))
+            tokens = {rotate_and_wait(sm, arn, function) for _ in range(ROTATIONS)}
             time.sleep(0.1)
-
-        assert app.failures == []
-        assert app.successes >= ROTATIONS
-        assert len(set(tokens)) == ROTATIONS
-        final = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
-        assert final["password"] != old
-        assert final["username"] == user  # 50 is even: back to the original user
-        if alternating:
-            assert app.retries == {}
-        meta = sm.describe_secret(SecretId=arn)
-        assert "AWSPENDING" not in json.dumps(meta["VersionIdsToStages"])
+        assert len(tokens) == ROTATIONS
+        assert "AWSPENDING" not in json.dumps(
+            sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+        )
+        return app, json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
     finally:
         server.stop()
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("alternating", [False, True], ids=ALTERNATING)
+def test_fifty_server_rotations_fail_no_mariadb_login(tmp_path, mysql_users, alternating):
+    old = new_password()
+    user = mysql_users.create(old)
+    function = "secretsd-mysql-multi-user" if alternating else "secretsd-mysql-single-user"
+    master = mysql_secret("root", "") if alternating else None
+    app, final = fifty_rotations_under_load(
+        tmp_path, function, mysql_secret(user, old), master, mysql_connect, select_one
+    )
+    assert app.failures == []
+    assert app.successes >= ROTATIONS
+    assert final["username"] == user  # 50 is even: back to the original user
+    assert mysql_logs_in(user, final["password"]) and not mysql_logs_in(user, old)
+    if alternating:
+        assert app.retries == {}  # each user keeps working while it is AWSPREVIOUS
 
 
 def pg_connect(credentials: dict):
@@ -104,42 +108,23 @@ def pg_select_one(conn) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(
-    ("function", "alternating"),
-    [("secretsd-postgresql-single-user", False), ("secretsd-postgresql-multi-user", True)],
-    ids=["single-user", "alternating-users"],
-)
-def test_fifty_server_rotations_fail_no_postgres_login(tmp_path, pg_roles, function, alternating):
+@pytest.mark.parametrize("alternating", [False, True], ids=ALTERNATING)
+def test_fifty_server_rotations_fail_no_postgres_login(tmp_path, pg_roles, alternating):
     if not pg_roles.passwords_checked:
         pytest.fail("PostgreSQL does not check passwords for the test roles (see pg_auth)")
-    server = start_server(tmp_path / "data", "--scheduler-interval", "0.05")
-    try:
-        sm = server.client()
-        old = new_password()
-        user = pg_roles.create(old)
-        extra = {}
-        if alternating:
-            master_password = new_password()
-            master = pg_roles.create(master_password, createrole=True)
-            extra["masterarn"] = sm.create_secret(
-                Name=f"zd-pg-master-{uuid.uuid4().hex[:8]}",
-                SecretString=json.dumps(pg_secret(master, master_password)),
-            )["ARN"]
-        arn = sm.create_secret(
-            Name=f"zd-pg-{uuid.uuid4().hex[:8]}",
-            SecretString=json.dumps(pg_secret(user, old, **extra)),
-        )["ARN"]
-        current, pending = secret_fetchers(server.client(), arn)
-        app = AppLoop(current, pending, pg_connect, pg_select_one)
-        with app:
-            time.sleep(0.1)
-            for _ in range(ROTATIONS):
-                rotate_and_wait(sm, arn, function)
-            time.sleep(0.1)
-        assert app.failures == []
-        assert app.successes >= ROTATIONS
-        final = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
-        assert final["username"] == user
-        assert pg_logs_in(user, final["password"]) and not pg_logs_in(user, old)
-    finally:
-        server.stop()
+    old = new_password()
+    user = pg_roles.create(old)
+    function = (
+        "secretsd-postgresql-multi-user" if alternating else "secretsd-postgresql-single-user"
+    )
+    master = None
+    if alternating:
+        master_password = new_password()
+        master = pg_secret(pg_roles.create(master_password, createrole=True), master_password)
+    app, final = fifty_rotations_under_load(
+        tmp_path, function, pg_secret(user, old), master, pg_connect, pg_select_one
+    )
+    assert app.failures == []
+    assert app.successes >= ROTATIONS
+    assert final["username"] == user
+    assert pg_logs_in(user, final["password"]) and not pg_logs_in(user, old)
