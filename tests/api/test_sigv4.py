@@ -16,8 +16,8 @@ from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from secretsd.api.canonical import CONTENT_SHA256_MISMATCH
 from secretsd.api.sigv4 import (
-    CONTENT_SHA256_MISMATCH,
     HOST_NOT_SIGNED,
     INVALID_TOKEN,
     MISSING_TOKEN,

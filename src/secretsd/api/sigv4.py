@@ -38,8 +38,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, quote_from_bytes, unquote, unquote_plus
+from urllib.parse import unquote
 
+from secretsd.api.canonical import (
+    Header,
+    Headers,
+    canonical_headers,
+    canonical_path,
+    payload_candidates,
+    query_candidates,
+)
 from secretsd.model.errors import (
     AccessDenied,
     IncompleteSignature,
@@ -51,7 +59,6 @@ from secretsd.model.errors import (
 SERVICE = "secretsmanager"
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"
-UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_PRESIGNED_EXPIRES = 604800  # one week, AWS's ceiling for presigned URLs
 
 # Messages as the real service words them.
@@ -62,13 +69,9 @@ SIGNATURE_MISMATCH = (
     "Check your AWS Secret Access Key and signing method. "
     "Consult the service documentation for details."
 )
-CONTENT_SHA256_MISMATCH = (
-    "The provided 'x-amz-content-sha256' header does not match what was computed."
-)
 REQUEST_EXPIRED = "Request has expired"
 HOST_NOT_SIGNED = "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
 
-_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
 _REGION = re.compile(r"[a-z0-9-]{1,32}")
 _KEY_CACHE_LIMIT = 4096
@@ -79,8 +82,6 @@ _QUERY_AUTH_PARAMS = (
     "X-Amz-Date",
     "X-Amz-SignedHeaders",
 )
-
-Header = tuple[bytes | str, bytes | str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,7 @@ class SigV4Verifier:
         ``path`` and ``query`` are the raw request target as sent, still percent-encoded
         (ASGI's ``raw_path`` and ``query_string``), as bytes or as text decoded from Latin-1.
         """
-        hmap = _Headers(headers)
+        hmap = Headers(headers)
         if isinstance(query, bytes):
             query = query.decode("latin-1")
         authorization = hmap.first(b"authorization")
@@ -158,14 +159,14 @@ class SigV4Verifier:
         if secret is None:
             raise UnrecognizedClient(INVALID_TOKEN)
 
-        payloads = _payload_candidates(hmap, body, parsed.presigned)
-        canonical_path = _canonical_path(path)
-        queries = _query_candidates(query, parsed.presigned)
+        payloads = payload_candidates(hmap, body, parsed.presigned)
+        path_form = canonical_path(path)
+        queries = query_candidates(query, parsed.presigned)
         signed_names = parsed.signed_headers.split(";")
         if "host" not in signed_names and ":authority" not in signed_names:
             raise InvalidSignature(HOST_NOT_SIGNED)
-        prefix = f"{method.upper()}\n{canonical_path}\n"
-        suffix = f"\n{_canonical_headers(signed_names, hmap)}\n{parsed.signed_headers}\n"
+        prefix = f"{method.upper()}\n{path_form}\n"
+        suffix = f"\n{canonical_headers(signed_names, hmap)}\n{parsed.signed_headers}\n"
         scope = f"{date}/{region}/{self._service}/{TERMINATOR}"
         key = self._signing_key(access_key_id, secret, date, region)
         provided = parsed.signature
@@ -248,45 +249,7 @@ class SigV4Verifier:
         return key
 
 
-class _Headers:
-    """Request headers by lower-case name; values are decoded only when asked for.
-
-    Latin-1 is how HTTP/1.1 header bytes map to text: it never fails and round-trips.
-    """
-
-    __slots__ = ("_raw",)
-
-    def __init__(self, headers: Sequence[Header]) -> None:
-        raw: dict[bytes, list[bytes | str]] = {}
-        for name, value in headers:
-            key = name.lower() if isinstance(name, bytes) else _name_bytes(name)
-            existing = raw.get(key)
-            if existing is None:
-                raw[key] = [value]
-            else:
-                existing.append(value)
-        self._raw = raw
-
-    def first(self, name: bytes) -> str | None:
-        values = self._raw.get(name)
-        if values is None:
-            return None
-        value = values[0]
-        return value.decode("latin-1") if isinstance(value, bytes) else value
-
-    def canonical(self, name: str) -> str:
-        values = self._raw.get(_name_bytes(name), ())
-        return ",".join(
-            " ".join((value.decode("latin-1") if isinstance(value, bytes) else value).split())
-            for value in values
-        )
-
-
-def _name_bytes(name: str) -> bytes:
-    return name.lower().encode("utf-8", "surrogatepass")
-
-
-def _request_date(hmap: _Headers) -> str | None:
+def _request_date(hmap: Headers) -> str | None:
     amz_date = hmap.first(b"x-amz-date")
     if amz_date is not None:
         return amz_date.strip()
@@ -302,7 +265,7 @@ def _request_date(hmap: _Headers) -> str | None:
     return parsed.astimezone(UTC).strftime(_TIMESTAMP)
 
 
-def _parse_authorization(value: str, hmap: _Headers) -> _Parsed:
+def _parse_authorization(value: str, hmap: Headers) -> _Parsed:
     scheme, _, rest = value.strip().partition(" ")
     fields: dict[str, str] = {}
     if scheme == ALGORITHM:
@@ -414,69 +377,3 @@ def _format(epoch: float) -> str:
 
 def _minutes(seconds: int) -> str:
     return f"{seconds / 60:g}"
-
-
-def _canonical_path(path: str | bytes) -> str:
-    if path == "/" or path == b"/":
-        return "/"
-    if isinstance(path, str):
-        # Text is the wire bytes decoded as Latin-1; anything beyond it can only be UTF-8.
-        try:
-            raw = path.encode("latin-1")
-        except UnicodeEncodeError:
-            raw = path.encode("utf-8", "surrogatepass")
-    else:
-        raw = path
-    return quote_from_bytes(_remove_dot_segments(raw), safe="/~")
-
-
-def _remove_dot_segments(path: bytes) -> bytes:
-    # RFC 3986 section 5.2.4, plus the removal of empty segments that AWS also applies.
-    if not path:
-        return b"/"
-    kept: list[bytes] = []
-    for segment in path.split(b"/"):
-        if segment == b"..":
-            if kept:
-                kept.pop()
-        elif segment and segment != b".":
-            kept.append(segment)
-    lead = b"/" if path.startswith(b"/") else b""
-    trail = b"/" if path.endswith(b"/") and kept else b""
-    return lead + b"/".join(kept) + trail
-
-
-def _query_candidates(query: str, presigned: bool) -> list[str]:
-    if not query:
-        return [""]
-    pairs = []
-    for pair in query.split("&"):
-        name, _, value = pair.partition("=")
-        if presigned and name == "X-Amz-Signature":
-            continue
-        pairs.append((name, value))
-    raw = "&".join(f"{name}={value}" for name, value in sorted(pairs))
-    recoded = "&".join(
-        f"{name}={value}"
-        for name, value in sorted(
-            (quote(unquote_plus(name), safe="-_.~"), quote(unquote_plus(value), safe="-_.~"))
-            for name, value in pairs
-        )
-    )
-    return [raw] if recoded == raw else [raw, recoded]
-
-
-def _canonical_headers(signed_names: list[str], hmap: _Headers) -> str:
-    return "".join(f"{name}:{hmap.canonical(name)}\n" for name in signed_names)
-
-
-def _payload_candidates(hmap: _Headers, body: bytes, presigned: bool) -> list[str]:
-    value = hmap.first(b"x-amz-content-sha256")
-    if value is None:
-        actual = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
-        return [actual, UNSIGNED_PAYLOAD] if presigned else [actual]
-    if value != UNSIGNED_PAYLOAD:
-        actual = hashlib.sha256(body).hexdigest() if body else _EMPTY_SHA256
-        if not hmac.compare_digest(actual.encode(), value.encode("utf-8", "surrogatepass")):
-            raise InvalidSignature(CONTENT_SHA256_MISMATCH)
-    return [value]
