@@ -43,11 +43,11 @@ class StoredSecret:
 class Change:
     """One atomic change to one secret.
 
-    ``expected_revision`` is None to create the secret (fails with Conflict when the name
-    or ARN already exists), otherwise the revision that was read (fails with Conflict when
-    it moved). ``delete`` removes the secret with all its values and history: guarded by
-``expected_revision`` like an update, or unconditionally (and without error when the
-secret is already gone) when it is None. A version id both put and dropped ends dropped.
+        ``expected_revision`` is None to create the secret (fails with Conflict when the name
+        or ARN already exists), otherwise the revision that was read (fails with Conflict when
+        it moved). ``delete`` removes the secret with all its values and history: guarded by
+    ``expected_revision`` like an update, or unconditionally (and without error when the
+    secret is already gone) when it is None. A version id both put and dropped ends dropped.
     """
 
     arn: str
