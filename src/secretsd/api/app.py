@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 from secretsd.model import errors
 
@@ -85,7 +86,7 @@ class ApiApp:
             body = await self._read_body(receive)
             access_key = self._authenticate(scope, body)
             operation = self._operation(scope)
-            request = self._decode(body)
+            request = self._decode(body, scope.get("query_string", b""))
             if operation in READ_ONLY:
                 result = self.service.call(operation, request)
             else:
@@ -183,9 +184,15 @@ class ApiApp:
         )
 
     @staticmethod
-    def _decode(body: bytes) -> dict[str, Any]:
+    def _decode(body: bytes, query: bytes) -> dict[str, Any]:
         if not body.strip():
-            return {}
+            # A presigned URL carries the request members in its query string (top-level
+            # string members, as botocore's presigner writes them).
+            return {
+                name: value
+                for name, value in parse_qsl(query.decode("latin-1"))
+                if not name.startswith("X-Amz-")
+            }
         try:
             decoded = json.loads(body)
         except (ValueError, UnicodeDecodeError):
