@@ -1,0 +1,182 @@
+"""The agent as a source: one keep-alive HTTP/1.1 connection per thread to the local agent.
+
+Theory of operation: the agent answers 200 with the secret, a backend error as JSON with the
+backend's ``__type`` (a definite answer unless it is transient), and its own refusals (bad
+token, connection limit, unknown path) as plain text. Only definite backend answers are
+raised; everything else, and any I/O failure, makes the agent unavailable so the client
+asks the next source. The agent closes idle connections (after 61 s), so a failure on a
+reused connection is retried once on a new one before the agent counts as down.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import http.client
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+from ._errors import RequestRefused, SecretNotFound, Unavailable
+from ._value import SecretValue
+
+DEFAULT_URL = "http://127.0.0.1:2773"
+URL_VARIABLE = "SECRETSD_AGENT_URL"
+TOKEN_VARIABLE = "AWS_TOKEN"
+TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
+FILE_PREFIX = "file://"
+NOT_FOUND = "ResourceNotFoundException"
+# Backend codes that say "not now" rather than "no": the next source may well answer.
+TRANSIENT = {"ThrottlingException", "RequestLimitExceeded", "InternalServiceError"}
+STALE_CONNECTION = (
+    http.client.RemoteDisconnected,
+    http.client.BadStatusLine,
+    ConnectionResetError,
+    BrokenPipeError,
+)
+
+
+class _Connection(http.client.HTTPConnection):
+    """A connection whose connect timeout is shorter than its read timeout: a local agent
+    that is down refuses at once, one that is up may wait on its backend."""
+
+    def __init__(self, host: str, port: int, connect_timeout: float, read_timeout: float):
+        super().__init__(host, port, timeout=connect_timeout)
+        self.read_timeout = read_timeout
+
+    def connect(self) -> None:
+        super().connect()
+        assert self.sock is not None
+        self.sock.settimeout(self.read_timeout)
+
+
+class AgentSource:
+    """Reads secrets from a secretsd agent or an AWS Secrets Manager Agent."""
+
+    name = "agent"
+
+    def __init__(
+        self,
+        url: str | None,
+        token: str | None,
+        env: Mapping[str, str],
+        connect_timeout: float = 0.5,
+        read_timeout: float = 5.0,
+    ) -> None:
+        parts = urlsplit(url or env.get(URL_VARIABLE) or DEFAULT_URL)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError("the agent URL must look like http://HOST[:PORT]")
+        self.host = parts.hostname
+        self.port = parts.port or 2773
+        self._token = token
+        self._env = env
+        self._timeouts = (connect_timeout, read_timeout)
+        self._local = threading.local()
+        # Every thread's connection, so that close() can close them all.
+        self._connections: set[_Connection] = set()
+        self._lock = threading.Lock()
+
+    def fetch(
+        self, secret_id: str, stage: str | None, version_id: str | None, refresh: bool
+    ) -> SecretValue:
+        """One secret from the agent; raises Unavailable, SecretNotFound or RequestRefused."""
+        query = {"secretId": secret_id}
+        if version_id is not None:
+            query["versionId"] = version_id
+        if stage is not None:
+            query["versionStage"] = stage
+        if refresh:
+            query["refreshNow"] = "true"
+        target = "/secretsmanager/get?" + urlencode(query)
+        status, body = self._request(target, {TOKEN_HEADER: self._read_token()})
+        if status == 200:
+            return _parse_secret(body)
+        code, message = _backend_error(body)
+        if code == NOT_FOUND:
+            raise SecretNotFound(secret_id, message, self.name)
+        if code is not None and 400 <= status < 500 and code not in TRANSIENT:
+            raise RequestRefused(secret_id, code, message, self.name)
+        raise Unavailable(f"answered {status} {code or _first_line(body)}")
+
+    def close(self) -> None:
+        """Close the connections of every thread; the next request opens a new one."""
+        with self._lock:
+            connections, self._connections = self._connections, set()
+        for connection in connections:
+            connection.close()
+
+    def _drop(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            self._local.connection = None
+            with self._lock:
+                self._connections.discard(connection)
+            connection.close()
+
+    def _read_token(self) -> str:
+        if self._token is None:
+            value = self._env.get(TOKEN_VARIABLE)
+            if not value:
+                raise Unavailable(f"no SSRF token ({TOKEN_VARIABLE} is not set)")
+            if value.startswith(FILE_PREFIX):
+                try:
+                    value = Path(value[len(FILE_PREFIX) :]).read_text("utf-8").strip()
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise Unavailable(f"token file unreadable: {type(exc).__name__}") from exc
+                if not value:
+                    raise Unavailable("the token file is empty")
+            self._token = value
+        return self._token
+
+    def _request(self, target: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = _Connection(self.host, self.port, *self._timeouts)
+        # A connection without a socket (new, or closed by close()) connects on request.
+        reused = connection.sock is not None
+        if not reused:
+            with self._lock:
+                self._connections.add(connection)
+        try:
+            connection.request("GET", target, headers=headers)
+            response = connection.getresponse()
+            return response.status, response.read()
+        except STALE_CONNECTION as exc:
+            self._drop()
+            if reused:
+                return self._request(target, headers)
+            raise Unavailable(f"connection failed: {type(exc).__name__}") from exc
+        except TimeoutError as exc:
+            self._drop()
+            raise Unavailable("timed out") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            self._drop()
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            raise Unavailable(f"connection failed: {why}") from exc
+
+
+def _parse_secret(body: bytes) -> SecretValue:
+    try:
+        document = json.loads(body)
+        version_id = document.get("VersionId")
+        if "SecretString" in document:
+            return SecretValue(document["SecretString"], version_id=version_id, source="agent")
+        binary = base64.b64decode(document["SecretBinary"], validate=True)
+        return SecretValue(binary, version_id=version_id, source="agent")
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        # Never quote the body: it holds the secret.
+        raise Unavailable("answered 200 with a body that is not a secret") from None
+
+
+def _backend_error(body: bytes) -> tuple[str | None, str]:
+    try:
+        document = json.loads(body)
+        return str(document["__type"]), str(document.get("message", ""))
+    except (ValueError, KeyError, TypeError):
+        return None, ""
+
+
+def _first_line(body: bytes) -> str:
+    return body.decode("utf-8", "replace").splitlines()[0][:100] if body.strip() else "(empty)"

@@ -1,0 +1,182 @@
+"""SecretsClient against a live server and a live agent in front of it: the agent first,
+then the API, then the environment; a definite answer is never masked by the next source."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from secretsd.client import (
+    RequestRefused,
+    SecretNotFound,
+    SecretsClient,
+    SourceUnavailable,
+    variable_name,
+)
+from tests.agent.support import TOKEN
+
+VALUE = "s3cr3t-'\";%$-value"
+
+
+@pytest.fixture
+def via_agent(agent, closed_url, closing):
+    """Clients whose only working source is the agent (the API is a closed port)."""
+
+    def make(**kwargs) -> SecretsClient:
+        kwargs.setdefault("token", TOKEN)
+        kwargs.setdefault("env", {})
+        return closing(SecretsClient(agent_url=agent.url, endpoint_url=closed_url, **kwargs))
+
+    return make
+
+
+@pytest.fixture
+def via_api(shared_server, closing):
+    """Clients that reach the API of the shared server, and the agent at ``agent_url``."""
+
+    def make(agent_url: str, **kwargs) -> SecretsClient:
+        kwargs.setdefault("env", {})
+        kwargs.setdefault("token", TOKEN)
+        client = SecretsClient(
+            agent_url=agent_url,
+            endpoint_url=shared_server.endpoint_url,
+            session=shared_server.session(),
+            region_name="us-east-1",
+            **kwargs,
+        )
+        return closing(client)
+
+    return make
+
+
+@pytest.fixture
+def nowhere(closed_url, closing):
+    """Clients for which the API is down, and the agent too unless ``agent_url`` is given."""
+
+    def make(env: dict[str, str], **kwargs) -> SecretsClient:
+        kwargs.setdefault("agent_url", closed_url)
+        client = SecretsClient(endpoint_url=closed_url, env=env, **kwargs)
+        return closing(client)
+
+    return make
+
+
+def test_get_through_the_agent(sm, via_agent, name):
+    version = sm.create_secret(Name=name, SecretString=VALUE)["VersionId"]
+    client = via_agent()
+    secret = client.get(name)
+    assert secret.reveal() == VALUE
+    assert secret.source == "agent"
+    assert secret.version_id == version
+    assert client.get(name).reveal() == VALUE  # the same keep-alive connection
+    client.close()
+    assert client.get(name).reveal() == VALUE  # a new one after close()
+
+
+def test_get_binary_stage_and_version_through_the_agent(sm, via_agent, name):
+    first = sm.create_secret(Name=name, SecretBinary=b"\x00\xffbinary")["VersionId"]
+    sm.put_secret_value(SecretId=name, SecretBinary=b"second")
+    client = via_agent()
+    assert client.get(name).reveal() == b"second"
+    assert client.get(name, "AWSPREVIOUS").reveal() == b"\x00\xffbinary"
+    secret = client.get(name, version_id=first)
+    assert secret.reveal() == b"\x00\xffbinary" and secret.version_id == first
+
+
+def test_refresh_bypasses_the_agent_cache(sm, via_agent, name):
+    sm.create_secret(Name=name, SecretString="one")
+    client = via_agent()
+    assert client.get(name).reveal() == "one"
+    sm.put_secret_value(SecretId=name, SecretString="two")
+    assert client.get(name).reveal() == "one"  # cached for ttl_seconds
+    assert client.get(name, refresh=True).reveal() == "two"
+    assert client.get(name).reveal() == "two"
+
+
+def test_token_and_agent_url_from_the_environment(sm, agent, closed_url, closing, name, tmp_path):
+    sm.create_secret(Name=name, SecretString=VALUE)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    env = {"AWS_TOKEN": f"file://{token_file}", "SECRETSD_AGENT_URL": agent.url}
+    client = closing(SecretsClient(endpoint_url=closed_url, env=env))
+    secret = client.get(name)
+    assert (secret.reveal(), secret.source) == (VALUE, "agent")
+    env["AWS_TOKEN"] = TOKEN
+    assert closing(SecretsClient(endpoint_url=closed_url, env=env)).get(name).source == "agent"
+
+
+def test_a_wrong_or_unreadable_token_falls_through(sm, agent, via_api, nowhere, name, tmp_path):
+    sm.create_secret(Name=name, SecretString=VALUE)
+    secret = via_api(agent.url, token="wrong-token").get(name)
+    assert (secret.reveal(), secret.source) == (VALUE, "api")
+    missing = tmp_path / "no-such-file"
+    with pytest.raises(SourceUnavailable) as caught:
+        nowhere({"AWS_TOKEN": f"file://{missing}"}, agent_url=agent.url).get(name)
+    assert caught.value.reasons["agent"] == "token file unreadable: FileNotFoundError"
+
+
+def test_falls_back_to_the_api_when_the_agent_is_down(sm, via_api, closed_url, name):
+    sm.create_secret(Name=name, SecretString=VALUE)
+    client = via_api(closed_url)
+    secret = client.get(name)
+    assert (secret.reveal(), secret.source) == (VALUE, "api")
+    assert client.get(name, "AWSCURRENT").version_id == secret.version_id
+
+
+def test_falls_back_to_the_environment_when_agent_and_api_are_down(nowhere, name):
+    env = {variable_name(name): VALUE, "AWS_TOKEN": TOKEN, "OTHER": "other-value"}
+    secret = nowhere(env).get(name)
+    assert (secret.reveal(), secret.source) == (VALUE, "environment")
+    assert nowhere(env, env_names={name: "OTHER"}).get(name).reveal() == "other-value"
+    # One variable holds one value: it is AWSCURRENT and nothing else.
+    with pytest.raises(SourceUnavailable) as caught:
+        nowhere(env).get(name, "AWSPENDING")
+    assert caught.value.reasons["environment"] == "holds AWSCURRENT only"
+
+
+def test_all_sources_down_lists_each_reason_and_no_value(nowhere, name):
+    env = {"AWS_TOKEN": TOKEN, variable_name("another-secret"): VALUE}
+    with pytest.raises(SourceUnavailable) as caught:
+        nowhere(env).get(name)
+    reasons = caught.value.reasons
+    assert list(reasons) == ["agent", "api", "environment"]
+    assert reasons["agent"] == "connection failed: Connection refused"
+    assert reasons["environment"] == f"{variable_name(name)} is not set"
+    assert VALUE not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+def test_not_found_from_the_agent_is_not_masked(via_agent, name):
+    client = via_agent(env={variable_name(name): VALUE})
+    with pytest.raises(SecretNotFound) as caught:
+        client.get(name)
+    assert caught.value.source == "agent" and caught.value.secret_id == name
+
+
+def test_not_found_from_the_api_is_not_masked(via_api, closed_url, name):
+    client = via_api(closed_url, env={variable_name(name): VALUE})
+    with pytest.raises(SecretNotFound) as caught:
+        client.get(name)
+    assert caught.value.source == "api"
+
+
+def test_a_stage_without_a_version_is_not_found(sm, via_agent, name):
+    sm.create_secret(Name=name, SecretString=VALUE)
+    with pytest.raises(SecretNotFound):
+        via_agent().get(name, "AWSPENDING")
+
+
+def test_other_definite_answers_are_raised(sm, via_agent, via_api, closed_url, name):
+    sm.create_secret(Name=name, SecretString=VALUE)
+    sm.delete_secret(SecretId=name)  # marked for deletion: InvalidRequestException
+    for client in (via_agent(), via_api(closed_url)):
+        with pytest.raises(RequestRefused) as caught:
+            client.get(name, refresh=True)
+        assert caught.value.code == "InvalidRequestException"
+        assert VALUE not in str(caught.value)
+
+
+def test_json_secret_through_the_agent(sm, via_agent, name):
+    document = {"username": "app", "password": VALUE}
+    sm.create_secret(Name=name, SecretString=json.dumps(document))
+    assert via_agent().get(name).json() == document
