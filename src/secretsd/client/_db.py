@@ -6,7 +6,9 @@ already has the AWSPENDING password while AWSCURRENT is still the old one; just 
 finishSecret a cache may still hold the old AWSCURRENT. So a refused login is retried with
 AWSPENDING (when there is one) and then with a freshly fetched AWSCURRENT. When rotations
 follow each other faster than one such sequence, the database can move on between two
-attempts, so the sequence repeats, a few rounds at most, with a short pause. Any error other
+attempts, so the sequence repeats, a few rounds at most, with a pause. The pauses (0.5 s,
+then 1 s) outlast the agent's limit on ``refreshNow`` (a key fetched within the last second
+is answered from that fetch), so the last round reads what the service holds. Any error other
 than a refused login (the database is down, a wrong host) is raised at once: other
 credentials would not fix it. Passwords go to the drivers as arguments, never into a
 connection string, so any character in them is safe.
@@ -40,7 +42,7 @@ def connect_mysql(
     secret_id: str,
     *,
     rounds: int = 3,
-    backoff: float = 0.05,
+    backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
     **kwargs: Any,
 ) -> pymysql.connections.Connection:
@@ -72,7 +74,7 @@ def connect_postgres(
     secret_id: str,
     *,
     rounds: int = 3,
-    backoff: float = 0.05,
+    backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
     **kwargs: Any,
 ) -> psycopg.Connection:
@@ -123,7 +125,7 @@ def connect_surviving_rotation(
     open_connection: Callable[[Credentials], Any],
     refused: Callable[[BaseException], bool],
     rounds: int = 3,
-    backoff: float = 0.05,
+    backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Any:
     """``open_connection`` with AWSCURRENT, else AWSPENDING, else a fresh AWSCURRENT, for at
