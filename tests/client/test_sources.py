@@ -4,6 +4,7 @@ then the API, then the environment; a definite answer is never masked by the nex
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -14,7 +15,7 @@ from secretsd.client import (
     SourceUnavailable,
     variable_name,
 )
-from tests.agent.support import TOKEN
+from tests.agent.support import TOKEN, start_agent, write_config
 
 VALUE = "s3cr3t-'\";%$-value"
 
@@ -180,3 +181,43 @@ def test_json_secret_through_the_agent(sm, via_agent, name):
     document = {"username": "app", "password": VALUE}
     sm.create_secret(Name=name, SecretString=json.dumps(document))
     assert via_agent().get(name).json() == document
+
+
+def test_a_connection_closed_by_the_agent_is_replaced(
+    shared_server, sm, closed_url, closing, name, tmp_path
+):
+    """An agent restart (or its 61 s connection limit) closes the client's keep-alive
+    connection; the next get opens a new one instead of counting the agent as down."""
+    sm.create_secret(Name=name, SecretString=VALUE)
+    first = start_agent(write_config(tmp_path / "first"), shared_server.env)
+    port = first.port
+    client = closing(
+        SecretsClient(agent_url=first.url, token=TOKEN, endpoint_url=closed_url, env={})
+    )
+    try:
+        assert client.get(name).source == "agent"
+    finally:
+        first.stop()
+    config = tmp_path / "second.toml"
+    config.write_text(f"http_port = {port}\nlog_to_file = false\n")
+    second = start_agent(config, shared_server.env)
+    try:
+        assert client.get(name).source == "agent"
+    finally:
+        second.stop()
+
+
+def test_threads_share_a_client(sm, via_agent, name):
+    sm.create_secret(Name=name, SecretString=VALUE)
+    client = via_agent()
+    results: list[str] = []
+
+    def read() -> None:
+        results.extend(client.get(name).reveal() for _ in range(20))
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == [VALUE] * 160

@@ -19,7 +19,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from ._errors import RequestRefused, SecretNotFound, Unavailable
+from ._errors import (
+    NOT_FOUND_CODE,
+    TRANSIENT_CODES,
+    RequestRefused,
+    SecretNotFound,
+    Unavailable,
+)
 from ._value import SecretValue
 
 DEFAULT_URL = "http://127.0.0.1:2773"
@@ -27,9 +33,6 @@ URL_VARIABLE = "SECRETSD_AGENT_URL"
 TOKEN_VARIABLE = "AWS_TOKEN"
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
 FILE_PREFIX = "file://"
-NOT_FOUND = "ResourceNotFoundException"
-# Backend codes that say "not now" rather than "no": the next source may well answer.
-TRANSIENT = {"ThrottlingException", "RequestLimitExceeded", "InternalServiceError"}
 STALE_CONNECTION = (
     http.client.RemoteDisconnected,
     http.client.BadStatusLine,
@@ -94,9 +97,9 @@ class AgentSource:
         if status == 200:
             return _parse_secret(body)
         code, message = _backend_error(body)
-        if code == NOT_FOUND:
+        if code == NOT_FOUND_CODE:
             raise SecretNotFound(secret_id, message, self.name)
-        if code is not None and 400 <= status < 500 and code not in TRANSIENT:
+        if code is not None and 400 <= status < 500 and code not in TRANSIENT_CODES:
             raise RequestRefused(secret_id, code, message, self.name)
         raise Unavailable(f"answered {status} {code or _first_line(body)}")
 

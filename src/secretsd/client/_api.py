@@ -15,15 +15,16 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from ._errors import RequestRefused, SecretNotFound, Unavailable
+from ._errors import (
+    NOT_FOUND_CODE,
+    TRANSIENT_CODES,
+    RequestRefused,
+    SecretNotFound,
+    Unavailable,
+)
 from ._value import SecretValue
 
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
-NOT_FOUND = "ResourceNotFoundException"
-TRANSIENT = {"ThrottlingException", "RequestLimitExceeded", "InternalServiceError"}
-UNREACHABLE = (
-    botocore.exceptions.BotoCoreError,  # no credentials, no region, connection and timeouts
-)
 
 
 class ApiSource:
@@ -65,13 +66,14 @@ class ApiSource:
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
             code, message = error.get("Code", ""), error.get("Message", "")
-            if code == NOT_FOUND:
+            if code == NOT_FOUND_CODE:
                 raise SecretNotFound(secret_id, message, self.name) from exc
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if status < 500 and code not in TRANSIENT:
+            if status < 500 and code not in TRANSIENT_CODES:
                 raise RequestRefused(secret_id, code, message, self.name) from exc
             raise Unavailable(f"answered {status} {code}") from exc
-        except UNREACHABLE as exc:
+        except botocore.exceptions.BotoCoreError as exc:
+            # No credentials or region, connection errors, timeouts: nothing the service said.
             raise Unavailable(type(exc).__name__) from exc
         version_id = response.get("VersionId")
         if "SecretString" in response:

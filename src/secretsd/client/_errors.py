@@ -5,6 +5,10 @@ Every message names secrets and sources, never a secret value: exceptions end up
 
 from __future__ import annotations
 
+NOT_FOUND_CODE = "ResourceNotFoundException"
+# Service error codes that say "not now" rather than "no": the next source may well answer.
+TRANSIENT_CODES = frozenset({"ThrottlingException", "RequestLimitExceeded", "InternalServiceError"})
+
 
 class ClientError(Exception):
     """Base of every error the client library raises."""
