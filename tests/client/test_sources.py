@@ -221,3 +221,24 @@ def test_threads_share_a_client(sm, via_agent, name):
     for thread in threads:
         thread.join(30)
     assert results == [VALUE] * 160
+
+
+def test_an_agent_whose_backend_is_down_passes_the_request_on(
+    shared_server, sm, via_api, nowhere, closed_url, name, tmp_path
+):
+    """The agent is up but cannot reach Secrets Manager (5xx): the API answers instead."""
+    sm.create_secret(Name=name, SecretString=VALUE)
+    settings = (
+        f'endpoint_url = "{closed_url}"\nvalidate_credentials = false\n'
+        "backend_max_attempts = 1\nbackend_connect_timeout_seconds = 1\n"
+    )
+    agent = start_agent(write_config(tmp_path / "agent", settings), shared_server.env)
+    try:
+        client = via_api(agent.url)
+        secret = client.get(name)
+        assert (secret.reveal(), secret.source) == (VALUE, "api")
+        with pytest.raises(SourceUnavailable) as caught:
+            nowhere({"AWS_TOKEN": TOKEN}, agent_url=agent.url).get(name)
+        assert caught.value.reasons["agent"].startswith("answered 50")
+    finally:
+        agent.stop()
