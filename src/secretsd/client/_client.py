@@ -54,7 +54,7 @@ class SecretsClient:
         agent_read_timeout: float = 5.0,
     ) -> None:
         env = os.environ if env is None else env
-        self.sources: tuple[Source, ...] = (
+        self._sources: tuple[Source, ...] = (
             AgentSource(agent_url, token, env, agent_connect_timeout, agent_read_timeout),
             ApiSource(endpoint_url, env, session, region_name),
             EnvironmentSource(env, env_names),
@@ -78,7 +78,7 @@ class SecretsClient:
         if not secret_id:
             raise ValueError("secret_id must not be empty")
         reasons: dict[str, str] = {}
-        for source in self.sources:
+        for source in self._sources:
             try:
                 return source.fetch(secret_id, version_stage, version_id, refresh)
             except Unavailable as exc:
@@ -87,7 +87,7 @@ class SecretsClient:
 
     def close(self) -> None:
         """Close the connections to the agent (a later ``get`` opens a new one)."""
-        for source in self.sources:
+        for source in self._sources:
             close = getattr(source, "close", None)
             if close is not None:
                 close()
