@@ -18,6 +18,7 @@ from tests.rotation.functions.conftest import (
     mysql_logs_in,
     mysql_secret,
     new_password,
+    pg_logs_in,
     pg_secret,
 )
 from tests.rotation.test_server_zero_downtime import rotate_and_wait
@@ -43,6 +44,10 @@ def select_one(conn) -> None:
     with conn.cursor() as cur:
         cur.execute("SELECT 1")
         assert cur.fetchone() == (1,)
+
+
+def pg_select_one(conn) -> None:
+    assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_connect_mysql_with_awscurrent(mariadb_available, mysql_users, sm, api_client, name):
@@ -126,25 +131,20 @@ def test_connect_postgres_falls_to_awspending(postgres_available, pg_roles, sm, 
     assert sleeps == []
 
 
-@pytest.mark.slow
-def test_ten_back_to_back_rotations_fail_no_login(
-    mariadb_available, mysql_users, closed_url, tmp_path
-):
-    """The server rotates with its built-in MariaDB function while an application opens a
-    connection through the agent every few milliseconds; not one login may fail."""
-    old = new_password()
-    user = mysql_users.create(old)
+def rotations_under_load(tmp_path, closed_url, secret: dict, function: str, connect, query):
+    """Rotate ``secret`` ROTATIONS times back to back through a live server, with its
+    built-in ``function``, while an application opens a connection with ``connect`` through
+    a live agent every few milliseconds. Returns the failures and the final secret."""
     server = start_server(tmp_path / "data", "--scheduler-interval", "0.05")
     agent = None
     try:
         sm = server.client()
         arn = sm.create_secret(
-            Name=f"client-zd-{uuid.uuid4().hex[:8]}",
-            SecretString=json.dumps(mysql_secret(user, old)),
+            Name=f"client-zd-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(secret)
         )["ARN"]
         agent = start_agent(write_config(tmp_path / "agent"), server.env)
-        client = SecretsClient(agent_url=agent.url, token=TOKEN, endpoint_url=closed_url, env={})
         # The API is a closed port and the environment empty: only the agent can answer.
+        client = SecretsClient(agent_url=agent.url, token=TOKEN, endpoint_url=closed_url, env={})
         successes, failures = 0, []
         stop = threading.Event()
 
@@ -152,9 +152,9 @@ def test_ten_back_to_back_rotations_fail_no_login(
             nonlocal successes
             while not stop.is_set():
                 try:
-                    conn = connect_mysql(client, arn, connect_timeout=5)
+                    conn = connect(client, arn, connect_timeout=5)
                     try:
-                        select_one(conn)
+                        query(conn)
                     finally:
                         conn.close()
                     successes += 1
@@ -166,20 +166,56 @@ def test_ten_back_to_back_rotations_fail_no_login(
         thread = threading.Thread(target=application, daemon=True)
         thread.start()
         time.sleep(0.1)
-        tokens = {rotate_and_wait(sm, arn, "secretsd-mysql-single-user") for _ in range(ROTATIONS)}
+        tokens = {rotate_and_wait(sm, arn, function) for _ in range(ROTATIONS)}
         time.sleep(0.1)
         stop.set()
         thread.join(30)
         assert len(tokens) == ROTATIONS
-        assert failures == []
         assert successes >= ROTATIONS
         # Logins were refused along the way and retried through the agent's refreshNow,
         # while the other connections were served from its cache.
         assert agent.metric("secretsd_agent_cache_refresh_now_total") > 0
         assert agent.metric("secretsd_agent_cache_hits_total") > 0
-        final = json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
-        assert mysql_logs_in(user, final["password"]) and not mysql_logs_in(user, old)
+        return failures, json.loads(sm.get_secret_value(SecretId=arn)["SecretString"])
     finally:
         if agent is not None:
             agent.stop()
         server.stop()
+
+
+@pytest.mark.slow
+def test_ten_back_to_back_mariadb_rotations_fail_no_login(
+    mariadb_available, mysql_users, closed_url, tmp_path
+):
+    old = new_password()
+    user = mysql_users.create(old)
+    failures, final = rotations_under_load(
+        tmp_path,
+        closed_url,
+        mysql_secret(user, old),
+        "secretsd-mysql-single-user",
+        connect_mysql,
+        select_one,
+    )
+    assert failures == []
+    assert mysql_logs_in(user, final["password"]) and not mysql_logs_in(user, old)
+
+
+@pytest.mark.slow
+def test_ten_back_to_back_postgres_rotations_fail_no_login(
+    postgres_available, pg_roles, closed_url, tmp_path
+):
+    if not pg_roles.passwords_checked:
+        pytest.fail("PostgreSQL does not check passwords for the test roles (see pg_auth)")
+    old = new_password()
+    role = pg_roles.create(old)
+    failures, final = rotations_under_load(
+        tmp_path,
+        closed_url,
+        pg_secret(role, old),
+        "secretsd-postgresql-single-user",
+        connect_postgres,
+        pg_select_one,
+    )
+    assert failures == []
+    assert pg_logs_in(role, final["password"]) and not pg_logs_in(role, old)
