@@ -53,16 +53,7 @@ def connect_mysql(
     _refuse_credentials(kwargs)
 
     def open_connection(credentials: Credentials) -> pymysql.connections.Connection:
-        arguments: dict[str, Any] = {
-            "host": credentials.get("host", "localhost"),
-            "port": int(credentials.get("port", 3306)),
-        }
-        if credentials.get("dbname"):
-            arguments["database"] = credentials["dbname"]
-        arguments.update(kwargs)
-        return pymysql.connect(
-            user=credentials["username"], password=credentials["password"], **arguments
-        )
+        return pymysql.connect(**_driver_arguments(credentials, 3306, "database", kwargs))
 
     return connect_surviving_rotation(
         client, secret_id, open_connection, mysql_refused, rounds, backoff, sleep
@@ -84,20 +75,29 @@ def connect_postgres(
     _refuse_credentials(kwargs)
 
     def open_connection(credentials: Credentials) -> psycopg.Connection:
-        arguments: dict[str, Any] = {
-            "host": credentials.get("host", "localhost"),
-            "port": int(credentials.get("port", 5432)),
-        }
-        if credentials.get("dbname"):
-            arguments["dbname"] = credentials["dbname"]
-        arguments.update(kwargs)
-        return psycopg.connect(
-            user=credentials["username"], password=credentials["password"], **arguments
-        )
+        return psycopg.connect(**_driver_arguments(credentials, 5432, "dbname", kwargs))
 
     return connect_surviving_rotation(
         client, secret_id, open_connection, postgres_refused, rounds, backoff, sleep
     )
+
+
+def _driver_arguments(
+    credentials: Credentials, default_port: int, database_key: str, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """Connection arguments from the secret; the caller's win, except user and password.
+
+    The password travels as an argument, never inside a connection string, so characters
+    such as ``@``, ``:`` or quotes cannot break it."""
+    arguments: dict[str, Any] = {
+        "host": credentials.get("host", "localhost"),
+        "port": int(credentials.get("port", default_port)),
+    }
+    if credentials.get("dbname"):
+        arguments[database_key] = credentials["dbname"]
+    arguments.update(overrides)
+    arguments.update(user=credentials["username"], password=credentials["password"])
+    return arguments
 
 
 def mysql_refused(exc: BaseException) -> bool:
