@@ -111,6 +111,16 @@ class Rotations:
         for step in steps:
             handler(self.event(arn, token, step), None)
 
+    def assert_each_step_idempotent(
+        self, handler: Handler, arn: str, token: str, state: Callable[[], object]
+    ) -> None:
+        """Run every step twice: the second run of a step must leave ``state()`` unchanged."""
+        for step in STEPS:
+            handler(self.event(arn, token, step), None)
+            once = state()
+            handler(self.event(arn, token, step), None)
+            assert state() == once, f"{step} changed something when run again"
+
     def rotate(self, handler: Handler, arn: str) -> str:
         """One whole rotation; the service then takes AWSPENDING off, as it does on success."""
         token = self.begin(arn)

@@ -363,11 +363,7 @@ def test_alternating_steps_are_idempotent(rotations, pg_roles, pg_master):
             pg_logs_in(pending["username"], pending["password"]),
         )
 
-    for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
-        multi(rotations.event(arn, token, step), None)
-        once = state()
-        multi(rotations.event(arn, token, step), None)
-        assert state() == once
+    rotations.assert_each_step_idempotent(multi, arn, token, state)
     rotations.run_steps(multi, arn, token)
     assert current_version(rotations, arn) == token
 
