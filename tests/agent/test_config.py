@@ -129,8 +129,10 @@ refresh_now_min_interval_seconds = 0
 prefetch = ["db/app"]
 metrics = false
 ttl_seconds = 100
+busy_poll_us = 250
 """,
     )
+    assert settings.busy_poll_us == 250
     assert settings.endpoint_url == "http://127.0.0.1:8787"
     assert settings.max_stale_seconds == 60
     assert settings.refresh_ahead_seconds == 50
@@ -143,6 +145,9 @@ ttl_seconds = 100
         load_text(tmp_path, "refresh_ahead_fraction = 0.1")
     with pytest.raises(ConfigError):
         load_text(tmp_path, 'http_address = "localhost:80"')
+    with pytest.raises(ConfigError) as error:
+        load_text(tmp_path, "busy_poll_us = 10001")
+    assert str(error.value) == messages.bad_value("busy_poll_us", "an integer from 0 to 10000")
 
 
 def test_endpoint_from_environment():

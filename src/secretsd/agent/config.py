@@ -57,6 +57,7 @@ class AgentConfig:
     backend_max_attempts: int = 3
     backend_deadline_seconds: float = 20.0
     backend_threads: int = 16
+    busy_poll_us: int = 100
     log_file: str = LOG_FILE
 
     @property
@@ -211,6 +212,12 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
         messages.bad_value("backend_threads", "an integer from 1 to 256"),
         1,
         256,
+    ),
+    "busy_poll_us": _integer(
+        "busy_poll_us",
+        messages.bad_value("busy_poll_us", "an integer from 0 to 10000"),
+        0,
+        10000,
     ),
     "log_file": _string("log_file"),
 }

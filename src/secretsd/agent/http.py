@@ -26,6 +26,7 @@ import httptools
 
 from . import messages, render
 from .backend import BackendError
+from .busy_poll import BusyPoller
 from .cache import Key, SecretCache
 from .query import QUERY_ROUTE, QueryError, parse_path_route, parse_query_route
 
@@ -72,6 +73,8 @@ class Front:
         self.metrics = metrics
         self.open_connections = 0
         self.connections: set[Connection] = set()
+        # Set by the server once its loop runs, when busy polling is on.
+        self.poller: BusyPoller | None = None
         self.targets: dict[bytes, Key] = {}
         # Header name as sent -> what it is to us; saves lowering each name on each request.
         self.header_kinds: dict[bytes, int] = {}
@@ -216,6 +219,9 @@ class Connection(asyncio.Protocol):
             self._transport.resume_reading()  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
+        poller = self._front.poller
+        if poller is not None:
+            poller.activity()
         self._received += len(data)
         try:
             self._parser.feed_data(data)

@@ -34,10 +34,17 @@ _CACHE_COUNTERS = {
 
 
 class _StateCollector(Collector):
-    def __init__(self, counters: Any, entries: Callable[[], int], connections: Callable[[], int]):
+    def __init__(
+        self,
+        counters: Any,
+        entries: Callable[[], int],
+        connections: Callable[[], int],
+        busy_poll_seconds: Callable[[], float],
+    ):
         self._counters = counters
         self._entries = entries
         self._connections = connections
+        self._busy_poll_seconds = busy_poll_seconds
 
     def collect(self) -> Iterator[Any]:
         for name, text in _CACHE_COUNTERS.items():
@@ -47,6 +54,11 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily(f"{PREFIX}_cache_entries", "Entries in the cache", self._entries())
         yield GaugeMetricFamily(
             f"{PREFIX}_open_connections", "Open client connections", self._connections()
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_busy_poll_seconds",
+            "Time the event loop spent polling for the next request instead of sleeping",
+            self._busy_poll_seconds(),
         )
 
 
@@ -71,8 +83,14 @@ class Metrics:
         self.backend_calls.labels(operation, outcome).inc()
         self.backend_latency.labels(operation).observe(seconds)
 
-    def watch(self, counters: Any, entries: Callable[[], int], connections: Callable[[], int]):
-        self.registry.register(_StateCollector(counters, entries, connections))
+    def watch(
+        self,
+        counters: Any,
+        entries: Callable[[], int],
+        connections: Callable[[], int],
+        busy_poll_seconds: Callable[[], float],
+    ) -> None:
+        self.registry.register(_StateCollector(counters, entries, connections, busy_poll_seconds))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

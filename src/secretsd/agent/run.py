@@ -28,6 +28,7 @@ from secretsd import __version__ as VERSION
 
 from . import backend as backends
 from . import messages
+from .busy_poll import BusyPoller
 from .cache import Policy, SecretCache
 from .config import AgentConfig
 from .http import Front
@@ -112,7 +113,12 @@ def build(config: AgentConfig, token: bytes, backend: Any, metrics: Metrics) -> 
         config.max_conn,
         metrics.render if config.metrics else None,
     )
-    metrics.watch(cache.counters, cache.__len__, lambda: front.open_connections)
+    metrics.watch(
+        cache.counters,
+        cache.__len__,
+        lambda: front.open_connections,
+        lambda: front.poller.polled_ns / 1e9 if front.poller is not None else 0.0,
+    )
     return Agent(config, cache, front, metrics, getattr(backend, "close", lambda: None))
 
 
@@ -163,6 +169,8 @@ async def serve(
     """Serve on ``sock`` (and the Unix socket, if configured) until ``stop`` is set."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
+    if agent.config.busy_poll_us:
+        agent.front.poller = BusyPoller(loop, agent.config.busy_poll_us * 1000)
     servers = [await loop.create_server(agent.front.protocol, sock=sock, backlog=1024)]
     unix_path = agent.config.unix_socket
     if unix_path:

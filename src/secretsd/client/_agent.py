@@ -1,4 +1,4 @@
-"""The agent as a source: one keep-alive HTTP/1.1 connection per thread to the local agent.
+"""The agent as a source: one keep-alive connection per thread to the local agent.
 
 Theory of operation: the agent answers 200 with the secret, a backend error as JSON with the
 backend's ``__type`` (a definite answer unless it is transient), and its own refusals (bad
@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import http.client
 import json
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+import httptools
+
+from ._agent_connection import AgentConnection, AgentConnectionClosed
 from ._errors import (
     NOT_FOUND_CODE,
     TRANSIENT_CODES,
@@ -33,26 +35,8 @@ URL_VARIABLE = "SECRETSD_AGENT_URL"
 TOKEN_VARIABLE = "AWS_TOKEN"
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
 FILE_PREFIX = "file://"
-STALE_CONNECTION = (
-    http.client.RemoteDisconnected,
-    http.client.BadStatusLine,
-    ConnectionResetError,
-    BrokenPipeError,
-)
-
-
-class _Connection(http.client.HTTPConnection):
-    """A connection whose connect timeout is shorter than its read timeout: a local agent
-    that is down refuses at once, one that is up may wait on its backend."""
-
-    def __init__(self, host: str, port: int, connect_timeout: float, read_timeout: float):
-        super().__init__(host, port, timeout=connect_timeout)
-        self.read_timeout = read_timeout
-
-    def connect(self) -> None:
-        super().connect()
-        assert self.sock is not None
-        self.sock.settimeout(self.read_timeout)
+TARGETS_LIMIT = 1024
+STALE_CONNECTION = (AgentConnectionClosed, ConnectionResetError, BrokenPipeError)
 
 
 class AgentSource:
@@ -67,6 +51,7 @@ class AgentSource:
         env: Mapping[str, str],
         connect_timeout: float = 0.5,
         read_timeout: float = 5.0,
+        busy_poll: float = 100e-6,
     ) -> None:
         parts = urlsplit(url or env.get(URL_VARIABLE) or DEFAULT_URL)
         if parts.scheme != "http" or not parts.hostname:
@@ -75,25 +60,24 @@ class AgentSource:
         self.port = parts.port or 2773
         self._token = token
         self._env = env
-        self._timeouts = (connect_timeout, read_timeout)
+        self._settings = (connect_timeout, read_timeout, busy_poll)
         self._local = threading.local()
         # Every thread's connection, so that close() can close them all.
-        self._connections: set[_Connection] = set()
+        self._connections: set[AgentConnection] = set()
         self._lock = threading.Lock()
+        self._targets: dict[tuple[str, str | None, str | None, bool], str] = {}
 
     def fetch(
         self, secret_id: str, stage: str | None, version_id: str | None, refresh: bool
     ) -> SecretValue:
         """One secret from the agent; raises Unavailable, SecretNotFound or RequestRefused."""
-        query = {"secretId": secret_id}
-        if version_id is not None:
-            query["versionId"] = version_id
-        if stage is not None:
-            query["versionStage"] = stage
-        if refresh:
-            query["refreshNow"] = "true"
-        target = "/secretsmanager/get?" + urlencode(query)
-        status, body = self._request(target, {TOKEN_HEADER: self._read_token()})
+        key = (secret_id, stage, version_id, refresh)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = _target(secret_id, stage, version_id, refresh)
+            if len(self._targets) > TARGETS_LIMIT:
+                self._targets.clear()
+        status, body = self._request(target, self._read_token())
         if status == 200:
             return _parse_secret(body)
         code, message = _backend_error(body)
@@ -133,36 +117,45 @@ class AgentSource:
             self._token = value
         return self._token
 
-    def _request(self, target: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    def _request(self, target: str, token: str) -> tuple[int, bytes]:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = self._local.connection = _Connection(self.host, self.port, *self._timeouts)
-        # A connection without a socket (new, or closed by close()) connects on request.
-        reused = connection.sock is not None
+            connection = AgentConnection(self.host, self.port, *self._settings)
+            self._local.connection = connection
+        reused = connection.connected
         if not reused:
             with self._lock:
                 self._connections.add(connection)
         try:
-            connection.request("GET", target, headers=headers)
-            response = connection.getresponse()
-            return response.status, response.read()
+            return connection.request(target, TOKEN_HEADER, token)
         except STALE_CONNECTION as exc:
             self._drop()
             if reused:
-                return self._request(target, headers)
+                return self._request(target, token)
             raise Unavailable(f"connection failed: {type(exc).__name__}") from exc
         except TimeoutError as exc:
             self._drop()
             raise Unavailable("timed out") from exc
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, httptools.HttpParserError) as exc:
             self._drop()
             why = getattr(exc, "strerror", None) or type(exc).__name__
             raise Unavailable(f"connection failed: {why}") from exc
 
 
+def _target(secret_id: str, stage: str | None, version_id: str | None, refresh: bool) -> str:
+    query = {"secretId": secret_id}
+    if version_id is not None:
+        query["versionId"] = version_id
+    if stage is not None:
+        query["versionStage"] = stage
+    if refresh:
+        query["refreshNow"] = "true"
+    return "/secretsmanager/get?" + urlencode(query)
+
+
 def _parse_secret(body: bytes) -> SecretValue:
     try:
-        document = json.loads(body)
+        document = json.loads(body.decode("utf-8"))
         version_id = document.get("VersionId")
         if "SecretString" in document:
             return SecretValue(document["SecretString"], version_id=version_id, source="agent")

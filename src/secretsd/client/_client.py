@@ -38,6 +38,10 @@ class SecretsClient:
     answer from a source (not found, access denied) is final. ``env`` replaces
     ``os.environ`` for every variable named here; boto3's own credential chain still reads
     the process environment unless a ``session`` is given.
+
+    ``agent_busy_poll`` is how long (seconds) a read polls for the agent's answer before the
+    thread sleeps: a cache hit usually arrives within it, and a thread that does not sleep
+    is not woken late (tens of microseconds on virtual machines). 0 turns it off.
     """
 
     def __init__(
@@ -52,10 +56,13 @@ class SecretsClient:
         region_name: str | None = None,
         agent_connect_timeout: float = 0.5,
         agent_read_timeout: float = 5.0,
+        agent_busy_poll: float = 100e-6,
     ) -> None:
         env = os.environ if env is None else env
         self._sources: tuple[Source, ...] = (
-            AgentSource(agent_url, token, env, agent_connect_timeout, agent_read_timeout),
+            AgentSource(
+                agent_url, token, env, agent_connect_timeout, agent_read_timeout, agent_busy_poll
+            ),
             ApiSource(endpoint_url, env, session, region_name),
             EnvironmentSource(env, env_names),
         )

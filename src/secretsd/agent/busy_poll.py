@@ -1,0 +1,85 @@
+"""Busy polling: after a request, keep the event loop awake for a short, adaptive window.
+
+Why: on a virtual machine, a CPU that went idle is woken through the hypervisor. On the
+2-core KVM guest this project is measured on (its kernel's own halt polling is switched off)
+that costs about 40 us per wake, against about 1 us of Python for a cache hit. A client that
+asks again soon (a request loop, a burst of reads at start) pays one wake per request on
+the agent's side. Polling for a few tens of microseconds after a request catches the next
+one awake.
+
+The window adapts, as Linux's haltpoll governor does, so that CPU is only spent where it
+pays: a request that comes after the window but within the limit doubles the window (we
+would have caught it), one that comes after the limit halves it, down to zero. Traffic with
+gaps longer than the limit (most services: a read now and then) settles at no polling.
+While polling, each loop turn yields the CPU, so a process sharing the core is not starved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+
+START_NS = 10_000
+
+
+class PollWindow:
+    """How long to poll after a request; pure, fed with the gaps between requests."""
+
+    __slots__ = ("limit_ns", "window_ns")
+
+    def __init__(self, limit_ns: int) -> None:
+        self.limit_ns = limit_ns
+        self.window_ns = 0
+
+    def observe(self, gap_ns: int) -> None:
+        """Adjust to the time between one request and the next."""
+        if gap_ns <= self.window_ns:
+            return  # caught while polling
+        if gap_ns <= self.limit_ns:
+            self.window_ns = min(self.limit_ns, max(START_NS, self.window_ns * 2))
+        else:
+            halved = self.window_ns // 2
+            self.window_ns = halved if halved >= START_NS else 0
+
+
+class BusyPoller:
+    """Keeps ``loop`` turning (without blocking in epoll) for the window after activity."""
+
+    __slots__ = ("_clock", "_loop", "_started_ns", "_yield", "last_ns", "polled_ns", "window")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limit_ns: int,
+        clock: Callable[[], int] = time.monotonic_ns,
+        yield_cpu: Callable[[], None] = os.sched_yield,
+    ) -> None:
+        self._loop = loop
+        self._clock = clock
+        self._yield = yield_cpu
+        self._started_ns = 0  # 0: not polling
+        self.window = PollWindow(limit_ns)
+        self.last_ns = clock()
+        self.polled_ns = 0  # CPU spent polling, for /metrics
+
+    def activity(self) -> None:
+        """Called when a request arrives."""
+        now = self._clock()
+        window = self.window
+        window.observe(now - self.last_ns)
+        self.last_ns = now
+        if window.window_ns and not self._started_ns:
+            self._started_ns = now
+            self._loop.call_soon(self._turn)
+
+    def _turn(self) -> None:
+        # A ready callback makes the loop poll its sockets with a zero timeout.
+        now = self._clock()
+        if now - self.last_ns < self.window.window_ns:
+            self._yield()
+            self._loop.call_soon(self._turn)
+        else:
+            self.polled_ns += now - self._started_ns
+            self._started_ns = 0
