@@ -16,16 +16,24 @@ VALUE = 'hunter2-"quoted"-value'
 def test_exported_names_are_exactly_the_public_api():
     assert sorted(client.__all__) == [
         "ClientError",
+        "CostEstimate",
+        "CostReport",
+        "HealthReport",
         "RequestRefused",
+        "RotationStatus",
         "SecretNotFound",
         "SecretValue",
         "SecretsClient",
         "SourceUnavailable",
+        "SourceUsage",
+        "Usage",
         "connect_mysql",
         "connect_postgres",
         "connect_surviving_rotation",
+        "estimate_cost",
         "mysql_refused",
         "postgres_refused",
+        "rotation_status",
         "variable_name",
     ]
     for name in client.__all__:

@@ -1,5 +1,5 @@
 """secretsd client: read secrets from the agent, the Secrets Manager API or the environment,
-and open database connections that survive a rotation.
+open database connections that survive a rotation, and report on health, rotation and cost.
 
 Every public name is here; the modules behind them are private.
 """
@@ -14,19 +14,36 @@ from ._db import (
 )
 from ._environ import variable_name
 from ._errors import ClientError, RequestRefused, SecretNotFound, SourceUnavailable
+from ._reports import (
+    CostEstimate,
+    CostReport,
+    HealthReport,
+    RotationStatus,
+    estimate_cost,
+    rotation_status,
+)
+from ._usage import SourceUsage, Usage
 from ._value import SecretValue
 
 __all__ = [
     "ClientError",
+    "CostEstimate",
+    "CostReport",
+    "HealthReport",
     "RequestRefused",
+    "RotationStatus",
     "SecretNotFound",
     "SecretValue",
     "SecretsClient",
     "SourceUnavailable",
+    "SourceUsage",
+    "Usage",
     "connect_mysql",
     "connect_postgres",
     "connect_surviving_rotation",
+    "estimate_cost",
     "mysql_refused",
     "postgres_refused",
+    "rotation_status",
     "variable_name",
 ]

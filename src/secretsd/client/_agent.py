@@ -14,11 +14,13 @@ import base64
 import binascii
 import json
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import httptools
+from prometheus_client.parser import text_string_to_metric_families
 
 from ._agent_connection import AgentConnection, AgentConnectionClosed
 from ._errors import (
@@ -36,6 +38,7 @@ TOKEN_VARIABLE = "AWS_TOKEN"
 TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
 FILE_PREFIX = "file://"
 TARGETS_LIMIT = 1024
+BACKEND_CALLS = "secretsd_agent_backend_calls"
 STALE_CONNECTION = (AgentConnectionClosed, ConnectionResetError, BrokenPipeError)
 
 
@@ -86,6 +89,37 @@ class AgentSource:
         if code is not None and 400 <= status < 500 and code not in TRANSIENT_CODES:
             raise RequestRefused(secret_id, code, message, self.name)
         raise Unavailable(f"answered {status} {code or _first_line(body)}")
+
+    def ping(self) -> float:
+        """Milliseconds for the agent to answer ``/ping``; raises Unavailable."""
+        started = time.perf_counter()
+        status, body = self._request("/ping", "")
+        if status != 200:
+            raise Unavailable(f"answered {status} {_first_line(body)}")
+        return (time.perf_counter() - started) * 1000
+
+    def backend_calls(self) -> int | None:
+        """The agent's Secrets Manager calls so far, from its /metrics; None when it does not
+        tell (the AWS agent has no metrics)."""
+        try:
+            status, body = self._request("/metrics", self._read_token())
+        except Unavailable:
+            return None
+        if status != 200:
+            return None
+        try:
+            families = text_string_to_metric_families(body.decode("utf-8"))
+            return round(
+                sum(
+                    sample.value
+                    for family in families
+                    if family.name == BACKEND_CALLS
+                    for sample in family.samples
+                    if sample.name == BACKEND_CALLS + "_total"
+                )
+            )
+        except (ValueError, UnicodeDecodeError):
+            return None
 
     def close(self) -> None:
         """Close the connections of every thread; the next request opens a new one."""

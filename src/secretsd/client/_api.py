@@ -64,14 +64,7 @@ class ApiSource:
         try:
             response = self._secretsmanager().get_secret_value(**request)
         except botocore.exceptions.ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, message = error.get("Code", ""), error.get("Message", "")
-            if code == NOT_FOUND_CODE:
-                raise SecretNotFound(secret_id, message, self.name) from exc
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if status < 500 and code not in TRANSIENT_CODES:
-                raise RequestRefused(secret_id, code, message, self.name) from exc
-            raise Unavailable(f"answered {status} {code}") from exc
+            raise self._refusal(secret_id, exc) from exc
         except botocore.exceptions.BotoCoreError as exc:
             # No credentials or region, connection errors, timeouts: nothing the service said.
             raise Unavailable(type(exc).__name__) from exc
@@ -79,6 +72,26 @@ class ApiSource:
         if "SecretString" in response:
             return SecretValue(response["SecretString"], version_id=version_id, source="api")
         return SecretValue(response["SecretBinary"], version_id=version_id, source="api")
+
+    def describe(self, secret_id: str) -> dict[str, Any]:
+        """DescribeSecret; raises SecretNotFound, RequestRefused or Unavailable."""
+        try:
+            return self._secretsmanager().describe_secret(SecretId=secret_id)
+        except botocore.exceptions.ClientError as exc:
+            raise self._refusal(secret_id, exc) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise Unavailable(type(exc).__name__) from exc
+
+    def _refusal(self, secret_id: str, exc: botocore.exceptions.ClientError) -> Exception:
+        """The exception for an error the service returned."""
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", ""), error.get("Message", "")
+        if code == NOT_FOUND_CODE:
+            return SecretNotFound(secret_id, message, self.name)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if status < 500 and code not in TRANSIENT_CODES:
+            return RequestRefused(secret_id, code, message, self.name)
+        return Unavailable(f"answered {status} {code}")
 
     def _secretsmanager(self) -> Any:
         # Clients are built once: building one loads botocore's data (tenths of a second),

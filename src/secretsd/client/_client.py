@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Protocol
 
 import boto3
@@ -11,7 +13,17 @@ import boto3
 from ._agent import AgentSource
 from ._api import ApiSource
 from ._environ import EnvironmentSource
-from ._errors import SourceUnavailable, Unavailable
+from ._errors import ClientError, SourceUnavailable, Unavailable
+from ._reports import (
+    PRICE_PER_10K_CALLS,
+    CostReport,
+    HealthReport,
+    RotationStatus,
+    cost_report,
+    now_utc,
+    rotation_status,
+)
+from ._usage import Usage, UsageCounter
 from ._value import SecretValue
 
 
@@ -59,13 +71,16 @@ class SecretsClient:
         agent_busy_poll: float = 100e-6,
     ) -> None:
         env = os.environ if env is None else env
+        self._agent = AgentSource(
+            agent_url, token, env, agent_connect_timeout, agent_read_timeout, agent_busy_poll
+        )
+        self._api = ApiSource(endpoint_url, env, session, region_name)
         self._sources: tuple[Source, ...] = (
-            AgentSource(
-                agent_url, token, env, agent_connect_timeout, agent_read_timeout, agent_busy_poll
-            ),
-            ApiSource(endpoint_url, env, session, region_name),
+            self._agent,
+            self._api,
             EnvironmentSource(env, env_names),
         )
+        self._usage = UsageCounter(tuple(source.name for source in self._sources))
 
     def get(
         self,
@@ -85,12 +100,53 @@ class SecretsClient:
         if not secret_id:
             raise ValueError("secret_id must not be empty")
         reasons: dict[str, str] = {}
+        usage = self._usage
         for source in self._sources:
+            started = time.perf_counter()
             try:
-                return source.fetch(secret_id, version_stage, version_id, refresh)
+                value = source.fetch(secret_id, version_stage, version_id, refresh)
             except Unavailable as exc:
+                usage.source(source.name, False, time.perf_counter() - started)
                 reasons[source.name] = exc.reason
+            except ClientError:  # a definite answer: not found, refused
+                usage.source(source.name, True, time.perf_counter() - started)
+                usage.request(failed=False)
+                raise
+            else:
+                usage.source(source.name, True, time.perf_counter() - started)
+                usage.request(failed=False)
+                return value
+        usage.request(failed=True)
         raise SourceUnavailable(secret_id, reasons)
+
+    def usage(self) -> Usage:
+        """What this client has done so far: requests, and per source how many it answered,
+        passed on and how long it took."""
+        return self._usage.snapshot()
+
+    def health(self) -> HealthReport:
+        """Whether the agent answers ``/ping`` and how fast, with this client's usage."""
+        try:
+            response_ms, problem = self._agent.ping(), None
+        except Unavailable as exc:
+            response_ms, problem = None, exc.reason
+        return HealthReport(problem is None, response_ms, problem, self.usage())
+
+    def rotation_status(self, secret_id: str, now: datetime | None = None) -> RotationStatus:
+        """The secret's rotation (enabled, in progress, last and next, overdue), from
+        DescribeSecret through the API. Raises SecretNotFound, RequestRefused, or
+        SourceUnavailable when the API cannot be reached."""
+        try:
+            describe = self._api.describe(secret_id)
+        except Unavailable as exc:
+            raise SourceUnavailable(secret_id, {self._api.name: exc.reason}) from None
+        return rotation_status(describe, now or now_utc())
+
+    def cost_report(self, price_per_10k_calls: float = PRICE_PER_10K_CALLS) -> CostReport:
+        """This client's reads priced as direct API calls, against what they cost with the
+        agent: the client's own API calls plus the agent's backend calls from its /metrics
+        (counted for all of the agent's clients; unknown with the AWS agent)."""
+        return cost_report(self.usage(), self._agent.backend_calls(), price_per_10k_calls)
 
     def close(self) -> None:
         """Close the connections to the agent (a later ``get`` opens a new one)."""

@@ -1,0 +1,190 @@
+"""Health, rotation and cost reports: plain data built by pure functions from what the
+client saw, what DescribeSecret said and what the agent's /metrics count.
+
+Each report has ``to_dict()`` (JSON-ready: dates as ISO 8601 strings) for health endpoints
+and dashboards. No report holds a secret value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from secretsd.model.errors import SecretsManagerError
+from secretsd.rotation.schedule import parse_rotation_rules
+
+from ._usage import Usage
+
+PRICE_PER_10K_CALLS = 0.05  # USD; every Secrets Manager API call, reads included
+SECONDS_PER_MONTH = 30 * 86400
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """Whether the agent answers, how fast, and how this client's requests have gone."""
+
+    agent_available: bool
+    agent_response_ms: float | None
+    agent_problem: str | None  # why the agent is not available
+    usage: Usage
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data, with the usage's rates."""
+        plain = _plain(self)
+        plain["fallback_rate"] = self.usage.fallback_rate
+        plain["error_rate"] = self.usage.error_rate
+        return plain
+
+
+@dataclass(frozen=True)
+class RotationStatus:
+    """A secret's rotation, as DescribeSecret shows it."""
+
+    name: str
+    rotation_enabled: bool
+    has_current_version: bool
+    rotation_in_progress: bool  # an AWSPENDING version exists
+    pending_version_id: str | None
+    last_rotated: datetime | None
+    next_rotation: datetime | None
+    overdue: bool  # rotation is on and the window that opened at next_rotation has closed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status as JSON-ready data."""
+        return _plain(self)
+
+
+def rotation_status(describe: Mapping[str, Any], now: datetime) -> RotationStatus:
+    """The rotation status in a DescribeSecret response (boto3's form: dates as datetimes)."""
+    stages = describe.get("VersionIdsToStages") or {}
+    pending = next((v for v, labels in stages.items() if "AWSPENDING" in labels), None)
+    enabled = bool(describe.get("RotationEnabled"))
+    next_rotation = describe.get("NextRotationDate")
+    overdue = False
+    if enabled and next_rotation is not None:
+        overdue = now >= _window_end(describe.get("RotationRules") or {}, next_rotation)
+    return RotationStatus(
+        name=describe.get("Name", ""),
+        rotation_enabled=enabled,
+        has_current_version=any("AWSCURRENT" in labels for labels in stages.values()),
+        rotation_in_progress=pending is not None,
+        pending_version_id=pending,
+        last_rotated=describe.get("LastRotatedDate"),
+        next_rotation=next_rotation,
+        overdue=overdue,
+    )
+
+
+def _window_end(rules: Mapping[str, Any], window_start: datetime) -> datetime:
+    # DescribeSecret shows AutomaticallyAfterDays next to a ScheduleExpression (computed from
+    # it); the expression is what was set.
+    keys = ("ScheduleExpression", "Duration")
+    if "ScheduleExpression" not in rules:
+        keys = ("AutomaticallyAfterDays", "Duration")
+    try:
+        parsed = parse_rotation_rules({key: rules[key] for key in keys if key in rules})
+    except SecretsManagerError:
+        parsed = parse_rotation_rules({"AutomaticallyAfterDays": 1})  # the widest default
+    return parsed.window_end(window_start)
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """What this client's reads cost in Secrets Manager API calls, against what they would
+    have cost without the agent (every read a GetSecretValue)."""
+
+    requests: int  # reads asked of this client
+    api_calls_by_client: int  # reads that went to the API directly (fallbacks)
+    agent_backend_calls: int | None  # the agent's own API calls, for all its clients
+    price_per_10k_calls: float
+    cost_without_agent: float
+    cost_with_agent: float | None  # None when the agent's count is unknown
+
+    @property
+    def savings(self) -> float | None:
+        """The share of the cost without the agent that was saved (0 to 1)."""
+        if self.cost_with_agent is None or not self.cost_without_agent:
+            return None
+        return max(0.0, 1 - self.cost_with_agent / self.cost_without_agent)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data, with the savings."""
+        plain = _plain(self)
+        plain["savings"] = self.savings
+        return plain
+
+
+def cost_report(
+    usage: Usage, agent_backend_calls: int | None, price: float = PRICE_PER_10K_CALLS
+) -> CostReport:
+    """Costs from a client's usage and the agent's backend call count (None if unknown)."""
+    api = usage.sources.get("api")
+    by_client = api.requests if api is not None else 0
+    with_agent = None
+    if agent_backend_calls is not None:
+        with_agent = (by_client + agent_backend_calls) * price / 10_000
+    return CostReport(
+        requests=usage.requests,
+        api_calls_by_client=by_client,
+        agent_backend_calls=agent_backend_calls,
+        price_per_10k_calls=price,
+        cost_without_agent=usage.requests * price / 10_000,
+        cost_with_agent=with_agent,
+    )
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """API calls and cost over a period, reading directly against through the agent."""
+
+    direct_calls: int
+    agent_calls: int
+    direct_cost: float
+    agent_cost: float
+
+    @property
+    def savings(self) -> float:
+        """The share of the direct cost saved by the agent (0 to 1)."""
+        return 1 - self.agent_cost / self.direct_cost if self.direct_cost else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The estimate as JSON-ready data, with the savings."""
+        plain = _plain(self)
+        plain["savings"] = self.savings
+        return plain
+
+
+def estimate_cost(
+    requests_per_hour: float,
+    ttl_seconds: float = 300,
+    secrets: int = 1,
+    period_seconds: float = SECONDS_PER_MONTH,
+    price: float = PRICE_PER_10K_CALLS,
+) -> CostEstimate:
+    """Expected API calls and cost of ``requests_per_hour`` reads spread over ``secrets``.
+
+    Through the agent, each secret costs at most one call per TTL (a GetSecretValue at
+    first, a DescribeSecret to revalidate after), and never more calls than reads.
+    """
+    if requests_per_hour < 0 or ttl_seconds <= 0 or secrets < 1 or period_seconds <= 0:
+        raise ValueError("rates, TTL, secrets and period must be positive")
+    direct = round(requests_per_hour * period_seconds / 3600)
+    agent = min(direct, round(secrets * period_seconds / ttl_seconds))
+    return CostEstimate(direct, agent, direct * price / 10_000, agent * price / 10_000)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,248 @@
+"""Health, rotation and cost reports: the pure builders, then through a live agent and
+server."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from secretsd.client import (
+    SecretNotFound,
+    SecretsClient,
+    SourceUnavailable,
+    estimate_cost,
+    rotation_status,
+)
+from secretsd.client._reports import cost_report
+from secretsd.client._usage import SourceUsage, Usage
+from tests.agent.support import TOKEN
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+# -- estimate_cost (pure) -----------------------------------------------------------------
+
+
+def test_direct_cost_matches_the_seeds_example():
+    """1,000 reads an hour for 30 days: 720,000 calls, $3.60."""
+    estimate = estimate_cost(1000, ttl_seconds=300)
+    assert estimate.direct_calls == 720_000
+    assert estimate.direct_cost == pytest.approx(3.60)
+
+
+def test_through_the_agent_one_call_per_ttl_per_secret():
+    estimate = estimate_cost(1000, ttl_seconds=300)
+    assert estimate.agent_calls == 30 * 86400 // 300  # 8,640
+    assert estimate.agent_cost == pytest.approx(0.0432)
+    assert estimate.savings == pytest.approx(1 - 8640 / 720_000)
+    three = estimate_cost(1000, ttl_seconds=300, secrets=3)
+    assert three.agent_calls == 3 * 8640
+
+
+def test_sparse_reads_cost_the_same_either_way():
+    estimate = estimate_cost(1, ttl_seconds=300)
+    assert estimate.agent_calls == estimate.direct_calls == 720
+    assert estimate.savings == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"requests_per_hour": -1}, {"ttl_seconds": 0}, {"secrets": 0}, {"period_seconds": 0}],
+)
+def test_estimate_refuses_nonsense(kwargs):
+    arguments = {"requests_per_hour": 10, **kwargs}
+    with pytest.raises(ValueError):
+        estimate_cost(**arguments)
+
+
+# -- rotation_status (pure) ---------------------------------------------------------------
+
+
+def describe(**fields) -> dict:
+    base = {
+        "Name": "db/app",
+        "VersionIdsToStages": {"v1": ["AWSCURRENT"], "v0": ["AWSPREVIOUS"]},
+    }
+    return {**base, **fields}
+
+
+def test_a_secret_without_rotation():
+    status = rotation_status(describe(), NOW)
+    assert status.rotation_enabled is False
+    assert status.has_current_version is True
+    assert status.rotation_in_progress is False
+    assert status.pending_version_id is None
+    assert status.overdue is False
+    assert status.to_dict()["next_rotation"] is None
+
+
+def test_a_rotation_in_progress_names_the_pending_version():
+    stages = {"v1": ["AWSCURRENT"], "v2": ["AWSPENDING"]}
+    status = rotation_status(describe(VersionIdsToStages=stages), NOW)
+    assert status.rotation_in_progress is True
+    assert status.pending_version_id == "v2"
+
+
+@pytest.mark.parametrize(
+    ("rules", "window_opened", "overdue"),
+    [
+        # A daily schedule without Duration: the window lasts to the end of its UTC day.
+        ({"AutomaticallyAfterDays": 30}, NOW.replace(hour=0), False),
+        ({"AutomaticallyAfterDays": 30}, NOW - timedelta(days=1), True),
+        # Duration bounds the window.
+        ({"AutomaticallyAfterDays": 30, "Duration": "2h"}, NOW - timedelta(hours=1), False),
+        ({"AutomaticallyAfterDays": 30, "Duration": "2h"}, NOW - timedelta(hours=2), True),
+        # An hourly schedule (as DescribeSecret shows it, with the computed days) gets 1 hour.
+        (
+            {"AutomaticallyAfterDays": 1, "ScheduleExpression": "rate(4 hours)"},
+            NOW - timedelta(minutes=59),
+            False,
+        ),
+        (
+            {"AutomaticallyAfterDays": 1, "ScheduleExpression": "rate(4 hours)"},
+            NOW - timedelta(minutes=61),
+            True,
+        ),
+        ({"AutomaticallyAfterDays": 30}, NOW + timedelta(days=3), False),
+    ],
+)
+def test_overdue_once_the_window_has_closed(rules, window_opened, overdue):
+    fields = {"RotationEnabled": True, "RotationRules": rules, "NextRotationDate": window_opened}
+    assert rotation_status(describe(**fields), NOW).overdue is overdue
+
+
+def test_rotation_status_is_plain_data():
+    fields = {
+        "RotationEnabled": True,
+        "RotationRules": {"AutomaticallyAfterDays": 30},
+        "LastRotatedDate": NOW - timedelta(days=2),
+        "NextRotationDate": NOW + timedelta(days=28),
+    }
+    plain = rotation_status(describe(**fields), NOW).to_dict()
+    assert json.loads(json.dumps(plain))["last_rotated"] == (NOW - timedelta(days=2)).isoformat()
+
+
+# -- cost_report (pure) -------------------------------------------------------------------
+
+
+def usage(requests: int, api_requests: int) -> Usage:
+    sources = {
+        "agent": SourceUsage(requests, requests - api_requests, api_requests, 0.0),
+        "api": SourceUsage(api_requests, api_requests, 0, 0.0),
+    }
+    return Usage(requests, 0, sources)
+
+
+def test_cost_report_counts_fallbacks_and_the_agents_calls():
+    report = cost_report(usage(100_000, 1_000), agent_backend_calls=500)
+    assert report.cost_without_agent == pytest.approx(0.5)
+    assert report.cost_with_agent == pytest.approx(1_500 * 0.05 / 10_000)
+    assert report.savings == pytest.approx(1 - 1_500 / 100_000)
+    assert report.to_dict()["savings"] == report.savings
+
+
+def test_cost_report_without_the_agents_count():
+    report = cost_report(usage(10, 0), agent_backend_calls=None)
+    assert report.cost_with_agent is None
+    assert report.savings is None
+
+
+# -- through a live agent and server ------------------------------------------------------
+
+
+@pytest.fixture
+def client(agent, shared_server, closing):
+    return closing(
+        SecretsClient(
+            agent_url=agent.url,
+            token=TOKEN,
+            endpoint_url=shared_server.endpoint_url,
+            session=shared_server.session(),
+            region_name="us-east-1",
+            env={},
+        )
+    )
+
+
+def test_health_of_a_live_agent(client, sm, name):
+    sm.create_secret(Name=name, SecretString="v")
+    client.get(name)
+    report = client.health()
+    assert report.agent_available is True
+    assert report.agent_problem is None
+    assert 0 < report.agent_response_ms < 1000
+    assert report.usage.sources["agent"].answered == 1
+    plain = json.loads(json.dumps(report.to_dict()))
+    assert plain["fallback_rate"] == 0
+    assert plain["error_rate"] == 0
+
+
+def test_health_when_the_agent_is_down(shared_server, closed_url, closing, name, sm):
+    sm.create_secret(Name=name, SecretString="v")
+    client = closing(
+        SecretsClient(
+            agent_url=closed_url,
+            token=TOKEN,
+            endpoint_url=shared_server.endpoint_url,
+            session=shared_server.session(),
+            region_name="us-east-1",
+            env={},
+        )
+    )
+    assert client.get(name).source == "api"
+    report = client.health()
+    assert report.agent_available is False
+    assert report.agent_response_ms is None
+    assert "connection failed" in report.agent_problem
+    assert report.usage.fallback_rate == 1
+    assert report.usage.sources["api"].answered == 1
+
+
+def test_usage_counts_answers_fallbacks_and_failures(closed_url, closing, name):
+    client = closing(SecretsClient(agent_url=closed_url, endpoint_url=closed_url, env={name: "x"}))
+    with pytest.raises(SourceUnavailable):
+        client.get(name)
+    counted = client.usage()
+    assert counted.requests == 1
+    assert counted.failed == 1
+    assert [s.passed_on for s in counted.sources.values()] == [1, 1, 1]
+    assert counted.error_rate == 1
+
+
+def test_rotation_status_through_the_api(client, sm, name):
+    sm.create_secret(Name=name, SecretString=json.dumps({"api_key": "k"}))
+    assert client.rotation_status(name).rotation_enabled is False
+    sm.rotate_secret(
+        SecretId=name,
+        RotationLambdaARN="secretsd-generic",
+        RotationRules={"AutomaticallyAfterDays": 30},
+    )
+    deadline = time.monotonic() + 20
+    while (status := client.rotation_status(name)).last_rotated is None:
+        assert time.monotonic() < deadline, "the rotation did not finish"
+        time.sleep(0.1)
+    assert status.rotation_enabled is True
+    assert status.has_current_version is True
+    assert status.rotation_in_progress is False
+    assert status.next_rotation > status.last_rotated
+    assert status.overdue is False
+    pending = sm.put_secret_value(SecretId=name, SecretString="p", VersionStages=["AWSPENDING"])
+    status = client.rotation_status(name)
+    assert status.rotation_in_progress is True
+    assert status.pending_version_id == pending["VersionId"]
+    with pytest.raises(SecretNotFound):
+        client.rotation_status(name + "-missing")
+
+
+def test_cost_report_reads_the_agents_backend_calls(client, sm, name):
+    sm.create_secret(Name=name, SecretString="v")
+    for _ in range(20):
+        client.get(name)
+    report = client.cost_report()
+    assert report.requests == 20
+    assert report.api_calls_by_client == 0
+    assert report.agent_backend_calls >= 1  # at least this secret's one fetch
+    assert report.cost_without_agent == pytest.approx(20 * 0.05 / 10_000)
