@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secretsd.agent.busy_poll import START_NS, BusyPoller, PollWindow
+from secretsd.agent.busy_poll import START_NS, BusyPoller, PollWindow, cpu_quota, read_text
 from tests.agent.support import start_agent, write_config
 
 LIMIT = 100_000
@@ -133,3 +133,49 @@ def test_busy_poll_off(shared_server, tmp_path):
         assert agent.metric("secretsd_agent_busy_poll_seconds_total") == 0
     finally:
         agent.stop()
+
+
+def files(contents: dict[str, str]):
+    return contents.get
+
+
+def test_no_quota_anywhere():
+    v2 = files({"/sys/fs/cgroup/cpu.max": "max 100000\n"})
+    assert cpu_quota("0::/\n", v2) is None
+    v1 = files({"/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1\n"})
+    assert cpu_quota("1:cpu:/\n2:cpuacct:/\n", v1) is None
+    assert cpu_quota("", files({})) is None
+
+
+def test_cgroup_v2_quota_the_tightest_on_the_path():
+    read = files(
+        {
+            "/sys/fs/cgroup/kubepods/cpu.max": "200000 100000\n",
+            "/sys/fs/cgroup/kubepods/pod1/cpu.max": "50000 100000\n",
+            "/sys/fs/cgroup/kubepods/pod1/agent/cpu.max": "max 100000\n",
+        }
+    )
+    assert cpu_quota("0::/kubepods/pod1/agent\n", read) == 0.5
+
+
+def test_cgroup_v1_quota_under_either_mount_name():
+    combined = files(
+        {
+            "/sys/fs/cgroup/cpu,cpuacct/docker/c1/cpu.cfs_quota_us": "25000\n",
+            "/sys/fs/cgroup/cpu,cpuacct/docker/c1/cpu.cfs_period_us": "100000\n",
+        }
+    )
+    assert cpu_quota("4:cpu,cpuacct:/docker/c1\n", combined) == 0.25
+    separate = files(
+        {
+            "/sys/fs/cgroup/cpu/cpu.cfs_quota_us": "150000\n",
+            "/sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n",
+        }
+    )
+    assert cpu_quota("1:cpu:/\n", separate) == 1.5
+
+
+def test_this_machine_can_be_read():
+    # Whatever this machine's cgroups say, reading them must not fail.
+    quota = cpu_quota(read_text("/proc/self/cgroup") or "", read_text)
+    assert quota is None or quota > 0

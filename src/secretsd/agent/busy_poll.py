@@ -83,3 +83,44 @@ class BusyPoller:
         else:
             self.polled_ns += now - self._started_ns
             self._started_ns = 0
+
+
+def cpu_quota(proc_cgroup: str, read: Callable[[str], str | None]) -> float | None:
+    """The CPUs a cgroup quota allows this process (the tightest on its path), or None.
+
+    Polling spends CPU time a quota counts, and a quota that runs out stalls the whole
+    process for the rest of its period (100 ms by default): the opposite of what polling is
+    for. ``proc_cgroup`` is /proc/self/cgroup; ``read`` returns a file's text or None.
+    """
+    limits: list[float] = []
+    for line in proc_cgroup.splitlines():
+        _, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if not controllers:  # cgroup v2: "max 100000" or "50000 100000"
+            for directory in _ancestors(path):
+                fields = (read(f"/sys/fs/cgroup{directory}/cpu.max") or "").split()
+                if len(fields) == 2 and fields[0] != "max":
+                    limits.append(int(fields[0]) / int(fields[1]))
+        elif "cpu" in controllers.split(","):  # cgroup v1: a quota of -1 is no quota
+            for mount in dict.fromkeys((controllers, "cpu")):
+                for directory in _ancestors(path):
+                    base = f"/sys/fs/cgroup/{mount}{directory}"
+                    quota = (read(f"{base}/cpu.cfs_quota_us") or "").strip()
+                    period = (read(f"{base}/cpu.cfs_period_us") or "").strip()
+                    if quota.isdigit() and period.isdigit() and int(period):
+                        limits.append(int(quota) / int(period))
+    return min(limits) if limits else None
+
+
+def _ancestors(path: str) -> list[str]:
+    """ "/a/b" -> ["/a/b", "/a", ""]: a cgroup and each parent, up to the mount's root."""
+    parts = [part for part in path.split("/") if part]
+    return ["".join(f"/{part}" for part in parts[:end]) for end in range(len(parts), -1, -1)]
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError):
+        return None
