@@ -1,4 +1,5 @@
-"""The backend: Secrets Manager (AWS or a secretsd server) through botocore.
+"""The backend: Secrets Manager (AWS or a secretsd server) and SSM Parameter Store, through
+botocore.
 
 botocore is synchronous, so each call runs in a small thread pool and the event loop awaits
 it with a deadline. Every failure leaves here as a ``BackendError`` that already holds the
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +36,7 @@ log = logging.getLogger("secretsd.agent.backend")
 
 GET_SECRET_VALUE = "GetSecretValue"
 DESCRIBE_SECRET = "DescribeSecret"
+GET_PARAMETER = "GetParameter"
 
 
 class BackendError(Exception):
@@ -97,25 +100,54 @@ class Backend(Protocol):
     async def describe_secret(self, secret_id: str) -> Mapping[str, Any]: ...
 
 
+class ParameterBackend(Protocol):
+    """What the parameter cache needs from SSM; tests pass a fake."""
+
+    async def get_parameter(self, selector: str, with_decryption: bool) -> Mapping[str, Any]: ...
+
+
 Observer = Callable[[str, str, float], None]
 
 
 class BotocoreBackend:
-    """Secrets Manager through a botocore client, off the event loop."""
+    """Secrets Manager and SSM through botocore clients, off the event loop.
 
-    def __init__(self, client: Any, threads: int, deadline: float, observe: Observer) -> None:
+    The SSM client is made on first use (``ssm`` is its factory): making one costs tens of
+    milliseconds at start, a Lambda cold start included, for a route many never call; and a
+    failure to make it is then one request's 500, not an agent that does not start.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        threads: int,
+        deadline: float,
+        observe: Observer,
+        ssm: Callable[[], Any] | None = None,
+        ssm_deadline: float | None = None,
+    ) -> None:
         self._client = client
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="agent-backend")
         self._deadline = deadline
         self._observe = observe
+        self._ssm_factory = ssm
+        self._ssm_client: Any = None
+        self._ssm_lock = threading.Lock()
+        self._ssm_deadline = ssm_deadline or deadline
 
-    async def _call(self, operation: str, method: Callable[..., Any], **params: Any) -> Any:
+    async def _call(
+        self,
+        operation: str,
+        method: Callable[..., Any],
+        params: Mapping[str, Any],
+        deadline: float | None = None,
+    ) -> Any:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         outcome = "error"
         try:
             future = loop.run_in_executor(self._executor, lambda: method(**params))
-            result = await asyncio.wait_for(future, self._deadline)
+            result = await asyncio.wait_for(future, deadline or self._deadline)
             outcome = "success"
             return result
         except TimeoutError:
@@ -141,13 +173,29 @@ class BotocoreBackend:
         if version_stage is not None:
             params["VersionStage"] = version_stage
         return _well_formed(
-            await self._call(GET_SECRET_VALUE, self._client.get_secret_value, **params)
+            await self._call(GET_SECRET_VALUE, self._client.get_secret_value, params)
         )
 
     async def describe_secret(self, secret_id: str) -> Mapping[str, Any]:
         return _well_formed(
-            await self._call(DESCRIBE_SECRET, self._client.describe_secret, SecretId=secret_id)
+            await self._call(DESCRIBE_SECRET, self._client.describe_secret, {"SecretId": secret_id})
         )
+
+    async def get_parameter(self, selector: str, with_decryption: bool) -> Mapping[str, Any]:
+        params = {"Name": selector, "WithDecryption": with_decryption}
+        response = await self._call(GET_PARAMETER, self._get_parameter, params, self._ssm_deadline)
+        # As for secrets: a 200 without a parameter in it is a malformed response.
+        if not isinstance(response.get("Parameter"), Mapping):
+            raise BackendError.bad_response()
+        return response
+
+    def _get_parameter(self, **params: Any) -> Any:  # in a backend thread
+        with self._ssm_lock:
+            if self._ssm_client is None:
+                if self._ssm_factory is None:
+                    raise RuntimeError("no SSM client configured")
+                self._ssm_client = self._ssm_factory()
+        return self._ssm_client.get_parameter(**params)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -183,6 +231,18 @@ def make_client(session: Any, config: Any) -> Any:
     if config.endpoint_url:
         kwargs["endpoint_url"] = config.endpoint_url
     return session.client("secretsmanager", **kwargs)
+
+
+def ssm_client_factory(session: Any, config: Any) -> Callable[[], Any]:
+    """Makes the SSM client, on the same session and settings as the Secrets Manager one."""
+
+    def make() -> Any:
+        kwargs: dict[str, Any] = {"config": client_config(config)}
+        if config.ssm_endpoint_url:
+            kwargs["endpoint_url"] = config.ssm_endpoint_url
+        return session.client("ssm", **kwargs)
+
+    return make
 
 
 def validate_credentials(session: Any, client: Any, config: Any) -> None:

@@ -59,6 +59,10 @@ class AgentConfig:
     backend_threads: int = 16
     busy_poll_us: int = 100
     log_file: str = LOG_FILE
+    # SSM Parameter Store, for the Lambda extension's /systemsmanager/parameters/get.
+    ssm_endpoint_url: str | None = None
+    ssm_ttl_seconds: int = 300
+    ssm_deadline_seconds: float | None = None  # None: backend_deadline_seconds
 
     @property
     def refresh_ahead_seconds(self) -> float:
@@ -164,11 +168,14 @@ def _address(raw: Any) -> str:
     return text
 
 
-def _endpoint(raw: Any) -> str:
-    text = _string("endpoint_url")(raw)
-    if not text.startswith(("http://", "https://")):
-        raise ConfigError(messages.bad_value("endpoint_url", "an http:// or https:// URL"))
-    return text
+def _endpoint(key: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        text = _string(key)(raw)
+        if not text.startswith(("http://", "https://")):
+            raise ConfigError(messages.bad_value(key, "an http:// or https:// URL"))
+        return text
+
+    return parse
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -184,7 +191,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_conn": _integer("max_conn", messages.BAD_MAX_CONN, 1, 1000),
     "ignore_transient_errors": _boolean("ignore_transient_errors"),
     "validate_credentials": _boolean("validate_credentials"),
-    "endpoint_url": _endpoint,
+    "endpoint_url": _endpoint("endpoint_url"),
     "http_address": _address,
     "unix_socket": _string("unix_socket"),
     "max_stale_seconds": _integer(
@@ -220,6 +227,14 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
         10000,
     ),
     "log_file": _string("log_file"),
+    "ssm_endpoint_url": _endpoint("ssm_endpoint_url"),
+    "ssm_ttl_seconds": _integer(
+        "ssm_ttl_seconds",
+        messages.bad_value("ssm_ttl_seconds", "an integer from 0 to 3600"),
+        0,
+        3600,
+    ),
+    "ssm_deadline_seconds": _number("ssm_deadline_seconds", 0.1, 600),
 }
 assert set(PARSERS) == set(KNOWN_KEYS)
 
@@ -240,6 +255,12 @@ def from_mapping(values: Mapping[str, Any], env: Mapping[str, str] | None = None
             environment.get("AWS_ENDPOINT_URL_SECRETS_MANAGER")
             or environment.get("AWS_ENDPOINT_URL")
             or None
+        )
+    if "ssm_endpoint_url" not in settings:
+        # Resolved here rather than left to botocore, so the configuration says where
+        # parameters come from (and botocore's own rule is the same).
+        settings["ssm_endpoint_url"] = (
+            environment.get("AWS_ENDPOINT_URL_SSM") or environment.get("AWS_ENDPOINT_URL") or None
         )
     return AgentConfig(**settings)
 
@@ -267,6 +288,7 @@ LAMBDA_VARIABLES = {
     "PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS": "max_conn",
     "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL": "log_level",
     "SECRETS_MANAGER_TTL": "ttl_seconds",
+    "SSM_PARAMETER_STORE_TTL": "ssm_ttl_seconds",
 }
 
 
@@ -274,7 +296,8 @@ def from_lambda_environment(env: Mapping[str, str]) -> AgentConfig:
     """The settings of the Parameters and Secrets Lambda Extension, from its variables.
 
     A cache size or TTL of 0, or CACHE_ENABLED=FALSE, means "no cache": every request goes
-    to the backend. We express that as a TTL of 0 (every request revalidates).
+    to the backend. We express that as a TTL of 0 (every request revalidates). The two
+    timeouts are separate there, so SSM gets its own deadline (the default when unset).
     """
     values: dict[str, Any] = {
         "max_conn": 3,
@@ -289,8 +312,13 @@ def from_lambda_environment(env: Mapping[str, str]) -> AgentConfig:
         bypass = True
         values.pop("cache_size")
     if bypass:
-        values["ttl_seconds"] = 0
+        values["ttl_seconds"] = values["ssm_ttl_seconds"] = 0
     timeout_ms = env.get("SECRETS_MANAGER_TIMEOUT_MILLIS", "0").strip()
     if timeout_ms.isdigit() and int(timeout_ms) > 0:
         values["backend_deadline_seconds"] = max(0.1, int(timeout_ms) / 1000)
+    ssm_timeout_ms = env.get("SSM_PARAMETER_STORE_TIMEOUT_MILLIS", "0").strip()
+    if ssm_timeout_ms.isdigit() and int(ssm_timeout_ms) > 0:
+        values["ssm_deadline_seconds"] = max(0.1, int(ssm_timeout_ms) / 1000)
+    else:
+        values["ssm_deadline_seconds"] = AgentConfig.backend_deadline_seconds
     return from_mapping(values, env)

@@ -28,7 +28,15 @@ from . import messages, render
 from .backend import BackendError
 from .busy_poll import BusyPoller
 from .cache import Key, SecretCache
-from .query import QUERY_ROUTE, QueryError, parse_path_route, parse_query_route
+from .parameters import ParameterCache
+from .query import (
+    PARAMETERS_ROUTE,
+    QUERY_ROUTE,
+    QueryError,
+    parse_parameters_route,
+    parse_path_route,
+    parse_query_route,
+)
 
 log = logging.getLogger("secretsd.agent.http")
 
@@ -64,8 +72,10 @@ class Front:
         path_prefix: str,
         max_conn: int,
         metrics: Callable[[], bytes] | None = None,
+        parameters: ParameterCache | None = None,
     ) -> None:
         self.cache = cache
+        self.parameters = parameters
         self.token = token
         self.token_headers = frozenset(h.lower().encode("latin-1") for h in token_headers)
         self.path_prefix = path_prefix
@@ -133,6 +143,10 @@ class Front:
                 lookup = parse_query_route(query)
             elif path == "/metrics" and self.metrics is not None:
                 return render.response(200, self.metrics(), render.PROMETHEUS)
+            elif path == PARAMETERS_ROUTE and self.parameters is not None:
+                parameter = parse_parameters_route(query)
+                cached = self.parameters.peek(parameter)
+                return cached if cached is not None else self.parameters.get(parameter)
             elif path.startswith(self.path_prefix):
                 lookup = parse_path_route(path, query, self.path_prefix)
             else:

@@ -18,6 +18,11 @@ MISSING_SECRET_ID_PATH = "missing secret ID"
 INVALID_REFRESH_NOW = "invalid refreshNow value"
 REQUEST_TOO_LARGE = "Request too large"
 BAD_REQUEST = "Bad request"
+# The SSM Parameter Store route (ours, in the style of theirs above).
+MISSING_PARAMETER_NAME = "missing parameter name"
+VERSION_AND_LABEL = "version and label cannot be used together"
+INVALID_VERSION = "invalid version value"
+INVALID_WITH_DECRYPTION = "invalid withDecryption value"
 
 
 def unknown_parameter(name: str) -> str:

@@ -31,6 +31,12 @@ _CACHE_COUNTERS = {
     "refresh_now_limited": "refreshNow requests answered from a value fetched moments before",
     "evictions": "Entries evicted because the cache was full",
 }
+_PARAMETER_COUNTERS = {
+    "hits": "Parameter requests answered from a fresh cache entry",
+    "misses": "GetParameter fetches for a key not cached or expired (coalesced)",
+    "coalesced": "Parameter requests that waited on a GetParameter already in flight",
+    "stale_served": "Parameter responses served stale because SSM failed transiently",
+}
 
 
 class _StateCollector(Collector):
@@ -62,18 +68,33 @@ class _StateCollector(Collector):
         )
 
 
+class _ParameterCollector(Collector):
+    def __init__(self, counters: Any, entries: Callable[[], int]):
+        self._counters = counters
+        self._entries = entries
+
+    def collect(self) -> Iterator[Any]:
+        for name, text in _PARAMETER_COUNTERS.items():
+            family = CounterMetricFamily(f"{PREFIX}_parameter_cache_{name}", text)
+            family.add_metric([], getattr(self._counters, name))
+            yield family
+        yield GaugeMetricFamily(
+            f"{PREFIX}_parameter_cache_entries", "Entries in the parameter cache", self._entries()
+        )
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.backend_calls = Counter(
             f"{PREFIX}_backend_calls",
-            "Calls to Secrets Manager by operation and outcome",
+            "Calls to Secrets Manager and SSM by operation and outcome",
             ["operation", "outcome"],
             registry=self.registry,
         )
         self.backend_latency = Histogram(
             f"{PREFIX}_backend_latency_seconds",
-            "Latency of calls to Secrets Manager (retries included)",
+            "Latency of calls to Secrets Manager and SSM (retries included)",
             ["operation"],
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
@@ -91,6 +112,9 @@ class Metrics:
         busy_poll_seconds: Callable[[], float],
     ) -> None:
         self.registry.register(_StateCollector(counters, entries, connections, busy_poll_seconds))
+
+    def watch_parameters(self, counters: Any, entries: Callable[[], int]) -> None:
+        self.registry.register(_ParameterCollector(counters, entries))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

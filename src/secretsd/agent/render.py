@@ -47,6 +47,44 @@ def secret_body(response: Mapping[str, Any]) -> bytes:
     return _encode(body).encode("utf-8")
 
 
+# GetParameter's Parameter fields, in the order the Lambda extension writes them (it encodes
+# the SDK's output structure, whose absent members come out as null).
+_PARAMETER_FIELDS = (
+    "ARN",
+    "DataType",
+    "LastModifiedDate",
+    "Name",
+    "Selector",
+    "SourceResult",
+    "Type",
+    "Value",
+    "Version",
+)
+
+
+def last_modified(value: Any) -> str | None:
+    """RFC 3339 in UTC at millisecond precision, trailing zeros dropped, as the extension
+    prints it: ``2022-11-16T08:22:40.362Z``, ``2022-11-16T08:22:40.36Z``,
+    ``2022-11-16T08:22:40Z``."""
+    if not isinstance(value, dt.datetime):
+        return None
+    when = value.astimezone(dt.UTC) if value.tzinfo else value
+    text = when.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = when.microsecond // 1000  # the SDK keeps milliseconds, truncated
+    if millis:
+        text += f".{millis:03d}".rstrip("0")
+    return text + "Z"
+
+
+def parameter_body(response: Mapping[str, Any]) -> bytes:
+    """The 200 body for a GetParameter response (botocore's parsed form)."""
+    parameter = response.get("Parameter") or {}
+    body: dict[str, Any] = {field: parameter.get(field) for field in _PARAMETER_FIELDS}
+    body["LastModifiedDate"] = last_modified(parameter.get("LastModifiedDate"))
+    body["Version"] = parameter.get("Version") or 0  # a plain integer there, never null
+    return _encode({"Parameter": body, "ResultMetadata": {}}).encode("utf-8")
+
+
 def error_body(code: str, message: str) -> bytes:
     """``{"__type":"<Code>", "message":"<msg>"}``; InternalFailure carries no message."""
     if code == messages.INTERNAL_FAILURE or not message:

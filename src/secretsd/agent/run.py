@@ -33,6 +33,7 @@ from .cache import Policy, SecretCache
 from .config import AgentConfig
 from .http import Front
 from .metrics import Metrics
+from .parameters import ParameterCache
 from .token import read_token
 
 log = logging.getLogger("secretsd.agent")
@@ -105,6 +106,7 @@ class Agent:
 
 def build(config: AgentConfig, token: bytes, backend: Any, metrics: Metrics) -> Agent:
     cache = SecretCache(backend, Policy.from_config(config), time.monotonic)
+    parameters = ParameterCache.from_config(backend, config, time.monotonic)
     front = Front(
         cache,
         token,
@@ -112,6 +114,7 @@ def build(config: AgentConfig, token: bytes, backend: Any, metrics: Metrics) -> 
         config.path_prefix,
         config.max_conn,
         metrics.render if config.metrics else None,
+        parameters,
     )
     metrics.watch(
         cache.counters,
@@ -119,6 +122,7 @@ def build(config: AgentConfig, token: bytes, backend: Any, metrics: Metrics) -> 
         lambda: front.open_connections,
         lambda: front.poller.polled_ns / 1e9 if front.poller is not None else 0.0,
     )
+    metrics.watch_parameters(parameters.counters, parameters.__len__)
     return Agent(config, cache, front, metrics, getattr(backend, "close", lambda: None))
 
 
@@ -150,7 +154,12 @@ def prepare(config: AgentConfig, env: Mapping[str, str]) -> tuple[Agent, socket.
     except Exception as exc:
         raise _failure(config, messages.credentials_invalid(str(exc))) from None
     backend = backends.BotocoreBackend(
-        client, config.backend_threads, config.backend_deadline_seconds, metrics.observe_backend
+        client,
+        config.backend_threads,
+        config.backend_deadline_seconds,
+        metrics.observe_backend,
+        ssm=backends.ssm_client_factory(session, config),
+        ssm_deadline=config.ssm_deadline_seconds,
     )
     try:
         sock = bind(config)
