@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -196,44 +195,3 @@ def test_credentials_from_environment_variables(shared_server, tmp_path, sm, nam
         assert status == 200 and b"from-env" in body
     finally:
         agent.stop()
-
-
-def test_lambda_extension_variables_configure_the_agent(shared_server, tmp_path):
-    import socket as sockets
-
-    with sockets.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(
-        shared_server.env,
-        AWS_LAMBDA_RUNTIME_API="127.0.0.1:9",
-        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT=str(port),
-        AWS_SESSION_TOKEN="lambda-session-token",
-        PYTHONUNBUFFERED="1",
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "secretsd.cli", "agent"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
-        assert f"listening on http://127.0.0.1:{port}" in line
-        from .support import AgentProcess
-
-        agent = AgentProcess(process, f"http://127.0.0.1:{port}")
-        assert agent.get("/v1/nothing-here", token="lambda-session-token")[0] == 400
-        idle = [agent.connect() for _ in range(3)]  # the extension's default max_conn is 3
-        try:
-            time.sleep(0.2)
-            assert agent.get("/v1/x", token="lambda-session-token")[0] == 429
-        finally:
-            for sock in idle:
-                sock.close()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=10)
-    assert not (tmp_path / "logs").exists()  # the extension logs to stderr, not to a file

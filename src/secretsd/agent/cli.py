@@ -31,8 +31,11 @@ def main(argv: list[str]) -> int:
         else:
             return _fail(messages.unknown_option(arg), usage=True)
     env = dict(os.environ)
+    # Started by Lambda as an extension: its variables configure the agent, and it takes
+    # part in the Extensions API lifecycle.
+    as_extension = path is None and "AWS_LAMBDA_RUNTIME_API" in env
     try:
-        if path is None and "AWS_LAMBDA_RUNTIME_API" in env:
+        if as_extension:
             settings = configuration.from_lambda_environment(env)
         else:
             settings = configuration.load(path, env)
@@ -41,7 +44,12 @@ def main(argv: list[str]) -> int:
 
     from .run import StartupError, run
 
+    extension = None
+    if as_extension:
+        from .lambda_extension import Lifecycle
+
+        extension = Lifecycle.from_environment(env, sys.argv[0])
     try:
-        return run(settings, env)
+        return run(settings, env, extension)
     except StartupError as exc:
         return _fail(str(exc))

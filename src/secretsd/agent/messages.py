@@ -106,3 +106,7 @@ def listening(version: str, url: str) -> str:
 
 def credentials_invalid(error: str) -> str:
     return f"Could not validate the backend credentials: {error}"
+
+
+def extension_registration_failed(error: str) -> str:
+    return f"Could not register with the Lambda Extensions API: {error}"

@@ -4,6 +4,10 @@ Order at start (each failure is one line on stderr and exit status 1): configura
 logging, SSRF token, backend client and credential check, listening socket. Then the
 ``listening on`` line on stdout, prefetch in the background, and serving until SIGTERM or
 SIGINT, which close the listener and every connection before returning 0.
+
+As a Lambda extension, registration with the Extensions API comes first (a failure is
+reported to Lambda, then exit 1), and once the agent listens a thread follows Lambda's
+events; SHUTDOWN stops the agent as SIGTERM does.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .busy_poll import BusyPoller
 from .cache import Policy, SecretCache
 from .config import AgentConfig
 from .http import Front
+from .lambda_extension import ExtensionsApiError, Lifecycle
 from .metrics import Metrics
 from .parameters import ParameterCache
 from .token import read_token
@@ -229,15 +234,30 @@ async def _prefetch(agent: Agent) -> None:
     await asyncio.gather(*(one(name) for name in agent.config.prefetch))
 
 
-def run(config: AgentConfig, env: Mapping[str, str]) -> int:
-    agent, sock = prepare(config, env)
+def run(config: AgentConfig, env: Mapping[str, str], extension: Lifecycle | None = None) -> int:
+    if extension is not None:
+        try:
+            extension.register()
+        except ExtensionsApiError as exc:
+            raise StartupError(messages.extension_registration_failed(str(exc))) from None
+    try:
+        agent, sock = prepare(config, env)
+    except StartupError as exc:
+        if extension is not None:
+            extension.init_failed(str(exc))
+        raise
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(agent, sock, stop=stop)
+
+        def follow_lambda(_url: str) -> None:  # once listening: see lambda_extension
+            if extension is not None:
+                extension.start(stop.set)
+
+        await serve(agent, sock, on_ready=follow_lambda, stop=stop)
 
     try:
         import uvloop
@@ -245,4 +265,4 @@ def run(config: AgentConfig, env: Mapping[str, str]) -> int:
         asyncio.run(main())
     else:
         uvloop.run(main())
-    return 0
+    return 1 if extension is not None and extension.failed else 0
