@@ -327,7 +327,7 @@ def main() -> int:
         sm.create_secret(Name=HOT, SecretString=VALUE)
         config = write_config(
             workdir / "agent",
-            "ttl_seconds = 3600\ncache_size = 1000\nmax_conn = 1000\n",
+            "ttl_seconds = 3600\ncache_size = 1000\nmax_conn = 1000\nbusy_poll_us = 100\n",
         )
         agent = start_agent(config, server.env)
         unpolled_config = write_config(

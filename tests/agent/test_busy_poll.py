@@ -3,10 +3,19 @@ a fake loop; then a live agent, whose /metrics shows the time spent polling."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from secretsd.agent.busy_poll import START_NS, BusyPoller, PollWindow, cpu_quota, read_text
+from secretsd.agent.busy_poll import (
+    DEFAULT_LIMIT_US,
+    START_NS,
+    BusyPoller,
+    PollWindow,
+    cpu_quota,
+    limit_us,
+    read_text,
+)
 from tests.agent.support import start_agent, write_config
 
 LIMIT = 100_000
@@ -120,17 +129,14 @@ def back_to_back(agent, rounds: int) -> None:
             assert sock.recv(1024).startswith(b"HTTP/1.1 200")
 
 
-def test_a_live_agent_polls_between_back_to_back_requests(shared_server, agent):
-    before = agent.metric("secretsd_agent_busy_poll_seconds_total")
-    back_to_back(agent, 300)
-    assert agent.metric("secretsd_agent_busy_poll_seconds_total") > before
-
-
-def test_busy_poll_off(shared_server, tmp_path):
-    agent = start_agent(write_config(tmp_path, "busy_poll_us = 0\n"), shared_server.env)
+@pytest.mark.parametrize(("limit", "polls"), [(100, True), (0, False)])
+def test_a_live_agent_polls_between_back_to_back_requests(shared_server, tmp_path, limit, polls):
+    config = write_config(tmp_path, f"busy_poll_us = {limit}\n")
+    agent = start_agent(config, shared_server.env)
     try:
         back_to_back(agent, 300)
-        assert agent.metric("secretsd_agent_busy_poll_seconds_total") == 0
+        assert (agent.metric("secretsd_agent_busy_poll_seconds_total") > 0) is polls
+        assert f"busy polling up to {limit} us after a request" in agent.log_text()
     finally:
         agent.stop()
 
@@ -179,3 +185,12 @@ def test_this_machine_can_be_read():
     # Whatever this machine's cgroups say, reading them must not fail.
     quota = cpu_quota(read_text("/proc/self/cgroup") or "", read_text)
     assert quota is None or quota > 0
+
+
+def test_limit_default_configured_and_off_under_a_quota():
+    assert limit_us(None, lambda: None)[0] == DEFAULT_LIMIT_US
+    assert limit_us(250, lambda: 0.5)[0] == 250  # an explicit setting always wins
+    assert limit_us(0, lambda: None)[0] == 0
+    limit, why = limit_us(None, lambda: 0.5)
+    assert limit == 0
+    assert "quota of 0.5 CPUs" in why

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 START_NS = 10_000
+DEFAULT_LIMIT_US = 100
 
 
 class PollWindow:
@@ -110,6 +111,22 @@ def cpu_quota(proc_cgroup: str, read: Callable[[str], str | None]) -> float | No
                     if quota.isdigit() and period.isdigit() and int(period):
                         limits.append(int(quota) / int(period))
     return min(limits) if limits else None
+
+
+def limit_us(configured: int | None, quota: Callable[[], float | None]) -> tuple[int, str]:
+    """The polling limit to use, and why: as configured, else the default unless a CPU
+    quota applies."""
+    if configured is not None:
+        return configured, "as configured"
+    cpus = quota()
+    if cpus is not None:
+        return 0, f"off: a cgroup CPU quota of {cpus:g} CPUs applies (set busy_poll_us to poll)"
+    return DEFAULT_LIMIT_US, "the default"
+
+
+def process_quota() -> float | None:
+    """The CPU quota of this process, from /proc/self/cgroup."""
+    return cpu_quota(read_text("/proc/self/cgroup") or "", read_text)
 
 
 def _ancestors(path: str) -> list[str]:

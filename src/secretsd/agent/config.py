@@ -57,7 +57,7 @@ class AgentConfig:
     backend_max_attempts: int = 3
     backend_deadline_seconds: float = 20.0
     backend_threads: int = 16
-    busy_poll_us: int = 100
+    busy_poll_us: int | None = None  # None: 100, or 0 under a cgroup CPU quota
     log_file: str = LOG_FILE
     # SSM Parameter Store, for the Lambda extension's /systemsmanager/parameters/get.
     ssm_endpoint_url: str | None = None

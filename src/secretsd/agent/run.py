@@ -31,8 +31,7 @@ from typing import Any
 from secretsd import __version__ as VERSION
 
 from . import backend as backends
-from . import messages
-from .busy_poll import BusyPoller
+from . import busy_poll, messages
 from .cache import Policy, SecretCache
 from .config import AgentConfig
 from .http import Front
@@ -183,8 +182,10 @@ async def serve(
     """Serve on ``sock`` (and the Unix socket, if configured) until ``stop`` is set."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
-    if agent.config.busy_poll_us:
-        agent.front.poller = BusyPoller(loop, agent.config.busy_poll_us * 1000)
+    poll_us, why = busy_poll.limit_us(agent.config.busy_poll_us, busy_poll.process_quota)
+    log.info("busy polling up to %d us after a request (%s)", poll_us, why)
+    if poll_us:
+        agent.front.poller = busy_poll.BusyPoller(loop, poll_us * 1000)
     servers = [await loop.create_server(agent.front.protocol, sock=sock, backlog=1024)]
     unix_path = agent.config.unix_socket
     if unix_path:
