@@ -16,9 +16,11 @@ from secretsd.client import (
     estimate_cost,
     rotation_status,
 )
+from secretsd.client._agent import AgentSource
 from secretsd.client._reports import cost_report
 from secretsd.client._usage import SourceUsage, Usage
 from tests.agent.support import TOKEN
+from tests.client.test_agent_connection import ScriptedPeer
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -246,3 +248,21 @@ def test_cost_report_reads_the_agents_backend_calls(client, sm, name):
     assert report.api_calls_by_client == 0
     assert report.agent_backend_calls >= 1  # at least this secret's one fetch
     assert report.cost_without_agent == pytest.approx(20 * 0.05 / 10_000)
+
+
+def test_the_agents_ssm_calls_are_not_counted_as_secrets_manager_calls():
+    metrics = (
+        b"# TYPE secretsd_agent_backend_calls counter\n"
+        b'secretsd_agent_backend_calls_total{operation="GetSecretValue",outcome="ok"} 3.0\n'
+        b'secretsd_agent_backend_calls_total{operation="DescribeSecret",outcome="ok"} 4.0\n'
+        b'secretsd_agent_backend_calls_total{operation="GetParameter",outcome="ok"} 50.0\n'
+    )
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(metrics), metrics)
+    peer = ScriptedPeer(lambda conn: conn.sendall(answer))
+    source = AgentSource(f"http://127.0.0.1:{peer.port}", TOKEN, {})
+    try:
+        assert source.backend_calls() == 7
+        assert peer.requests[0].startswith(b"GET /metrics HTTP/1.1")
+    finally:
+        source.close()
+        peer.close()

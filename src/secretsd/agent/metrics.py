@@ -39,48 +39,31 @@ _PARAMETER_COUNTERS = {
 }
 
 
-class _StateCollector(Collector):
+class _CountersCollector(Collector):
+    """Plain integer counters (``texts`` names the attributes of ``counters``) and values
+    read when scraped, turned into metric families."""
+
     def __init__(
         self,
+        prefix: str,
+        texts: dict[str, str],
         counters: Any,
-        entries: Callable[[], int],
-        connections: Callable[[], int],
-        busy_poll_seconds: Callable[[], float],
+        gauges: tuple[tuple[str, str, Callable[[], float]], ...] = (),
+        totals: tuple[tuple[str, str, Callable[[], float]], ...] = (),
     ):
+        self._prefix = prefix
+        self._texts = texts
         self._counters = counters
-        self._entries = entries
-        self._connections = connections
-        self._busy_poll_seconds = busy_poll_seconds
+        self._gauges = gauges
+        self._totals = totals
 
     def collect(self) -> Iterator[Any]:
-        for name, text in _CACHE_COUNTERS.items():
-            family = CounterMetricFamily(f"{PREFIX}_cache_{name}", text)
-            family.add_metric([], getattr(self._counters, name))
-            yield family
-        yield GaugeMetricFamily(f"{PREFIX}_cache_entries", "Entries in the cache", self._entries())
-        yield GaugeMetricFamily(
-            f"{PREFIX}_open_connections", "Open client connections", self._connections()
-        )
-        yield CounterMetricFamily(
-            f"{PREFIX}_busy_poll_seconds",
-            "Time the event loop spent polling for the next request instead of sleeping",
-            self._busy_poll_seconds(),
-        )
-
-
-class _ParameterCollector(Collector):
-    def __init__(self, counters: Any, entries: Callable[[], int]):
-        self._counters = counters
-        self._entries = entries
-
-    def collect(self) -> Iterator[Any]:
-        for name, text in _PARAMETER_COUNTERS.items():
-            family = CounterMetricFamily(f"{PREFIX}_parameter_cache_{name}", text)
-            family.add_metric([], getattr(self._counters, name))
-            yield family
-        yield GaugeMetricFamily(
-            f"{PREFIX}_parameter_cache_entries", "Entries in the parameter cache", self._entries()
-        )
+        for name, text in self._texts.items():
+            yield CounterMetricFamily(f"{self._prefix}_{name}", text, getattr(self._counters, name))
+        for name, text, read in self._gauges:
+            yield GaugeMetricFamily(f"{PREFIX}_{name}", text, read())
+        for name, text, read in self._totals:
+            yield CounterMetricFamily(f"{PREFIX}_{name}", text, read())
 
 
 class Metrics:
@@ -111,10 +94,26 @@ class Metrics:
         connections: Callable[[], int],
         busy_poll_seconds: Callable[[], float],
     ) -> None:
-        self.registry.register(_StateCollector(counters, entries, connections, busy_poll_seconds))
+        gauges = (
+            ("cache_entries", "Entries in the cache", entries),
+            ("open_connections", "Open client connections", connections),
+        )
+        polled = (
+            (
+                "busy_poll_seconds",
+                "Time the event loop spent polling for the next request instead of sleeping",
+                busy_poll_seconds,
+            ),
+        )
+        self.registry.register(
+            _CountersCollector(f"{PREFIX}_cache", _CACHE_COUNTERS, counters, gauges, polled)
+        )
 
     def watch_parameters(self, counters: Any, entries: Callable[[], int]) -> None:
-        self.registry.register(_ParameterCollector(counters, entries))
+        gauges = (("parameter_cache_entries", "Entries in the parameter cache", entries),)
+        self.registry.register(
+            _CountersCollector(f"{PREFIX}_parameter_cache", _PARAMETER_COUNTERS, counters, gauges)
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

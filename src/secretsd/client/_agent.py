@@ -39,6 +39,7 @@ TOKEN_HEADER = "X-Aws-Parameters-Secrets-Token"
 FILE_PREFIX = "file://"
 TARGETS_LIMIT = 1024
 BACKEND_CALLS = "secretsd_agent_backend_calls"
+SSM_OPERATIONS = frozenset({"GetParameter"})
 STALE_CONNECTION = (AgentConnectionClosed, ConnectionResetError, BrokenPipeError)
 
 
@@ -99,8 +100,9 @@ class AgentSource:
         return (time.perf_counter() - started) * 1000
 
     def backend_calls(self) -> int | None:
-        """The agent's Secrets Manager calls so far, from its /metrics; None when it does not
-        tell (the AWS agent has no metrics)."""
+        """The agent's Secrets Manager calls so far, from its /metrics (its SSM calls are
+        billed apart and not counted); None when it does not tell (the AWS agent has no
+        metrics)."""
         try:
             status, body = self._request("/metrics", self._read_token())
         except Unavailable:
@@ -113,9 +115,9 @@ class AgentSource:
                 sum(
                     sample.value
                     for family in families
-                    if family.name == BACKEND_CALLS
                     for sample in family.samples
                     if sample.name == BACKEND_CALLS + "_total"
+                    and sample.labels.get("operation") not in SSM_OPERATIONS
                 )
             )
         except (ValueError, UnicodeDecodeError):

@@ -13,7 +13,7 @@ import boto3
 from ._agent import AgentSource
 from ._api import ApiSource
 from ._environ import EnvironmentSource
-from ._errors import ClientError, SourceUnavailable, Unavailable
+from ._errors import SourceUnavailable, Unavailable
 from ._reports import (
     PRICE_PER_10K_CALLS,
     CostReport,
@@ -103,19 +103,18 @@ class SecretsClient:
         usage = self._usage
         for source in self._sources:
             started = time.perf_counter()
+            answered = True  # a value, or a definite answer (not found, refused)
             try:
                 value = source.fetch(secret_id, version_stage, version_id, refresh)
             except Unavailable as exc:
-                usage.source(source.name, False, time.perf_counter() - started)
+                answered = False
                 reasons[source.name] = exc.reason
-            except ClientError:  # a definite answer: not found, refused
-                usage.source(source.name, True, time.perf_counter() - started)
-                usage.request(failed=False)
-                raise
-            else:
-                usage.source(source.name, True, time.perf_counter() - started)
-                usage.request(failed=False)
-                return value
+                continue
+            finally:
+                usage.source(source.name, answered, time.perf_counter() - started)
+                if answered:
+                    usage.request(failed=False)
+            return value
         usage.request(failed=True)
         raise SourceUnavailable(secret_id, reasons)
 
