@@ -169,6 +169,44 @@ def test_wrong_member_types(wire, target, body):
     )
 
 
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        ("secretsmanager.ListSecrets", '{"Filters": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        ("secretsmanager.ListSecrets", '{"Tags": ' + '{"a":' * 50_000 + "1" + "}" * 50_001),
+        ("secretsmanager.DeleteSecret", '{"SecretId": "x", "RecoveryWindowInDays": 1e999}'),
+        ("secretsmanager.DeleteSecret", '{"SecretId": "x", "RecoveryWindowInDays": -1e999}'),
+        ("secretsmanager.DeleteSecret", '{"SecretId": "x", "RecoveryWindowInDays": NaN}'),
+        ("secretsmanager.GetRandomPassword", '{"PasswordLength": Infinity}'),
+        ("secretsmanager.CreateSecret", '{"Name": "wire-surrogate", "SecretString": "\\ud800"}'),
+        ("secretsmanager.CreateSecret", '{"Name": "\\udfff", "SecretString": "v"}'),
+        ("secretsmanager.DescribeSecret", '{"SecretId": "x", "\\ud800": 1}'),
+    ],
+    ids=["deep-list", "deep-object", "inf", "-inf", "nan", "infinity", "surrogate", "low", "key"],
+)
+def test_bodies_python_decodes_but_json_does_not_allow_are_serialization_errors(wire, target, body):
+    reply = wire(target, body)
+    assert_aws_error(reply, 400, "SerializationException")
+
+
+def test_paired_surrogate_escapes_are_one_character(wire, sm):
+    name = unique_name("wire-emoji")
+    reply = wire(
+        "secretsmanager.CreateSecret",
+        json.dumps({"Name": name, "SecretString": "\U0001f600", "ClientRequestToken": "t" * 32}),
+    )
+    assert reply.status == 200, reply
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "\U0001f600"
+
+
+def test_huge_whole_numbers_are_range_errors(wire):
+    body = '{"SecretId": "x", "RecoveryWindowInDays": ' + "9" * 400 + "}"
+    assert_aws_error(wire("secretsmanager.DeleteSecret", body), 400, "InvalidParameterException")
+    body = '{"PasswordLength": 1e300}'
+    reply = wire("secretsmanager.GetRandomPassword", body)
+    assert_aws_error(reply, 400, {"ValidationException", "InvalidParameterException"})
+
+
 def test_missing_required_member(wire):
     reply = wire("secretsmanager.GetSecretValue", json.dumps({"VersionStage": "AWSCURRENT"}))
     assert_aws_error(reply, 400, {"ValidationException", "InvalidParameterException"})
