@@ -115,7 +115,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
         service = SecretsService(storage, region=args.region, account=args.account)
         authenticate = None
         if not args.no_auth:
-            verifier = SigV4Verifier(keyring.lookup)
+            verifier = SigV4Verifier(keyring.lookup, region=args.region)
 
             def authenticate(method, path, query, headers, body) -> str:
                 return verifier.verify(method, path, query, headers, body).access_key_id
