@@ -115,10 +115,6 @@ def _positive(text: str) -> float:
     return value
 
 
-class _HeadTooLarge(Exception):
-    """Raised in a parser callback; uvicorn answers the parser error with 400 and closes."""
-
-
 class ConnectionGuard:
     """The cap and the eviction order, shared by every connection of one server."""
 
@@ -177,7 +173,8 @@ class GuardedProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
-        self._head_bytes = 0
+        self._head_bytes = 0  # received since the last complete head or request
+        self._in_body = False
         self._admitted = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -201,24 +198,29 @@ class GuardedProtocol(HttpToolsProtocol):
             # Bytes between requests start the next one's clock, even if they are only the
             # blank lines the parser skips: else a byte now and then would hold the connection.
             self._arm()
+        # The parser keeps a head's pieces until the head is whole, and nothing bounds them but
+        # this count (a chunk's worth over at most).
+        if not self._in_body:
+            self._head_bytes += len(data)
         super().data_received(data)
+        if self._head_bytes > MAX_HEAD and not self._in_body and not self.transport.is_closing():
+            self._disarm()
+            self.send_400_response("The request head is too large.")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = 0
         if self._deadline is None:
             self._arm()
 
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value))
-        super().on_header(name, value)
+    def on_headers_complete(self) -> None:
+        self._head_bytes = 0
+        self._in_body = True
+        super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._in_body = False
+        self._head_bytes = 0
         self.guard.running(self)
         super().on_message_complete()
 
@@ -226,11 +228,6 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if not self.transport.is_closing() and self._deadline is None:
             self.guard.idle(self)
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD:
-            raise _HeadTooLarge
 
     def _arm(self) -> None:
         self._disarm()
