@@ -1,0 +1,214 @@
+"""The GetSecretValue request path in process: what one request costs, without the network.
+
+The ASGI app is built as ``secretsd server`` builds it (SQLite store with values encrypted at
+rest, the service, the SigV4 verifier) and called with one request signed by botocore, the
+way wrk replays one in bench/server.py. No event loop and no sockets: the app's coroutine is
+driven by hand, so what is measured is our code (signature check, JSON, store read,
+decryption, response) and nothing of uvicorn's.
+
+Three ways to look at it:
+
+    .venv/bin/python bench/request_path.py                    # microseconds per request
+    .venv/bin/python bench/request_path.py --profile          # cProfile, by own time
+    .venv/bin/python bench/request_path.py --instructions     # instructions per request
+
+``--instructions`` runs this script twice under ``valgrind --tool=callgrind`` with two
+request counts and reports the difference divided by the difference in requests, so start-up
+cancels out. Instruction counts barely move with machine load, unlike wall-clock time, which
+makes them the number to compare before and after a change on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import logging
+import os
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from secretsd import logs
+from secretsd.api.app import ApiApp
+from secretsd.api.sigv4 import SigV4Verifier
+from secretsd.service import SecretsService
+from secretsd.store import open_storage
+
+REGION = "us-east-1"
+ACCESS_KEY = "AKIABENCHREQUESTPATH"
+SECRET_KEY = "benchmark/secret/access/key/0123456789ab"
+NAME = "bench/db-credentials"
+VALUE = json.dumps({"username": "app", "password": "x" * 24, "host": "db.internal", "port": 3306})
+HOST = "127.0.0.1:8787"
+
+
+class RequestPath:
+    """One app over a fresh store holding one secret with a current and a previous version."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.storage = open_storage(data_dir, env={})
+        self.service = SecretsService(self.storage)
+        self.service.call("CreateSecret", {"Name": NAME, "SecretString": VALUE + " "})
+        self.service.call(
+            "PutSecretValue",
+            {"SecretId": NAME, "SecretString": VALUE, "ClientRequestToken": "b" * 32},
+        )
+        keys = {ACCESS_KEY: SECRET_KEY}
+        verifier = SigV4Verifier(keys.get, region=REGION)
+
+        def authenticate(method, path, query, headers, body) -> str:
+            return verifier.verify(method, path, query, headers, body).access_key_id
+
+        self.app = ApiApp(self.service, authenticate)
+        self.scope, body = signed_scope()
+        self._message = {"type": "http.request", "body": body, "more_body": False}
+        self.status = 0
+        self.payload = b""
+
+    async def _receive(self) -> dict:
+        return self._message
+
+    async def _send(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        else:
+            self.payload = message["body"]
+
+    def request(self) -> None:
+        coroutine = self.app(self.scope, self._receive, self._send)
+        try:
+            coroutine.send(None)
+        except StopIteration:
+            return
+        coroutine.close()
+        raise RuntimeError("the read path awaited something: it must answer on the loop thread")
+
+    def check(self) -> None:
+        self.request()
+        if self.status != 200 or json.loads(self.payload)["SecretString"] != VALUE:
+            raise SystemExit(f"unexpected answer {self.status}: {self.payload[:200]!r}")
+
+    def close(self) -> None:
+        self.app.writer.close()
+        self.storage.close()
+
+
+def signed_scope() -> tuple[dict, bytes]:
+    """An ASGI scope for one GetSecretValue as botocore signs it, and its body."""
+    body = json.dumps({"SecretId": NAME})
+    request = AWSRequest(
+        method="POST",
+        url=f"http://{HOST}/",
+        data=body,
+        headers={
+            "X-Amz-Target": "secretsmanager.GetSecretValue",
+            "Content-Type": "application/x-amz-json-1.1",
+            "User-Agent": "Boto3/1.35.0 md/Botocore#1.35.0 ua/2.0 os/linux lang/python#3.12",
+        },
+    )
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "secretsmanager", REGION).add_auth(request)
+    headers = [(b"host", HOST.encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in request.headers.items()]
+    headers += [(b"content-length", str(len(body)).encode()), (b"accept-encoding", b"identity")]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8787),
+    }
+    return scope, body.encode()
+
+
+def loop(path: RequestPath, count: int) -> float:
+    request = path.request
+    started = time.perf_counter()
+    for _ in range(count):
+        request()
+    return time.perf_counter() - started
+
+
+def instructions(counts: tuple[int, int]) -> float:
+    """Instructions per request: two callgrind runs, the difference over the extra requests."""
+    totals = []
+    for count in counts:
+        with tempfile.TemporaryDirectory() as scratch:
+            out = subprocess.run(
+                [
+                    "valgrind",
+                    "--tool=callgrind",
+                    f"--callgrind-out-file={scratch}/callgrind.out",
+                    sys.executable,
+                    __file__,
+                    "--requests",
+                    str(count),
+                    "--quiet",
+                ],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+                check=True,
+            ).stderr
+        total = int(re.search(r"Collected : (\d+)", out).group(1))
+        print(f"  {count:>6} requests: {total:,} instructions", file=sys.stderr)
+        totals.append(total)
+    return (totals[1] - totals[0]) / (counts[1] - counts[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--profile", action="store_true", help="cProfile the requests")
+    parser.add_argument("--instructions", action="store_true", help="count under callgrind")
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.instructions:
+        small = max(args.requests // 4, 100)
+        per_request = instructions((small, small + args.requests))
+        print(f"GetSecretValue in process: {per_request:,.0f} instructions per request")
+        return
+    # As the server runs: info level, so reads are not logged but the check for it is made.
+    logs.configure("info")
+    logging.getLogger().handlers[:] = [logging.NullHandler()]
+    with tempfile.TemporaryDirectory() as data_dir:
+        path = RequestPath(Path(data_dir))
+        try:
+            path.check()
+            loop(path, min(args.requests, 1000))  # warm: the first read of a day writes
+            if args.profile:
+                profiler = cProfile.Profile()
+                profiler.runcall(loop, path, args.requests)
+                stats = pstats.Stats(profiler)
+                stats.sort_stats("tottime").print_stats(30)
+                return
+            elapsed = loop(path, args.requests)
+        finally:
+            path.close()
+    if not args.quiet:
+        print(
+            f"GetSecretValue in process: {elapsed / args.requests * 1e6:.1f} us per request, "
+            f"{args.requests / elapsed:,.0f} requests/s on one core "
+            f"(load average {os.getloadavg()[0]:.1f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
