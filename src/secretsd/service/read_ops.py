@@ -18,17 +18,20 @@ DAY = 86400.0
 
 
 class ReadOperations:
-    """Mixed into ``SecretsService``; uses its ``storage``, ``clock`` and ``load``."""
+    """Mixed into ``SecretsService``; uses its ``storage``, ``clock`` and ``read``.
+
+    Secrets come from ``read``, shared with other readers: nothing here changes one.
+    """
 
     storage: Storage
     clock: Callable[[], float]
-    load: Callable[[str], tuple[Secret, int]]
+    read: Callable[[str], tuple[Secret, int]]
 
     def get_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
         version_id = params.string(body, "VersionId", min_len=32, max_len=64)
         stage = params.string(body, "VersionStage", max_len=256)
-        secret, revision = self.load(secret_id)
+        secret, revision = self.read(secret_id)
         return self._read_value(secret, revision, version_id, stage)
 
     def _read_value(
@@ -49,6 +52,8 @@ class ReadOperations:
         version = secret.versions[version_id]
         if secret.last_accessed == today and version.last_accessed == today:
             return
+        secret = Secret.from_document(secret.to_document())  # our own copy, to change
+        version = secret.versions[version_id]
         secret.last_accessed = today
         version.last_accessed = today
         # A concurrent writer wins; the date is refreshed on a later read. Bookkeeping, not a
@@ -75,7 +80,7 @@ class ReadOperations:
                 )
             for secret_id in ids:
                 try:
-                    secret, revision = self.load(secret_id)
+                    secret, revision = self.read(secret_id)
                     values.append(self._read_value(secret, revision, None, None))
                 except errors.SecretsManagerError as exc:
                     failures.append(
@@ -97,7 +102,7 @@ class ReadOperations:
         )
         for secret in chunk:
             try:
-                stored, revision = self.load(secret.arn)
+                stored, revision = self.read(secret.arn)
                 values.append(self._read_value(stored, revision, None, None))
             except errors.SecretsManagerError as exc:
                 failures.append(
@@ -109,7 +114,7 @@ class ReadOperations:
         return response
 
     def describe_secret(self, body: Body) -> Body:
-        secret, _ = self.load(params.secret_id(body))
+        secret, _ = self.read(params.secret_id(body))
         return describe(secret)
 
     def all_secrets(self) -> list[Secret]:
@@ -145,7 +150,7 @@ class ReadOperations:
         return response
 
     def list_secret_version_ids(self, body: Body) -> Body:
-        secret, _ = self.load(params.secret_id(body))
+        secret, _ = self.read(params.secret_id(body))
         include_deprecated = params.boolean(body, "IncludeDeprecated", False)
         max_results = params.integer(body, "MaxResults", low=1, high=100)
         token = params.string(body, "NextToken")

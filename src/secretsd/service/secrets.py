@@ -26,6 +26,7 @@ from secretsd.model.secret import AWSCURRENT, Secret
 from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
+from .documents import DocumentCache
 from .edits import Edit
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
@@ -71,6 +72,7 @@ class SecretsService(ReadOperations, RotationOperations):
         self.knows_function = knows_function
         self.rotation_requests = rotation_requests or RotationRequests()
         self._thread = threading.local()
+        self._documents = DocumentCache()
         self.arn_prefix = f"{ARN_PREFIX}{region}:{account}:secret:"
         self.operations: dict[str, Handler] = {
             "CreateSecret": self.create_secret,
@@ -131,13 +133,21 @@ class SecretsService(ReadOperations, RotationOperations):
         return stored or self.storage.load_by_name(ref.name)
 
     def load(self, secret_id: str) -> tuple[Secret, int]:
-        """The secret and the revision read; ResourceNotFound when absent or purged."""
+        """The secret and the revision read; ResourceNotFound when absent or purged. The
+        secret is the caller's own, to change and commit."""
+        return self._load(secret_id, lambda stored: Secret.from_document(stored.document))
+
+    def read(self, secret_id: str) -> tuple[Secret, int]:
+        """As ``load``, but the secret may be shared with other readers: never change it."""
+        return self._load(secret_id, self._documents.decoded)
+
+    def _load(self, secret_id: str, decode: Callable[[StoredSecret], Secret]) -> tuple[Secret, int]:
         now = self.clock()
         while True:
             stored = self._lookup(secret_id)
             if stored is None:
                 raise errors.ResourceNotFound(errors.SECRET_NOT_FOUND)
-            secret = Secret.from_document(stored.document)
+            secret = decode(stored)
             if secret.deletion_date is None or secret.deletion_date > now:
                 return secret, stored.revision
             # The recovery window has passed: the secret is gone for good.
