@@ -1,0 +1,71 @@
+"""The decoded-document cache of the read path: shared by reads, never by writers, never stale."""
+
+from __future__ import annotations
+
+from secretsd.model.secret import Secret
+from secretsd.service import SecretsService
+from secretsd.service.documents import DocumentCache
+from secretsd.store.base import StoredSecret
+from secretsd.store.sqlite import SQLiteStorage
+
+T0 = 1_700_000_000.0
+DAY = 86400.0
+
+
+def make_service(tmp_path, now: list[float]) -> SecretsService:
+    return SecretsService(SQLiteStorage(tmp_path / "db"), clock=lambda: now[0])
+
+
+def test_reads_share_one_decoded_secret_and_writers_get_their_own(tmp_path):
+    service = make_service(tmp_path, [T0])
+    service.create_secret({"Name": "s", "SecretString": "v1"})
+    shared, _ = service.read("s")
+    assert service.read("s")[0] is shared
+    own, _ = service.load("s")
+    assert own is not shared and own == shared
+
+
+def test_a_changed_document_is_decoded_again(tmp_path):
+    service = make_service(tmp_path, [T0])
+    service.create_secret({"Name": "s", "SecretString": "v1"})
+    before, _ = service.read("s")
+    service.put_secret_value(
+        {"SecretId": "s", "SecretString": "v2", "ClientRequestToken": "t" * 32}
+    )
+    after, _ = service.read("s")
+    assert after is not before
+    assert after.holder("AWSCURRENT").version_id == "t" * 32
+    assert service.get_secret_value({"SecretId": "s"})["SecretString"] == "v2"
+
+
+def test_reading_does_not_change_the_shared_secret(tmp_path):
+    now = [T0]
+    service = make_service(tmp_path, now)
+    service.create_secret({"Name": "s", "SecretString": "v1"})
+    shared, _ = service.read("s")
+    document = shared.to_document()
+    service.get_secret_value({"SecretId": "s"})  # the first read of the day records it
+    service.describe_secret({"SecretId": "s"})
+    service.list_secret_version_ids({"SecretId": "s"})
+    service.batch_get_secret_value({"SecretIdList": ["s"]})
+    assert shared.to_document() == document
+    assert service.describe_secret({"SecretId": "s"})["LastAccessedDate"] == T0 // DAY * DAY
+
+
+def test_a_hit_needs_the_same_bytes_not_only_the_same_revision():
+    cache = DocumentCache()
+    first = Secret("arn:a", "a", T0, T0, description="one")
+    second = Secret("arn:a", "a", T0, T0, description="two")
+    assert cache.decoded(StoredSecret("arn:a", "a", 1, first.to_document())).description == "one"
+    # A store that hands out the same revision with another document is believed, not the cache.
+    decoded = cache.decoded(StoredSecret("arn:a", "a", 1, second.to_document()))
+    assert decoded.description == "two"
+
+
+def test_the_cache_starts_over_when_full():
+    cache = DocumentCache(size=2)
+    for name in ("a", "b", "c"):
+        cache.decoded(
+            StoredSecret(f"arn:{name}", name, 1, Secret(f"arn:{name}", name, T0, T0).to_document())
+        )
+    assert len(cache._entries) == 1
