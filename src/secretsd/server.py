@@ -216,7 +216,9 @@ def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str, limits: guard
         log_level=log_level,
         server_header=False,
         date_header=False,
-        timeout_keep_alive=limits.keep_alive_timeout,
+        # uvicorn annotates int but only hands it to loop.call_later, which takes seconds as
+        # a float: fractional timeouts work.
+        timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     try:
