@@ -83,12 +83,6 @@ def test_after_the_window_the_secret_is_gone(service, clock, deleted, operation)
     assert "db/app" not in listed_names(service, include_planned_deletion=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: CreateSecret reads the old secret with storage.load_by_name, not through "
-    "service.load, so a secret whose window has passed but that nothing has read since still "
-    "holds its name: InvalidRequestException 'already scheduled for deletion'",
-)
 def test_after_the_window_the_name_is_free_again(service, clock, deleted):
     clock.advance(WINDOW + 1)
     # Nothing read the secret since its window ended: CreateSecret alone must see it gone.
