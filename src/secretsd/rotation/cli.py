@@ -6,12 +6,13 @@ import argparse
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from secretsd.api.service import SecretsService
-from secretsd.model.errors import SecretsManagerError
-from secretsd.store import StorageError, open_storage
+from secretsd.model.arn import parse_secret_id
+from secretsd.model.secret import Secret
+from secretsd.store import Storage, StorageError, open_storage
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--database-schema", default=os.environ.get("SECRETSD_DATABASE_SCHEMA", "secretsd")
     )
+    history.add_argument("--master-key-command", default=None)
+    history.add_argument("--master-key-kms", default=None, metavar="KEY_ARN")
     history.add_argument("--limit", type=int, default=50, help="newest events shown (50)")
     history.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
@@ -43,18 +46,46 @@ def format_event(at: float, event: dict) -> str:
     return line
 
 
+def find_secret(storage: Storage, secret_id: str, now: float) -> Secret | None:
+    """The secret named or ARN'd by ``secret_id``, in whichever region or account it was
+    made: a store may hold secrets of several (the server's ``--region`` can change).
+
+    Read only: a secret past its deletion date counts as gone but is not purged here.
+    """
+    ref = parse_secret_id(secret_id)
+    stored = storage.load_by_arn(ref.arn) if ref.arn else None
+    stored = stored or storage.load_by_name(ref.name)
+    if stored is None:
+        return None
+    secret = Secret.from_document(stored.document)
+    if ref.arn and not (stored.arn == ref.arn or stored.arn.startswith(ref.arn + "-")):
+        return None  # a partial ARN of another region or account that shares the name
+    if secret.deletion_date is not None and secret.deletion_date <= now:
+        return None
+    return secret
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        storage = open_storage(args.data_dir, args.database_url, schema=args.database_schema)
+        storage = open_storage(
+            args.data_dir,
+            args.database_url,
+            schema=args.database_schema,
+            master_key_command=args.master_key_command,
+            master_key_kms=args.master_key_kms,
+        )
     except StorageError as exc:
         print(f"secretsd rotation: {exc}", file=sys.stderr)
         return 1
     try:
-        secret, _ = SecretsService(storage).load(args.secret)
+        secret = find_secret(storage, args.secret, time.time())
+        if secret is None:
+            print(f"secretsd rotation: no secret {args.secret} in the store", file=sys.stderr)
+            return 1
         events = storage.read_events(secret.arn, args.limit)
-    except SecretsManagerError as exc:
-        print(f"secretsd rotation: {exc.message}", file=sys.stderr)
+    except StorageError as exc:
+        print(f"secretsd rotation: {exc}", file=sys.stderr)
         return 1
     finally:
         storage.close()
