@@ -32,11 +32,13 @@ from typing import Protocol
 from secretsd.private_file import publish_private_file
 from secretsd.store.keys import (
     ENV_VAR,
+    KEY_BYTES,
     KEY_FILE_NAME,
     MasterKey,
     MasterKeyError,
-    decode_key,
+    decode_material,
     load_master_key,
+    read_key_material,
 )
 
 COMMAND_ENV_VAR = "SECRETSD_MASTER_KEY_COMMAND"
@@ -83,6 +85,10 @@ class KeySource(Protocol):
 
     def load(self, *, create: bool) -> MasterKey: ...
 
+    def material(self) -> bytes:
+        """The existing key's bytes, for wrapping it under another key in a rotation."""
+        ...
+
 
 @dataclass(frozen=True)
 class FileOrEnvSource:
@@ -104,6 +110,14 @@ class FileOrEnvSource:
     def load(self, *, create: bool) -> MasterKey:
         return load_master_key(self.data_dir, self.env, create=create)
 
+    def material(self) -> bytes:
+        if ENV_VAR in self.env:
+            return decode_material(self.env[ENV_VAR], self.description)
+        try:
+            return read_key_material(self.data_dir / KEY_FILE_NAME)
+        except OSError as exc:
+            raise MasterKeyError(f"cannot read {self.description}: {exc.strerror}") from None
+
 
 @dataclass(frozen=True)
 class CommandSource:
@@ -117,7 +131,10 @@ class CommandSource:
         return f"the master key command {self.argv[0]}"
 
     def load(self, *, create: bool) -> MasterKey:
-        return decode_key(self.run(), MSG_COMMAND_OUTPUT.format(program=self.argv[0]))
+        return MasterKey(self.material())
+
+    def material(self) -> bytes:
+        return decode_material(self.run(), MSG_COMMAND_OUTPUT.format(program=self.argv[0]))
 
     def run(self) -> bytes:
         program = self.argv[0]
@@ -176,6 +193,9 @@ class KmsSource:
     def blob_path(self) -> Path:
         return self.data_dir / KMS_BLOB_FILE_NAME
 
+    def material(self) -> bytes:
+        return self._unwrap(self.blob_path.read_bytes())
+
     def load(self, *, create: bool) -> MasterKey:
         path = self.blob_path
         try:
@@ -186,14 +206,17 @@ class KmsSource:
             return self._create(path)
         except OSError as exc:
             raise MasterKeyError(f"cannot read {path}: {exc.strerror}") from None
+        return MasterKey(self._unwrap(blob))
+
+    def _unwrap(self, blob: bytes) -> bytes:
         response = self._call(
-            "unwrap " + str(path),
+            "unwrap " + str(self.blob_path),
             "Decrypt",
             CiphertextBlob=blob,
             KeyId=self.key,
             EncryptionContext=KMS_ENCRYPTION_CONTEXT,
         )
-        return self._key(response["Plaintext"])
+        return self._checked(response["Plaintext"])
 
     def _create(self, path: Path) -> MasterKey:
         response = self._call(
@@ -203,16 +226,16 @@ class KmsSource:
             KeySpec="AES_256",
             EncryptionContext=KMS_ENCRYPTION_CONTEXT,
         )
-        key = self._key(response["Plaintext"])
+        key = MasterKey(self._checked(response["Plaintext"]))
         if not publish_private_file(path, response["CiphertextBlob"]):
             # Another process made the first start at the same time: use its key.
             return self.load(create=False)
         return key
 
-    def _key(self, plaintext: bytes) -> MasterKey:
-        if len(plaintext) != 32:
+    def _checked(self, plaintext: bytes) -> bytes:
+        if len(plaintext) != KEY_BYTES:
             raise MasterKeyError(MSG_KMS_BAD_KEY.format(path=self.blob_path))
-        return MasterKey(plaintext)
+        return plaintext
 
     def _call(self, action: str, operation: str, **params) -> dict:
         import boto3

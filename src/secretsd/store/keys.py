@@ -113,6 +113,9 @@ class Keyring:
         """The keys known now, without the discover hook (for the hook's own lookups)."""
         return Keyring(self._current, self._by_id.values())
 
+    def keys(self) -> list[MasterKey]:
+        return list(self._by_id.values())
+
     def __contains__(self, key_id: str) -> bool:
         return key_id in self._by_id
 

@@ -129,6 +129,10 @@ def rewrap_pass(
     return met
 
 
+def count_under_other_keys(storage: Storage, key_id: str) -> int:
+    return sum(1 for _, _, record in storage.iter_values() if record_key_id(record) != key_id)
+
+
 def finish(storage: Storage, ring: Keyring) -> None:
     """Move the key check record to ``ring.current`` (after a pass that found nothing)."""
     record = storage.get_setting(KEY_CHECK_SETTING)
