@@ -20,14 +20,13 @@ import secrets
 import sys
 from pathlib import Path
 
-from secretsd.private_file import fsync_dir, publish_private_file
 from secretsd.model.errors import DecryptionFailure
+from secretsd.private_file import fsync_dir, publish_private_file
 from secretsd.store import StorageError, open_storage, rekey
 from secretsd.store.encryption import EncryptedStorage
 from secretsd.store.key_sources import FileOrEnvSource, KeySource, choose_source
 from secretsd.store.keys import (
     KEY_BYTES,
-    KEY_FILE_NAME,
     Keyring,
     MasterKey,
     MasterKeyError,
