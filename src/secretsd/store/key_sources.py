@@ -194,7 +194,11 @@ class KmsSource:
         return self.data_dir / KMS_BLOB_FILE_NAME
 
     def material(self) -> bytes:
-        return self._unwrap(self.blob_path.read_bytes())
+        try:
+            blob = self.blob_path.read_bytes()
+        except OSError as exc:
+            raise MasterKeyError(f"cannot read {self.blob_path}: {exc.strerror}") from None
+        return self._unwrap(blob)
 
     def load(self, *, create: bool) -> MasterKey:
         path = self.blob_path
