@@ -131,6 +131,24 @@ class SecretsService(ReadOperations, RotationOperations):
         stored = self.storage.load_by_arn(ref.arn) if ref.arn else None
         return stored or self.storage.load_by_name(ref.name)
 
+    def find_in_any_region(self, secret_id: str) -> Secret | None:
+        """The secret named or ARN'd by ``secret_id``, in whichever region or account it was
+        made (a store may hold several: the server's ``--region`` can change), for tools.
+
+        Read only: a secret past its deletion date counts as gone but is not purged here.
+        """
+        ref = parse_secret_id(secret_id)
+        stored = self.storage.load_by_arn(ref.arn) if ref.arn else None
+        stored = stored or self.storage.load_by_name(ref.name)
+        if stored is None:
+            return None
+        if ref.arn and not (stored.arn == ref.arn or stored.arn.startswith(ref.arn + "-")):
+            return None  # a partial ARN of another region or account that shares the name
+        secret = Secret.from_document(stored.document)
+        if secret.deletion_date is not None and secret.deletion_date <= self.clock():
+            return None
+        return secret
+
     def load(self, secret_id: str) -> tuple[Secret, int]:
         """The secret and the revision read; ResourceNotFound when absent or purged."""
         now = self.clock()
