@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "agent": ("secretsd.agent.cli", "Run the caching agent (drop-in AWS Secrets Manager Agent)."),
     "up": ("secretsd.up", "Run a server and an agent in front of it (the quick start)."),
     "rotation": ("secretsd.rotation.cli", "Inspect rotations: history of attempts."),
+    "keys": ("secretsd.keys_cli", "Rotate the master key that seals stored values."),
 }
 
 

@@ -19,7 +19,7 @@ from secretsd.api.credentials import CredentialsError
 from secretsd.model.errors import SecretsManagerError
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import RotationRequests, SecretsService
-from secretsd.store import StorageError, open_storage
+from secretsd.store import CREATE, StorageError, open_storage
 
 log = logging.getLogger("secretsd.server")
 
@@ -45,6 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-schema",
         default=os.environ.get("SECRETSD_DATABASE_SCHEMA", "secretsd"),
         help="PostgreSQL schema of the store (secretsd)",
+    )
+    parser.add_argument(
+        "--master-key-command",
+        default=None,
+        help="command (run without a shell) that prints the base64 master key "
+        "(env SECRETSD_MASTER_KEY_COMMAND)",
+    )
+    parser.add_argument(
+        "--master-key-kms",
+        default=None,
+        metavar="KEY_ARN",
+        help="KMS key that wraps the master key, kept in DATA_DIR/master.key.kms "
+        "(env SECRETSD_MASTER_KEY_KMS)",
     )
     parser.add_argument("--region", default=os.environ.get("SECRETSD_REGION", "us-east-1"))
     parser.add_argument("--account", default=os.environ.get("SECRETSD_ACCOUNT", "123456789012"))
@@ -116,7 +129,14 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
 
     # The configuration first: a bad file fails before anything is created on disk.
     registry = FunctionRegistry.from_config(args.rotation_config)
-    storage = open_storage(args.data_dir, args.database_url, schema=args.database_schema)
+    storage = open_storage(
+        args.data_dir,
+        args.database_url,
+        schema=args.database_schema,
+        mode=CREATE,
+        master_key_command=args.master_key_command,
+        master_key_kms=args.master_key_kms,
+    )
     try:
         keyring, created = access_keys.load_or_create(args.data_dir)
         credentials_file = access_keys.credentials_path(args.data_dir)
@@ -216,7 +236,9 @@ def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str, limits: guard
         log_level=log_level,
         server_header=False,
         date_header=False,
-        timeout_keep_alive=limits.keep_alive_timeout,
+        # uvicorn annotates int but only hands it to loop.call_later, which takes seconds as
+        # a float: fractional timeouts work.
+        timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     try:

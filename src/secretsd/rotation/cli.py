@@ -9,9 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from secretsd.model.errors import SecretsManagerError
-from secretsd.service import SecretsService
-from secretsd.store import StorageError, open_storage
+from secretsd.service import StorageError, open_service
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--database-schema", default=os.environ.get("SECRETSD_DATABASE_SCHEMA", "secretsd")
     )
+    history.add_argument("--master-key-command", default=None)
+    history.add_argument("--master-key-kms", default=None, metavar="KEY_ARN")
     history.add_argument("--limit", type=int, default=50, help="newest events shown (50)")
     history.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
@@ -46,18 +46,27 @@ def format_event(at: float, event: dict) -> str:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        storage = open_storage(args.data_dir, args.database_url, schema=args.database_schema)
+        service = open_service(
+            args.data_dir,
+            args.database_url,
+            schema=args.database_schema,
+            master_key_command=args.master_key_command,
+            master_key_kms=args.master_key_kms,
+        )
     except StorageError as exc:
         print(f"secretsd rotation: {exc}", file=sys.stderr)
         return 1
     try:
-        secret, _ = SecretsService(storage).load(args.secret)
-        events = storage.read_events(secret.arn, args.limit)
-    except SecretsManagerError as exc:
-        print(f"secretsd rotation: {exc.message}", file=sys.stderr)
+        secret = service.find_in_any_region(args.secret)
+        if secret is None:
+            print(f"secretsd rotation: no secret {args.secret} in the store", file=sys.stderr)
+            return 1
+        events = service.storage.read_events(secret.arn, args.limit)
+    except StorageError as exc:
+        print(f"secretsd rotation: {exc}", file=sys.stderr)
         return 1
     finally:
-        storage.close()
+        service.storage.close()
     if not events and not args.json:
         print(f"{secret.name}: no rotation attempts recorded")
         return 0

@@ -108,7 +108,8 @@ class SecretsService(ReadOperations, RotationOperations):
         """Writes of this thread inside the block are committed together, with one fsync,
         where the store can; actions registered with ``after_commit`` run after it."""
         batch = getattr(self.storage, "batch", None)
-        self._thread.deferred = deferred = []
+        deferred: list[Callable[[], None]] = []
+        self._thread.deferred = deferred
         try:
             with batch() if batch is not None else contextlib.nullcontext():
                 yield
@@ -131,6 +132,24 @@ class SecretsService(ReadOperations, RotationOperations):
             return None  # another region or account: not a secret of this service
         stored = self.storage.load_by_arn(ref.arn) if ref.arn else None
         return stored or self.storage.load_by_name(ref.name)
+
+    def find_in_any_region(self, secret_id: str) -> Secret | None:
+        """The secret named or ARN'd by ``secret_id``, in whichever region or account it was
+        made (a store may hold several: the server's ``--region`` can change), for tools.
+
+        Read only: a secret past its deletion date counts as gone but is not purged here.
+        """
+        ref = parse_secret_id(secret_id)
+        stored = self.storage.load_by_arn(ref.arn) if ref.arn else None
+        stored = stored or self.storage.load_by_name(ref.name)
+        if stored is None:
+            return None
+        if ref.arn and not (stored.arn == ref.arn or stored.arn.startswith(ref.arn + "-")):
+            return None  # a partial ARN of another region or account that shares the name
+        secret = Secret.from_document(stored.document)
+        if secret.deletion_date is not None and secret.deletion_date <= self.clock():
+            return None
+        return secret
 
     def load(self, secret_id: str) -> tuple[Secret, int]:
         """The secret and the revision read; ResourceNotFound when absent or purged. The
@@ -223,9 +242,13 @@ class SecretsService(ReadOperations, RotationOperations):
         if body.get("AddReplicaRegions"):
             raise errors.InvalidRequest("secretsd does not replicate secrets to other regions.")
 
-        existing = self.storage.load_by_name(name)
-        if existing is not None:
-            secret = Secret.from_document(existing.document)
+        # Through ``load``: a secret whose recovery window has passed is purged there, and
+        # its name is free again even if nothing has read it since.
+        try:
+            secret, _ = self.load(name)
+        except errors.ResourceNotFound:
+            pass
+        else:
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.NAME_SCHEDULED_FOR_DELETION)
             version = secret.versions.get(token)

@@ -86,6 +86,22 @@ class Storage(abc.ABC):
     def read_value(self, arn: str, version_id: str) -> bytes | None: ...
 
     @abc.abstractmethod
+    def iter_values(self) -> Iterator[tuple[str, str, bytes]]:
+        """Every stored value as ``(arn, version id, value)``, ordered by ARN and version id.
+
+        For tools that rewrite records in place (``secretsd keys rotate-master``). Pages are
+        read as the caller goes: a value committed or dropped meanwhile may or may not show.
+        """
+
+    @abc.abstractmethod
+    def replace_value(self, arn: str, version_id: str, expected: bytes, value: bytes) -> bool:
+        """Swap one value for ``value`` if it still is ``expected``: True when swapped.
+
+        False, changing nothing, when the value changed or was dropped meanwhile. Durable on
+        return, like ``commit``; the secret's document and revision stay as they are.
+        """
+
+    @abc.abstractmethod
     def append_event(self, arn: str, at: float, event: bytes) -> None:
         """Append to a secret's history (rotation attempts). Kept until the secret is deleted."""
 

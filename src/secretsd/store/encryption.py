@@ -166,6 +166,14 @@ class EncryptedStorage(Storage):
             return None
         return open_sealed(self.keyring, arn, version_id, record)
 
+    def iter_values(self) -> Iterator[tuple[str, str, bytes]]:
+        """The sealed records as stored, for re-sealing under a new key (``store.rekey``)."""
+        return self.inner.iter_values()
+
+    def replace_value(self, arn: str, version_id: str, expected: bytes, value: bytes) -> bool:
+        """Swap sealed records as they are: the caller seals ``value`` itself."""
+        return self.inner.replace_value(arn, version_id, expected, value)
+
     def append_event(self, arn: str, at: float, event: bytes) -> None:
         self.inner.append_event(arn, at, event)
 
