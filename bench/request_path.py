@@ -58,7 +58,7 @@ class RequestPath:
     """One app over a fresh store holding one secret with a current and a previous version."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.storage = open_storage(data_dir, env={})
+        self.storage = open_storage(data_dir, env={}, mode="create")
         self.service = SecretsService(self.storage)
         self.service.call("CreateSecret", {"Name": NAME, "SecretString": VALUE + " "})
         self.service.call(

@@ -3,6 +3,7 @@ operation): path, query, signed headers and payload hash. Pure functions of the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -45,8 +46,16 @@ class Headers:
         value = values[0]
         return value.decode("latin-1") if isinstance(value, bytes) else value
 
-    def canonical(self, name: str) -> str:
-        values = self._raw.get(name_bytes(name), ())
+    def canonical(self, name: bytes) -> str:
+        """The values of header ``name`` (lower case), whitespace runs collapsed, joined by ","."""
+        values = self._raw.get(name)
+        if values is None:
+            return ""
+        if len(values) == 1:  # nearly always: the join below is for repeated headers
+            value = values[0]
+            return " ".join(
+                (value.decode("latin-1") if isinstance(value, bytes) else value).split()
+            )
         return ",".join(
             " ".join((value.decode("latin-1") if isinstance(value, bytes) else value).split())
             for value in values
@@ -107,8 +116,18 @@ def query_candidates(query: str, presigned: bool) -> list[str]:
     return [raw] if recoded == raw else [raw, recoded]
 
 
-def canonical_headers(signed_names: list[str], hmap: Headers) -> str:
-    return "".join(f"{name}:{hmap.canonical(name)}\n" for name in signed_names)
+@functools.lru_cache(maxsize=256)
+def signed_header_names(signed_headers: str) -> tuple[tuple[str, bytes], ...]:
+    """The names in a SignedHeaders value, each with the header key it looks up.
+
+    A client sends the same SignedHeaders on every request, so the split is remembered; the
+    value is public, and the header values themselves are read from each request.
+    """
+    return tuple((name, name_bytes(name)) for name in signed_headers.split(";"))
+
+
+def canonical_headers(signed_names: tuple[tuple[str, bytes], ...], hmap: Headers) -> str:
+    return "".join([f"{name}:{hmap.canonical(key)}\n" for name, key in signed_names])
 
 
 def payload_candidates(hmap: Headers, body: bytes, presigned: bool) -> list[str]:

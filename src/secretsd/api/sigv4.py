@@ -49,6 +49,7 @@ from secretsd.api.canonical import (
     canonical_path,
     payload_candidates,
     query_candidates,
+    signed_header_names,
 )
 from secretsd.model.errors import (
     AccessDenied,
@@ -132,6 +133,8 @@ class SigV4Verifier:
         self._max_skew = max_skew
         self._service = service
         self._region = region
+        # This endpoint's own region, when well formed, is accepted without the pattern.
+        self._valid_region = region if region is not None and _REGION.fullmatch(region) else None
         self._keys: dict[tuple[str, str, str, str], bytes] = {}
         self._last_date: tuple[str, float] = ("", 0.0)
 
@@ -170,8 +173,8 @@ class SigV4Verifier:
         payloads = payload_candidates(hmap, body, parsed.presigned)
         path_form = canonical_path(path)
         queries = query_candidates(query, parsed.presigned)
-        signed_names = parsed.signed_headers.split(";")
-        if "host" not in signed_names and ":authority" not in signed_names:
+        signed_names = signed_header_names(parsed.signed_headers)
+        if not any(name in ("host", ":authority") for name, _ in signed_names):
             raise InvalidSignature(HOST_NOT_SIGNED)
         prefix = f"{method.upper()}\n{path_form}\n"
         suffix = f"\n{canonical_headers(signed_names, hmap)}\n{parsed.signed_headers}\n"
@@ -196,7 +199,9 @@ class SigV4Verifier:
                 f"e.g. keyid/date/region/service/term, got '{parsed.credential}'"
             )
         access_key_id, date, region, service, terminator = parts
-        if not _REGION.fullmatch(region) or (self._region not in (None, region)):
+        if region != self._valid_region and (
+            not _REGION.fullmatch(region) or self._region not in (None, region)
+        ):
             raise InvalidSignature(
                 f"Credential should be scoped to a valid region, not '{region}'. "
             )
@@ -287,6 +292,12 @@ def _parse_authorization(value: str, hmap: Headers) -> _Parsed:
                 )
             fields[name.strip()] = field_value.strip()
     amz_date = _request_date(hmap)
+    credential = fields.get("Credential")
+    signed_headers = fields.get("SignedHeaders")
+    signature = fields.get("Signature")
+    if credential and signed_headers and signature and amz_date is not None:
+        return _Parsed(credential, signed_headers, signature, amz_date, presigned=False)
+    # Something is missing: name everything that is, as AWS does.
     missing = [
         f"Authorization header requires '{name}' parameter."
         for name in ("Credential", "Signature", "SignedHeaders")
@@ -296,16 +307,7 @@ def _parse_authorization(value: str, hmap: Headers) -> _Parsed:
         missing.append(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
         )
-    if missing:
-        raise IncompleteSignature(" ".join([*missing, f"Authorization={value}"]))
-    assert amz_date is not None
-    return _Parsed(
-        credential=fields["Credential"],
-        signed_headers=fields["SignedHeaders"],
-        signature=fields["Signature"],
-        amz_date=amz_date,
-        presigned=False,
-    )
+    raise IncompleteSignature(" ".join([*missing, f"Authorization={value}"]))
 
 
 def _query_params(query: str) -> dict[str, str]:
