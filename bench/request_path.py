@@ -12,9 +12,9 @@ Three ways to look at it:
     .venv/bin/python bench/request_path.py --profile          # cProfile, by own time
     .venv/bin/python bench/request_path.py --instructions     # instructions per request
 
-``--instructions`` runs this script twice under ``valgrind --tool=callgrind`` with two
-request counts and reports the difference divided by the difference in requests, so start-up
-cancels out. Instruction counts barely move with machine load, unlike wall-clock time, which
+``--instructions`` runs this script under ``valgrind --tool=callgrind`` and reports the
+instructions per request, and per call of the steps that cost most (``pieces``), counted in
+their loops only. Instruction counts barely move with machine load, unlike wall-clock time, which
 makes them the number to compare before and after a change on a busy machine.
 """
 
@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from botocore.auth import SigV4Auth
@@ -41,7 +42,7 @@ from botocore.credentials import Credentials
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from secretsd import logs
-from secretsd.api.app import ApiApp
+from secretsd.api.app import ApiApp, decode_json, encode
 from secretsd.api.sigv4 import SigV4Verifier
 from secretsd.service import SecretsService
 from secretsd.store import open_storage
@@ -66,7 +67,7 @@ class RequestPath:
             {"SecretId": NAME, "SecretString": VALUE, "ClientRequestToken": "b" * 32},
         )
         keys = {ACCESS_KEY: SECRET_KEY}
-        verifier = SigV4Verifier(keys.get, region=REGION)
+        self.verifier = verifier = SigV4Verifier(keys.get, region=REGION)
 
         def authenticate(method, path, query, headers, body) -> str:
             return verifier.verify(method, path, query, headers, body).access_key_id
@@ -147,21 +148,46 @@ def loop(path: RequestPath, count: int) -> float:
     return time.perf_counter() - started
 
 
-def instructions(count: int) -> float:
-    """Instructions per request, counted by callgrind inside the request loop only.
+def pieces(path: RequestPath) -> dict[str, Callable[[], object]]:
+    """The whole request, then the steps of it that cost most, each callable alone."""
+    body = path._message["body"]
+    scope = path.scope
+    secret, _ = path.service.load(NAME)
+    version_id = secret.holder("AWSCURRENT").version_id
+    result = path.service.call("GetSecretValue", {"SecretId": NAME})
+    return {
+        "whole request": path.request,
+        "  SigV4 verification": lambda: path.verifier.verify(
+            "POST", "/", "", scope["headers"], body
+        ),
+        "  request JSON": lambda: decode_json(body),
+        "  GetSecretValue (service)": lambda: path.service.call(
+            "GetSecretValue", {"SecretId": NAME}
+        ),
+        "    store: document by name": lambda: path.storage.load_by_name(NAME),
+        "    store: value, decrypted": lambda: path.storage.read_value(secret.arn, version_id),
+        "  response JSON": lambda: encode(result),
+    }
+
+
+def instructions(count: int) -> dict[str, float]:
+    """Instructions per call of each of ``pieces``, counted by callgrind.
 
     Start-up (imports, the store, the first write of the day) runs uncounted: collection is
-    on only inside ``functools.reduce``, the C function that drives the loop in ``--counted``
-    mode. The lambda it calls adds a few hundred instructions a request, a constant.
+    on only inside ``functools.reduce``, the C function that drives each piece's loop in
+    ``--counted`` mode, and callgrind writes one profile as each loop ends. The lambda the
+    loop calls adds a few hundred instructions a call, a constant.
     """
     with tempfile.TemporaryDirectory() as scratch:
-        out = subprocess.run(
+        out_file = Path(scratch) / "callgrind.out"
+        done = subprocess.run(
             [
                 "valgrind",
                 "--tool=callgrind",
                 "--collect-atstart=no",
                 "--toggle-collect=functools_reduce",
-                f"--callgrind-out-file={scratch}/callgrind.out",
+                "--dump-after=functools_reduce",
+                f"--callgrind-out-file={out_file}",
                 sys.executable,
                 __file__,
                 "--requests",
@@ -172,8 +198,17 @@ def instructions(count: int) -> float:
             text=True,
             env={**os.environ, "PYTHONHASHSEED": "0"},
             check=True,
-        ).stderr
-    return int(re.search(r"Collected : (\d+)", out).group(1)) / count
+        )
+        names = json.loads(done.stdout.splitlines()[-1])
+        dumps = sorted(
+            Path(scratch).glob("callgrind.out.*"), key=lambda f: int(f.name.rsplit(".", 1)[1])
+        )
+        # The last dumps are the pieces' loops (an import may have called reduce before).
+        totals = [
+            int(re.search(r"^totals: (\d+)", dump.read_text(), re.M).group(1))
+            for dump in dumps[-len(names) :]
+        ]
+    return {name: total / count for name, total in zip(names, totals, strict=True)}
 
 
 def main() -> None:
@@ -184,8 +219,9 @@ def main() -> None:
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.instructions:
-        per_request = instructions(args.requests)
-        print(f"GetSecretValue in process: {per_request:,.0f} instructions per request")
+        print("GetSecretValue in process, instructions per call:")
+        for name, per_call in instructions(args.requests).items():
+            print(f"{name:32s} {per_call:>10,.0f}")
         return
     # As the server runs: info level, so reads are not logged but the check for it is made.
     logs.configure("info")
@@ -196,7 +232,10 @@ def main() -> None:
             path.check()
             loop(path, min(args.requests, 1000))  # warm: the first read of a day writes
             if args.counted:
-                functools.reduce(lambda _, __: path.request(), range(args.requests), None)
+                steps = pieces(path)
+                for step in steps.values():
+                    functools.reduce(lambda _, __, step=step: step(), range(args.requests), None)
+                print(json.dumps(list(steps)))
                 return
             if args.profile:
                 profiler = cProfile.Profile()
