@@ -29,37 +29,35 @@ class Headers:
     __slots__ = ("_raw",)
 
     def __init__(self, headers: Sequence[Header]) -> None:
-        raw: dict[bytes, list[bytes | str]] = {}
+        # A name maps to its one value, or to a list when the header is repeated (rare): a
+        # list per header would cost more than the rest of the map.
+        raw: dict[bytes, bytes | str | list[bytes | str]] = {}
         for name, value in headers:
             key = name.lower() if isinstance(name, bytes) else name_bytes(name)
-            existing = raw.get(key)
-            if existing is None:
-                raw[key] = [value]
+            if key in raw:
+                existing = raw[key]
+                raw[key] = [*existing, value] if type(existing) is list else [existing, value]
             else:
-                existing.append(value)
+                raw[key] = value
         self._raw = raw
 
     def first(self, name: bytes) -> str | None:
-        values = self._raw.get(name)
-        if values is None:
-            return None
-        value = values[0]
+        value = self._raw.get(name)
+        if type(value) is list:
+            value = value[0]
         return value.decode("latin-1") if isinstance(value, bytes) else value
 
     def canonical(self, name: bytes) -> str:
         """The values of header ``name`` (lower case), whitespace runs collapsed, joined by ","."""
-        values = self._raw.get(name)
-        if values is None:
+        value = self._raw.get(name)
+        if value is None:
             return ""
-        if len(values) == 1:  # nearly always: the join below is for repeated headers
-            value = values[0]
-            return " ".join(
-                (value.decode("latin-1") if isinstance(value, bytes) else value).split()
+        if type(value) is list:
+            return ",".join(
+                " ".join((v.decode("latin-1") if isinstance(v, bytes) else v).split())
+                for v in value
             )
-        return ",".join(
-            " ".join((value.decode("latin-1") if isinstance(value, bytes) else value).split())
-            for value in values
-        )
+        return " ".join((value.decode("latin-1") if isinstance(value, bytes) else value).split())
 
 
 def name_bytes(name: str) -> bytes:
@@ -127,7 +125,8 @@ def signed_header_names(signed_headers: str) -> tuple[tuple[str, bytes], ...]:
 
 
 def canonical_headers(signed_names: tuple[tuple[str, bytes], ...], hmap: Headers) -> str:
-    return "".join([f"{name}:{hmap.canonical(key)}\n" for name, key in signed_names])
+    canonical = hmap.canonical
+    return "".join([f"{name}:{canonical(key)}\n" for name, key in signed_names])
 
 
 def payload_candidates(hmap: Headers, body: bytes, presigned: bool) -> list[str]:

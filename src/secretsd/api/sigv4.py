@@ -24,8 +24,9 @@ The canonical form has to match the client's byte for byte, and botocore is the 
 - scope: the region must be this endpoint's and the service ``secretsmanager``.
 
 A request may be replayed within its validity window: the same signed request verifies again, as
-on AWS. Derived signing keys are cached per (access key, secret, date, region) because deriving
-one costs four HMACs and changes at most once a day per client.
+on AWS. Derived signing keys are cached per (access key, secret, date, region), as HMACs already
+keyed with them, because deriving one costs four HMACs and changes at most once a day per
+client. Nothing about a request is cached: each one is canonicalised, hashed and signed anew.
 
 Nothing here does I/O: the caller passes the request parts, a secret lookup and a clock.
 """
@@ -135,7 +136,7 @@ class SigV4Verifier:
         self._region = region
         # This endpoint's own region, when well formed, is accepted without the pattern.
         self._valid_region = region if region is not None and _REGION.fullmatch(region) else None
-        self._keys: dict[tuple[str, str, str, str], bytes] = {}
+        self._keys: dict[tuple[str, str, str, str], hmac.HMAC] = {}
         self._last_date: tuple[str, float] = ("", 0.0)
 
     def verify(
@@ -186,7 +187,9 @@ class SigV4Verifier:
                 canonical = f"{prefix}{canonical_query}{suffix}{payload}"
                 digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
                 to_sign = f"{ALGORITHM}\n{parsed.amz_date}\n{scope}\n{digest}"
-                expected = hmac.digest(key, to_sign.encode("utf-8", "surrogatepass"), "sha256")
+                mac = key.copy()
+                mac.update(to_sign.encode("utf-8", "surrogatepass"))
+                expected = mac.digest()
                 if provided.isascii() and hmac.compare_digest(expected.hex(), provided):
                     return VerifiedRequest(access_key_id, region, signed_at, parsed.presigned)
         raise InvalidSignature(SIGNATURE_MISMATCH)
@@ -249,17 +252,20 @@ class SigV4Verifier:
         self._last_date = (amz_date, epoch)
         return epoch
 
-    def _signing_key(self, access_key_id: str, secret: str, date: str, region: str) -> bytes:
+    def _signing_key(self, access_key_id: str, secret: str, date: str, region: str) -> hmac.HMAC:
+        """An HMAC keyed with the derived signing key and fed nothing yet: copies of it sign,
+        without setting up the key again for every request."""
         cache_key = (access_key_id, secret, date, region)
-        key = self._keys.get(cache_key)
-        if key is None:
+        mac = self._keys.get(cache_key)
+        if mac is None:
             key = ("AWS4" + secret).encode("utf-8")
             for part in (date, region, self._service, TERMINATOR):
                 key = hmac.digest(key, part.encode("utf-8"), "sha256")
+            mac = hmac.new(key, digestmod=hashlib.sha256)
             if len(self._keys) >= _KEY_CACHE_LIMIT:
                 self._keys.clear()
-            self._keys[cache_key] = key
-        return key
+            self._keys[cache_key] = mac
+        return mac
 
 
 def _request_date(hmap: Headers) -> str | None:
