@@ -24,6 +24,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -127,7 +128,8 @@ def main() -> int:
     root = build_layer.DEFAULT_CACHE / "roots" / f"bench-{os.getpid()}"
     build_layer.remove_root(root)
     build_layer.copy_root(base, root)
-    server = start_server(root.parent / f"bench-server-{os.getpid()}")
+    data = tempfile.TemporaryDirectory()
+    server = start_server(Path(data.name))
     try:
         build_layer.unpack(layer, root / "opt")
         secret = "bench/layer"
@@ -170,6 +172,7 @@ def main() -> int:
         )
     finally:
         server.stop()
+        data.cleanup()
         build_layer.remove_root(root)
     return 0
 
