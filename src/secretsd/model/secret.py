@@ -50,7 +50,8 @@ class UnreadableRecord(Exception):
     """
 
     def __init__(self, secret: str, reason: str, *, arn: str | None = None) -> None:
-        super().__init__(f"The stored record of secret {secret} can't be read: {reason}.")
+        named = secret if arn is None or arn == secret else f"{secret} ({arn})"
+        super().__init__(f"The stored record of secret {named} can't be read: {reason}.")
         self.secret = secret
         self.arn = arn
         self.reason = reason
