@@ -10,11 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from secretsd.model import versions
 from secretsd.model.secret import AWSCURRENT, AWSPREVIOUS, Secret, UnreadableRecord
-from secretsd.store import open_storage
-from secretsd.store.base import Change, Storage, StorageError, TamperedRecord
+from secretsd.store import documents, open_storage
+from secretsd.store.base import Change, Storage, StorageError, StoredSecret, TamperedRecord
 from secretsd.store.encryption import (
     KEY_CHECK_AUTHENTICATED,
     KEY_CHECK_LEGACY,
@@ -114,6 +116,42 @@ def assert_refused(store: Storage, secret: Secret, name: str | None = None) -> T
     for value in (VALUE_ONE, VALUE_TWO):
         assert value.decode() not in str(error) and value.decode() not in repr(error)
     return error
+
+
+# -- the record format -------------------------------------------------------------------
+
+texts = st.text(max_size=100)
+
+
+@given(arn=texts, name=texts, revision=st.integers(1, 2**40), document=st.binary(max_size=2048))
+def test_a_record_verifies_for_its_row_only(arn, name, revision, document) -> None:
+    record = documents.authenticate(KEYRING, arn, name, revision, document)
+    assert record.endswith(document)
+    assert documents.verify(KEYRING, StoredSecret(arn, name, revision, record)) == document
+    for other in (
+        StoredSecret(arn + "x", name, revision, record),
+        StoredSecret(arn, name + "x", revision, record),
+        StoredSecret(arn, name, revision + 1, record),
+    ):
+        with pytest.raises(TamperedRecord):
+            documents.verify(KEYRING, other)
+
+
+@given(document=st.binary(max_size=256), data=st.data())
+def test_any_flipped_bit_of_a_record_is_refused(document: bytes, data) -> None:
+    record = bytearray(documents.authenticate(KEYRING, "arn:x", "x", 1, document))
+    position = data.draw(st.integers(0, len(record) - 1))
+    record[position] ^= 1 << data.draw(st.integers(0, 7))
+    with pytest.raises(TamperedRecord):
+        documents.verify(KEYRING, StoredSecret("arn:x", "x", 1, bytes(record)))
+
+
+def test_another_master_key_s_mac_does_not_verify() -> None:
+    record = documents.authenticate(Keyring(MasterKey.generate()), "arn:x", "x", 1, b"{}")
+    with pytest.raises(TamperedRecord, match="not configured"):
+        documents.verify(KEYRING, StoredSecret("arn:x", "x", 1, record))
+    assert MasterKey(b"k" * 32).mac(b"m") == MasterKey(b"k" * 32).mac(b"m")
+    assert MasterKey(b"k" * 32).mac(b"m") != MasterKey(b"j" * 32).mac(b"m")
 
 
 # -- an intact store ----------------------------------------------------------------------
@@ -234,6 +272,8 @@ def test_the_record_names_its_master_key_so_an_older_key_still_verifies(backend:
     # Written now under the new current key; a ring without the old key refuses the old
     # record, naming the key.
     create(again, "new")
+    assert backend.document("new")[3:19] == rotated.current.key_id.encode()
+    assert backend.document("db")[3:19] == KEY.key_id.encode()
     again.close()
     only_new = Keyring(rotated.current)
     inner = backend.raw()
@@ -268,7 +308,7 @@ def test_iteration_yields_a_bad_record_marked_and_goes_on(backend: Backend, capl
     store = backend.open()
     names = [f"s{i:03d}" for i in range(300)]  # more than one page of the backends
     for name in names:
-        store.commit(Change(f"{PREFIX}{name}", name, None, b"{}"))
+        store.commit(Change(f"{PREFIX}{name}", name, None, b"{}"), durable=False)
     good = create(store, "z-good")
     future = Secret(arn=f"{PREFIX}z-future", name="z-future", created=1.0, last_changed=1.0)
     data = json.loads(future.to_document()) | {"format": "2.0"}

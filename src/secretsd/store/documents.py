@@ -21,6 +21,7 @@ columns of the row) and the revision it was written at.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 
 from secretsd.store.base import StoredSecret, TamperedRecord
 from secretsd.store.keys import Keyring
@@ -35,7 +36,14 @@ def _length_prefixed(data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + data
 
 
-def _tag(key_mac, header: bytes, arn: str, name: str, revision: int, document: bytes) -> bytes:
+def _tag(
+    key_mac: Callable[[bytes], bytes],
+    header: bytes,
+    arn: str,
+    name: str,
+    revision: int,
+    document: bytes,
+) -> bytes:
     return key_mac(
         b"".join(
             (

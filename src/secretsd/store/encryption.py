@@ -172,24 +172,24 @@ class EncryptedStorage(Storage):
         self.location = location
         self._reported: set[tuple[str, int, str]] = set()
         self._reported_lock = threading.Lock()
-        if self._check_key() == KEY_CHECK_LEGACY:
+        if not self._check_key():
             self._authenticate_documents()
 
-    def _check_key(self) -> bytes:
-        """The check record's plaintext, written first if the store has none."""
+    def _check_key(self) -> bool:
+        """Check the master key; return whether the store's documents are authenticated."""
         record = self.inner.get_setting(KEY_CHECK_SETTING)
         if record is None:
             # A new store. (A store that lost its check record is taken for one too: its
             # documents are then refused, never trusted, as unauthenticated.)
             self._write_key_check()
-            return KEY_CHECK_AUTHENTICATED
+            return True
         try:
             opened = open_sealed(self.keyring, *_KEY_CHECK_IDENTITY, record)
         except DecryptionFailure:
             opened = None
         if opened not in (KEY_CHECK_LEGACY, KEY_CHECK_AUTHENTICATED):
             raise WrongMasterKey(f"the master key does not match {self.location}")
-        return opened
+        return opened == KEY_CHECK_AUTHENTICATED
 
     def _write_key_check(self) -> None:
         self.inner.put_setting(
