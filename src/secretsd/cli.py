@@ -10,7 +10,7 @@ import importlib
 import sys
 
 SUBCOMMANDS = {
-    "server": ("secretsd.api.serve", "Run the Secrets Manager API server."),
+    "server": ("secretsd.server", "Run the Secrets Manager API server."),
     "agent": ("secretsd.agent.cli", "Run the caching agent (drop-in AWS Secrets Manager Agent)."),
     "up": ("secretsd.up", "Run a server and an agent in front of it (the quick start)."),
     "rotation": ("secretsd.rotation.cli", "Inspect rotations: history of attempts."),

@@ -176,7 +176,7 @@ def test_label_invariants_hold_over_any_sequence(ops):
 
 
 def test_changes_and_edits_never_show_values_in_repr():
-    from secretsd.api.edits import Edit
+    from secretsd.service.edits import Edit
     from secretsd.store.base import Change
 
     change = Change("arn", "name", 1, b"{}", {"v": b"hunter2-value"})

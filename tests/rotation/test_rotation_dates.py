@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from secretsd.api.service import SecretsService
+from secretsd.service import SecretsService
 from secretsd.store.sqlite import SQLiteStorage
 
 T0 = datetime(2024, 2, 20, 9, tzinfo=UTC).timestamp()

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from secretsd.model import errors
-from secretsd.rotation.schedule import BOTH_GIVEN, parse_rotation_rules
+from secretsd.model.schedule import BOTH_GIVEN, parse_rotation_rules
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

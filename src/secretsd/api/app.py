@@ -20,9 +20,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from secretsd.model import errors
-
-from .service import SecretsService
-from .writer import GroupWriter
+from secretsd.service import SecretsService
+from secretsd.service.writer import GroupWriter
 
 log = logging.getLogger("secretsd.api")
 

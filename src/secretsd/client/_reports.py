@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from secretsd.model.errors import SecretsManagerError
-from secretsd.rotation.schedule import parse_rotation_rules
+from secretsd.model.schedule import parse_rotation_rules
 
 from ._usage import Usage
 

@@ -9,8 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from secretsd.api.service import SecretsService
 from secretsd.model.errors import SecretsManagerError
+from secretsd.service import SecretsService
 from secretsd.store import StorageError, open_storage
 
 

@@ -13,15 +13,15 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from secretsd.api.edits import Edit
-from secretsd.api.service import SecretsService
 from secretsd.model import rotation, versions
+from secretsd.model.rotation_dates import refresh_next_rotation
 from secretsd.model.secret import AWSCURRENT, AWSPENDING, Secret
-from secretsd.rotation.dates import refresh_next_rotation
+from secretsd.rotation.functions.common import service_environment
+from secretsd.service import Edit, SecretsService
 
 from .registry import FunctionRegistry
 
@@ -79,9 +79,13 @@ class Rotator:
         *,
         clock: Callable[[], float] = time.time,
         step_timeout: float = 300.0,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.service = service
         self.registry = registry
+        # What a function needs to reach this service (endpoint, key, region), as Lambda's
+        # environment would give it; None leaves functions to the process environment.
+        self.environment = dict(environment or {})
         self.clock = clock
         self.step_timeout = step_timeout
 
@@ -103,7 +107,8 @@ class Rotator:
         context = InvocationContext(
             function, str(uuid.uuid4()), time.monotonic() + self.step_timeout
         )
-        handler({"Step": step, "SecretId": arn, "ClientRequestToken": token}, context)
+        with service_environment(self.environment):
+            handler({"Step": step, "SecretId": arn, "ClientRequestToken": token}, context)
 
     def _step_failed(self, arn: str, token: str, step: str, exc: Exception, started: float) -> None:
         current, _ = self.service.load(arn)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from secretsd.rotation.functions import FUNCTIONS as BUILT_IN
+from secretsd.rotation.functions.common import current_service_environment
 
 Handler = Callable[[dict[str, Any], Any], Any]
 LAMBDA_ARN_PREFIX = "arn:aws:lambda:"
@@ -49,7 +50,13 @@ class CommandFunction:
     environment: Mapping[str, str] = field(default_factory=dict)
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> None:
-        env = {**os.environ, **self.environment}
+        service = current_service_environment()
+        env = {**os.environ, **service, **self.environment}
+        if "AWS_ACCESS_KEY_ID" in service:
+            # The service's own key: no profile or session token of this process may mix in.
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+                if name not in service and name not in self.environment:
+                    env.pop(name, None)
         try:
             done = subprocess.run(
                 self.argv,
@@ -74,6 +81,11 @@ class FunctionRegistry:
     def __init__(self, configured: Mapping[str, Handler] | None = None) -> None:
         self._configured = dict(configured or {})
         self._loaded: dict[str, Handler] = {}
+
+    @property
+    def has_entry_points(self) -> bool:
+        """Whether a configured function runs in this process as user code (not a command)."""
+        return any(not isinstance(h, CommandFunction) for h in self._configured.values())
 
     def knows(self, arn_or_name: str) -> bool:
         name = function_name(arn_or_name)

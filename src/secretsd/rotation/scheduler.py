@@ -22,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from secretsd.api.service import SecretsService
 from secretsd.model import errors, rotation
+from secretsd.model.rotation_dates import refresh_next_rotation, retry_deadline
+from secretsd.model.schedule import parse_rotation_rules
 from secretsd.model.secret import Secret
-from secretsd.rotation.dates import refresh_next_rotation, retry_deadline
-from secretsd.rotation.schedule import parse_rotation_rules
+from secretsd.service import SecretsService
 
 from .orchestrator import Rotator
 
@@ -93,6 +93,7 @@ class Scheduler:
     ) -> None:
         self.service = service
         self.rotator = rotator
+        self.requests = service.rotation_requests
         self.clock = clock
         self.interval = interval
         self.retry_base = retry_base
@@ -102,7 +103,6 @@ class Scheduler:
         self._running: set[str] = set()
         self._backoff: dict[str, Backoff] = {}
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="secretsd-scheduler", daemon=True)
 
     def start(self) -> None:
@@ -110,18 +110,22 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self.requests.wake.set()
         self._thread.join(timeout=5)
         # A rotation cut short here resumes after restart with the same token.
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def request(self, arn: str, token: str) -> None:
-        """RotateSecret asked for a rotation now: forget old backoff and look at once."""
+    def _take_requests(self) -> None:
+        """Act on what RotateSecret asked for since the last look."""
+        requested = self.requests.take()
         with self._lock:
-            self._backoff.pop(arn, None)
-        self._wake.set()
+            for arn in requested.rotate:
+                # A rotation asked for now forgets the backoff of earlier failures.
+                self._backoff.pop(arn, None)
+        for arn in requested.test:
+            self._test(arn)
 
-    def request_test(self, arn: str) -> None:
+    def _test(self, arn: str) -> None:
         """RotateSecret with RotateImmediately=false: run testSecret once, in the background."""
         with self._lock:
             if arn in self._running:
@@ -142,11 +146,11 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
+                self._take_requests()
                 self.tick()
             except Exception:
                 log.exception("scheduler tick failed")
-            self._wake.wait(self.interval)
-            self._wake.clear()
+            self.requests.wake.wait(self.interval)
 
     def tick(self) -> None:
         now = self.clock()

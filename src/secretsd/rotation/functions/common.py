@@ -17,10 +17,12 @@ contain a secret value; database error texts are redacted before they are quoted
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -55,9 +57,31 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
 # -- Secrets Manager ------------------------------------------------------------------------
 
 
+# Set by a service that runs functions in its own process (secretsd's orchestrator): where
+# Secrets Manager is and with which key, as Lambda's environment would say. Unset on Lambda.
+_SERVICE_ENVIRONMENT: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "secretsd_service_environment", default=None
+)
+
+
+@contextlib.contextmanager
+def service_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Invocations inside the block reach Secrets Manager as ``env`` says, not os.environ."""
+    reset = _SERVICE_ENVIRONMENT.set(env)
+    try:
+        yield
+    finally:
+        _SERVICE_ENVIRONMENT.reset(reset)
+
+
+def current_service_environment() -> Mapping[str, str]:
+    return _SERVICE_ENVIRONMENT.get() or {}
+
+
 def secrets_manager_client(env: Mapping[str, str] | None = None) -> Any:
     """A boto3 client, pointed at the endpoint named in the environment when there is one."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = {**os.environ, **current_service_environment()}
     endpoint = next((env[name] for name in ENDPOINT_VARIABLES if env.get(name)), None)
     # A session of its own, so that credentials are read afresh and threads of an
     # orchestrator running several rotations at once never share one (boto3's default
@@ -67,7 +91,13 @@ def secrets_manager_client(env: Mapping[str, str] | None = None) -> Any:
     core.register_component("data_loader", _LOADER)
     try:
         return boto3.session.Session(botocore_session=core).client(
-            "secretsmanager", endpoint_url=endpoint
+            "secretsmanager",
+            endpoint_url=endpoint,
+            # Explicit, so that a given ``env`` wins over the process environment.
+            region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
         )
     except NoRegionError:
         raise RotationError(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from secretsd.model.schedule import parse_rotation_rules
 from secretsd.model.secret import Secret, Version
-from secretsd.rotation.schedule import parse_rotation_rules
 
 from .params import render_value
 

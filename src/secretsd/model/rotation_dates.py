@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from secretsd.model.schedule import parse_rotation_rules
 from secretsd.model.secret import Secret
-from secretsd.rotation.schedule import parse_rotation_rules
 
 RETRY_AT_LEAST_SECONDS = 3600.0
 

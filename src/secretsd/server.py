@@ -13,13 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from secretsd import logs
+from secretsd.api.app import ApiApp
+from secretsd.api.credentials import CredentialsError
 from secretsd.model.errors import SecretsManagerError
 from secretsd.rotation.registry import ConfigError
+from secretsd.service import RotationRequests, SecretsService
 from secretsd.store import StorageError, open_storage
-
-from .app import ApiApp
-from .credentials import CredentialsError
-from .service import SecretsService
 
 log = logging.getLogger("secretsd.server")
 
@@ -104,15 +103,28 @@ def url_of(sock: socket.socket) -> str:
 
 
 def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None = None) -> int:
-    """Run until SIGTERM/SIGINT. ``on_ready(url, credentials_file)`` runs once listening."""
-    from . import credentials as access_keys
-    from .sigv4 import SigV4Verifier
+    """Run until SIGTERM/SIGINT. ``on_ready(url, credentials_file)`` runs once listening.
 
+    The one place that builds a server: the function registry, the store, the service with
+    its collaborators, the scheduler and the HTTP shell, in the order each needs the others.
+    """
+    from secretsd.api import credentials as access_keys
+    from secretsd.api.sigv4 import SigV4Verifier
+    from secretsd.rotation.registry import FunctionRegistry
+
+    # The configuration first: a bad file fails before anything is created on disk.
+    registry = FunctionRegistry.from_config(args.rotation_config)
     storage = open_storage(args.data_dir, args.database_url, schema=args.database_schema)
     try:
         keyring, created = access_keys.load_or_create(args.data_dir)
         credentials_file = access_keys.credentials_path(args.data_dir)
-        service = SecretsService(storage, region=args.region, account=args.account)
+        service = SecretsService(
+            storage,
+            region=args.region,
+            account=args.account,
+            knows_function=registry.knows,
+            rotation_requests=RotationRequests(),
+        )
         authenticate = None
         if not args.no_auth:
             verifier = SigV4Verifier(keyring.lookup)
@@ -132,7 +144,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
             print(access_keys.client_setup(keyring.primary, url, credentials_file, args.region))
         else:
             print(f"access keys: {credentials_file} (profile {keyring.primary.profile})")
-        scheduler = _start_rotation(args, service, url, keyring.primary)
+        scheduler = _start_rotation(args, service, registry, url, keyring.primary)
         print(f"secretsd server listening on {url}", flush=True)
         if on_ready is not None:
             on_ready(url, credentials_file)
@@ -148,32 +160,37 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
     return 0
 
 
-def _start_rotation(args: argparse.Namespace, service: SecretsService, url: str, key):
+def function_environment(url: str, key, region: str) -> dict[str, str]:
+    """What a rotation function needs to reach this server, as Lambda's environment gives it."""
+    return {
+        "SECRETS_MANAGER_ENDPOINT": url,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": url,
+        "AWS_ACCESS_KEY_ID": key.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": key.secret_access_key,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
+
+
+def _start_rotation(args: argparse.Namespace, service: SecretsService, registry, url: str, key):
     from secretsd.rotation.orchestrator import Rotator
-    from secretsd.rotation.registry import FunctionRegistry
     from secretsd.rotation.scheduler import Scheduler
 
-    registry = FunctionRegistry.from_config(args.rotation_config)
-    # Rotation functions reach this server through boto3 exactly as they would reach AWS:
-    # in-process ones read these variables, commands inherit them.
-    os.environ.update(
-        SECRETS_MANAGER_ENDPOINT=url,
-        AWS_ENDPOINT_URL_SECRETS_MANAGER=url,
-        AWS_ACCESS_KEY_ID=key.access_key_id,
-        AWS_SECRET_ACCESS_KEY=key.secret_access_key,
-        AWS_DEFAULT_REGION=args.region,
-    )
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
-    service.knows_function = registry.knows
+    environment = function_environment(url, key, args.region)
+    if registry.has_entry_points:
+        # User code running in this process builds its boto3 client from os.environ, as on
+        # Lambda; only then does the server's key go into the process environment. Built-in
+        # functions and commands get it per invocation.
+        log.info("in-process rotation functions are configured: exporting the endpoint and key")
+        os.environ.update(environment)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
     scheduler = Scheduler(
         service,
-        Rotator(service, registry),
+        Rotator(service, registry, environment=environment),
         interval=args.scheduler_interval,
         retry_base=args.rotation_retry_base,
     )
-    service.on_rotation_requested = scheduler.request
-    service.on_rotation_test_requested = scheduler.request_test
     scheduler.start()
     return scheduler
 

@@ -6,26 +6,25 @@ from collections.abc import Callable
 from typing import Any
 
 from secretsd.model import errors, rotation
+from secretsd.model.rotation_dates import refresh_next_rotation, retry_deadline
+from secretsd.model.schedule import parse_rotation_rules
 from secretsd.model.secret import Secret
-from secretsd.rotation.dates import refresh_next_rotation, retry_deadline
-from secretsd.rotation.schedule import parse_rotation_rules
 
 from . import params
 from .edits import Edit
+from .rotation_requests import RotationRequests
 
 Body = dict[str, Any]
 
 
 class RotationOperations:
-    """Mixed into ``SecretsService``; uses its ``_mutate``, ``new_token``, ``after_commit``."""
+    """Mixed into ``SecretsService``; uses its ``_mutate``, ``new_token``, ``after_commit``,
+    and the collaborators it was built with: ``knows_function`` (is a rotation function of
+    that name built in or configured) and ``rotation_requests`` (who runs rotations)."""
 
     after_commit: Callable[[Callable[[], None]], None]
-
-    # Set by the server: whether a rotation function name is known, and who runs a
-    # rotation that RotateSecret starts.
-    knows_function: Callable[[str], bool] = staticmethod(lambda name: True)
-    on_rotation_requested: Callable[[str, str], None] = staticmethod(lambda arn, token: None)
-    on_rotation_test_requested: Callable[[str], None] = staticmethod(lambda arn: None)
+    knows_function: Callable[[str], bool]
+    rotation_requests: RotationRequests
 
     def rotate_secret(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
@@ -62,11 +61,11 @@ class RotationOperations:
 
         response = self._mutate(secret_id, edit)
         if immediately:
-            self.after_commit(lambda: self.on_rotation_requested(response["ARN"], token))
+            self.after_commit(lambda: self.rotation_requests.rotate(response["ARN"]))
         else:
             # As the service does: check the function with testSecret on a temporary
             # pending version, and rotate later on schedule.
-            self.after_commit(lambda: self.on_rotation_test_requested(response["ARN"]))
+            self.after_commit(lambda: self.rotation_requests.test(response["ARN"]))
         return response
 
     def cancel_rotate_secret(self, body: Body) -> Body:

@@ -34,7 +34,7 @@ from itertools import pairwise
 from typing import Any
 
 from secretsd.model import errors
-from secretsd.rotation.cron import MIN_HOURS_APART, Cron, invalid, midnight, utc
+from secretsd.model.cron import MIN_HOURS_APART, Cron, invalid, midnight, utc
 
 __all__ = ["BOTH_GIVEN", "RotationRules", "Window", "parse_rotation_rules"]
 

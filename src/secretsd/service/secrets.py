@@ -21,14 +21,15 @@ from secretsd.model import errors, versions
 from secretsd.model.arn import PREFIX as ARN_PREFIX
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
 from secretsd.model.password import password_arguments, random_password
+from secretsd.model.rotation_dates import refresh_next_rotation
 from secretsd.model.secret import AWSCURRENT, Secret
-from secretsd.rotation.dates import refresh_next_rotation
 from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
 from .edits import Edit
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
+from .rotation_requests import RotationRequests
 
 Body = dict[str, Any]
 Handler = Callable[[Body], Body]
@@ -58,6 +59,8 @@ class SecretsService(ReadOperations, RotationOperations):
         clock: Callable[[], float] = time.time,
         new_suffix: Callable[[], str] = _random_suffix,
         new_token: Callable[[], str] = _token,
+        knows_function: Callable[[str], bool] = lambda name: True,
+        rotation_requests: RotationRequests | None = None,
     ) -> None:
         self.storage = storage
         self.region = region
@@ -65,6 +68,8 @@ class SecretsService(ReadOperations, RotationOperations):
         self.clock = clock
         self.new_suffix = new_suffix
         self.new_token = new_token
+        self.knows_function = knows_function
+        self.rotation_requests = rotation_requests or RotationRequests()
         self._thread = threading.local()
         self.arn_prefix = f"{ARN_PREFIX}{region}:{account}:secret:"
         self.operations: dict[str, Handler] = {

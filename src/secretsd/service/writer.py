@@ -18,9 +18,9 @@ from typing import Any
 
 from secretsd.model import errors
 
-from .service import SecretsService
+from .secrets import SecretsService
 
-log = logging.getLogger("secretsd.api")
+log = logging.getLogger("secretsd.service")
 
 MAX_GROUP = 128
 
