@@ -106,7 +106,8 @@ class SecretsService(ReadOperations, RotationOperations):
         """Writes of this thread inside the block are committed together, with one fsync,
         where the store can; actions registered with ``after_commit`` run after it."""
         batch = getattr(self.storage, "batch", None)
-        self._thread.deferred = deferred = []
+        deferred: list[Callable[[], None]] = []
+        self._thread.deferred = deferred
         try:
             with batch() if batch is not None else contextlib.nullcontext():
                 yield
