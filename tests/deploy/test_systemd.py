@@ -61,6 +61,7 @@ def test_server_unit_keeps_its_data_and_key_where_systemd_puts_them():
     assert found["LoadCredential"] == ["master.key:/etc/secretsd/master.key"]
     [start] = found["ExecStart"]
     assert "--data-dir ${STATE_DIRECTORY}" in start
+    assert '--master-key-command "/bin/cat %d/master.key"' in start
     # The connection cap stays below the open-file limit, with room for the store and logs.
     cap = int(start.split("--max-connections")[1].split()[0])
     assert cap + 1000 <= int(found["LimitNOFILE"][0])
