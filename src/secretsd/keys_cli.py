@@ -126,6 +126,8 @@ def rotate_master(args: argparse.Namespace) -> int:
             if met == 0:
                 break
             total += met
+        while rekey.reauthenticate_pass(storage):
+            pass
         rekey.finish(storage, ring)
     finally:
         storage.close()
@@ -168,7 +170,7 @@ def retire_old_key(args: argparse.Namespace) -> int:
                 f"start with the new key (the one `rotate-master` moved to) before retiring"
             )
         if rekey.count_under_other_keys(storage, current.key_id) != 0:
-            raise MasterKeyError("values remain under the old key: run rotate-master again")
+            raise MasterKeyError("records remain under the old key: run rotate-master again")
         rekey.retire(storage)
     finally:
         storage.close()

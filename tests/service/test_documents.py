@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from secretsd.model.secret import Secret
+from secretsd.model.secret import Secret, UnreadableRecord
 from secretsd.service import SecretsService
 from secretsd.service.documents import DocumentCache
 from secretsd.store.base import StoredSecret
@@ -52,20 +52,32 @@ def test_reading_does_not_change_the_shared_secret(tmp_path):
     assert service.describe_secret({"SecretId": "s"})["LastAccessedDate"] == T0 // DAY * DAY
 
 
-def test_a_hit_needs_the_same_bytes_not_only_the_same_revision():
+def test_a_hit_needs_the_same_record_not_only_the_same_revision():
     cache = DocumentCache()
     first = Secret("arn:a", "a", T0, T0, description="one")
     second = Secret("arn:a", "a", T0, T0, description="two")
-    assert cache.decoded(StoredSecret("arn:a", "a", 1, first.to_document())).description == "one"
-    # A store that hands out the same revision with another document is believed, not the cache.
-    decoded = cache.decoded(StoredSecret("arn:a", "a", 1, second.to_document()))
-    assert decoded.description == "two"
+    stored = StoredSecret("arn:a", "a", 1, first.to_document())
+    cache.put(stored, first)
+    assert cache.get(StoredSecret("arn:a", "a", 1, first.to_document())) is first
+    # A store that hands out the same revision with another document, or another name, is
+    # believed, not the cache.
+    assert cache.get(StoredSecret("arn:a", "a", 1, second.to_document())) is None
+    assert cache.get(StoredSecret("arn:a", "b", 1, first.to_document())) is None
+
+
+def test_a_record_that_failed_its_check_never_hits():
+    cache = DocumentCache()
+    secret = Secret("arn:a", "a", T0, T0)
+    cache.put(StoredSecret("arn:a", "a", 1, secret.to_document()), secret)
+    refused = StoredSecret(
+        "arn:a", "a", 1, secret.to_document(), problem=UnreadableRecord("a", "tampered")
+    )
+    assert cache.get(refused) is None
 
 
 def test_the_cache_starts_over_when_full():
     cache = DocumentCache(size=2)
     for name in ("a", "b", "c"):
-        cache.decoded(
-            StoredSecret(f"arn:{name}", name, 1, Secret(f"arn:{name}", name, T0, T0).to_document())
-        )
+        secret = Secret(f"arn:{name}", name, T0, T0)
+        cache.put(StoredSecret(secret.arn, name, 1, secret.to_document()), secret)
     assert len(cache._entries) == 1

@@ -55,6 +55,10 @@ def _key_ids(store: Storage) -> list[str | None]:
 def _assert_all_read(store: Storage, values: dict[tuple[str, str], bytes]) -> None:
     for (arn, version), value in values.items():
         assert store.read_value(arn, version) == value
+    # The documents too: each verifies under the keys this node holds, none is refused.
+    for arn, _ in values:
+        stored = store.load_by_arn(arn)
+        assert stored is not None and stored.problem is None
 
 
 def _key_id_of(path: Path) -> str:

@@ -44,7 +44,17 @@ def format_event(at: float, event: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        return _history(build_parser().parse_args(argv))
+    except BrokenPipeError:
+        # The reader (``| head``) has what it wanted. Point stdout at /dev/null so the
+        # interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _history(args: argparse.Namespace) -> int:
     try:
         service = open_service(
             args.data_dir,

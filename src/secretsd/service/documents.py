@@ -25,14 +25,23 @@ DEFAULT_SIZE = 4096
 class DocumentCache:
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
-        self._entries: dict[str, tuple[bytes, Secret]] = {}
+        self._entries: dict[str, tuple[bytes, str, Secret]] = {}
 
-    def decoded(self, stored: StoredSecret) -> Secret:
+    def get(self, stored: StoredSecret) -> Secret | None:
+        """The secret decoded from this very record before, if it is cached."""
         cached = self._entries.get(stored.arn)
-        if cached is not None and cached[0] == stored.document:
-            return cached[1]
-        secret = Secret.from_document(stored.document)
+        if (
+            cached is not None
+            and stored.problem is None
+            and cached[0] == stored.document
+            and cached[1] == stored.name
+        ):
+            return cached[2]
+        return None
+
+    def put(self, stored: StoredSecret, secret: Secret) -> Secret:
+        """Remember ``secret``, decoded (and checked) from ``stored``; returns it."""
         if len(self._entries) >= self.size:
             self._entries.clear()
-        self._entries[stored.arn] = (stored.document, secret)
+        self._entries[stored.arn] = (stored.document, stored.name, secret)
         return secret

@@ -11,6 +11,10 @@ the keyring while old records still open with the old one. A keyring may be give
 ``discover`` hook: it runs when a record names a key the ring lacks and before each seal,
 so a running server learns a master key that ``secretsd keys rotate-master`` introduces
 (see ``store.rekey``).
+
+Besides sealing, a master key authenticates records that stay readable (the documents of
+``store.encryption``) with HMAC-SHA256 under a key derived from it by HKDF, so the one key
+is never used by two algorithms.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from secretsd.private_file import publish_private_file
 from secretsd.store.base import StorageError
@@ -35,6 +41,7 @@ ENV_VAR = "SECRETSD_MASTER_KEY"
 KEY_FILE_NAME = "master.key"
 KEY_BYTES = 32
 _KEY_ID_LABEL = b"secretsd master key id v1"
+_MAC_KEY_LABEL = b"secretsd record authentication v1"
 
 
 class MasterKeyError(StorageError):
@@ -48,15 +55,23 @@ class WrongMasterKey(StorageError):
 class MasterKey:
     """A 256-bit master key. Its repr shows only the key id, never key material."""
 
-    __slots__ = ("aead", "key_id")
+    __slots__ = ("_mac", "aead", "key_id")
 
     def __init__(self, material: bytes) -> None:
         if len(material) != KEY_BYTES:
             raise MasterKeyError(f"a master key is {KEY_BYTES} bytes, got {len(material)}")
         digest = hmac.new(material, _KEY_ID_LABEL, hashlib.sha256).hexdigest()
         self.key_id: str = digest[:16]
-        # Only the cipher object is kept: no attribute holds the raw key for a stray print.
+        # Only the cipher objects are kept: no attribute holds key bytes for a stray print.
         self.aead = AESGCM(material)
+        mac_key = HKDF(hashes.SHA256(), 32, salt=None, info=_MAC_KEY_LABEL).derive(material)
+        self._mac = hmac.new(mac_key, digestmod=hashlib.sha256)
+
+    def mac(self, message: bytes) -> bytes:
+        """HMAC-SHA256 of ``message`` under this key's authentication key (32 bytes)."""
+        mac = self._mac.copy()
+        mac.update(message)
+        return mac.digest()
 
     @classmethod
     def generate(cls) -> MasterKey:

@@ -11,7 +11,8 @@ rotation from key O to key N therefore goes:
 2. ``rewrap_pass``, repeated until a pass rewrites nothing: each value sealed under
    another key is opened and sealed again under N, and swapped in only if it is unchanged
    (``replace_value``), one record per durable write. Killed at any point, the store is
-   consistent: every record is under O or N, and both are reachable.
+   consistent: every record is under O or N, and both are reachable. Then
+   ``reauthenticate_pass`` does the same for the documents' tags (``store.documents``).
 3. ``finish``: the key check record moves to N. From then on a node starting with N alone
    needs nothing else; one starting with O still learns N from ``rotation.next``.
 4. ``retire`` (a separate step, once every node runs with N): the two settings are cleared.
@@ -24,14 +25,18 @@ Settings cannot be deleted through the Storage interface; an empty value means "
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from secretsd.model.errors import DecryptionFailure
-from secretsd.store.base import Storage
+from secretsd.model.secret import UnreadableRecord
+from secretsd.store import documents
+from secretsd.store.base import Change, Conflict, Storage
 from secretsd.store.encryption import (
     _KEY_CHECK_IDENTITY,
     FORMAT_V1,
     KEY_CHECK_SETTING,
+    EncryptedStorage,
     open_sealed,
     seal,
 )
@@ -129,8 +134,39 @@ def rewrap_pass(
     return met
 
 
-def count_under_other_keys(storage: Storage, key_id: str) -> int:
-    return sum(1 for _, _, record in storage.iter_values() if record_key_id(record) != key_id)
+def reauthenticate_pass(storage: EncryptedStorage) -> int:
+    """Authenticate again under the current key every document tagged by another key.
+
+    Documents carry a tag by the master key that wrote them last (``store.documents``); once
+    the old key is retired, one left under it would be refused. Each is rewritten unchanged
+    through the encrypting layer (a new revision, tagged by the current key), guarded by the
+    revision read, so a concurrent change wins and the next pass looks again. Returns how
+    many documents under another key the pass met.
+    """
+    target = storage.keyring.current.key_id
+    met = 0
+    for raw in storage.inner.iter_secrets():
+        if documents.record_key_id(raw.document) == target:
+            continue
+        met += 1
+        try:
+            stored = storage.load_by_arn(raw.arn)
+        except UnreadableRecord:
+            continue  # refused: a rewrite must not bless a record that fails to verify
+        if stored is None:
+            continue
+        with contextlib.suppress(Conflict):
+            storage.commit(Change(stored.arn, stored.name, stored.revision, stored.document))
+    return met
+
+
+def count_under_other_keys(storage: EncryptedStorage, key_id: str) -> int:
+    """Values and documents still under a key other than ``key_id``."""
+    values = sum(1 for _, _, record in storage.iter_values() if record_key_id(record) != key_id)
+    docs = sum(
+        1 for raw in storage.inner.iter_secrets() if documents.record_key_id(raw.document) != key_id
+    )
+    return values + docs
 
 
 def finish(storage: Storage, ring: Keyring) -> None:
