@@ -36,14 +36,14 @@ class Headers:
             key = name.lower() if isinstance(name, bytes) else name_bytes(name)
             if key in raw:
                 existing = raw[key]
-                raw[key] = [*existing, value] if type(existing) is list else [existing, value]
+                raw[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
             else:
                 raw[key] = value
         self._raw = raw
 
     def first(self, name: bytes) -> str | None:
         value = self._raw.get(name)
-        if type(value) is list:
+        if isinstance(value, list):
             value = value[0]
         return value.decode("latin-1") if isinstance(value, bytes) else value
 
@@ -52,7 +52,7 @@ class Headers:
         value = self._raw.get(name)
         if value is None:
             return ""
-        if type(value) is list:
+        if isinstance(value, list):
             return ",".join(
                 " ".join((v.decode("latin-1") if isinstance(v, bytes) else v).split())
                 for v in value
