@@ -85,6 +85,8 @@ _KEY_CHECK_IDENTITY = ("secretsd:master-key-check", "v1")
 KEY_CHECK_LEGACY = b"secretsd master key check"
 KEY_CHECK_AUTHENTICATED = b"secretsd master key check; documents authenticated v1"
 _NONCE = 12
+# Rows remembered as verified, one per secret (the cache starts over when full).
+_VERIFIED_ROWS = 4096
 _TAG = 16
 _DATA_KEY = 32
 _WRAPPED = _DATA_KEY + _TAG
@@ -172,6 +174,8 @@ class EncryptedStorage(Storage):
         self.location = location
         self._reported: set[tuple[str, int, str]] = set()
         self._reported_lock = threading.Lock()
+        # Per ARN, the last row that verified and what verifying it returned (``_verified``).
+        self._verified_rows: dict[str, tuple[StoredSecret, StoredSecret]] = {}
         if not self._check_key():
             self._authenticate_documents()
 
@@ -229,12 +233,30 @@ class EncryptedStorage(Storage):
     # -- documents ------------------------------------------------------------------------
 
     def _verified(self, stored: StoredSecret) -> StoredSecret:
+        # Verifying a document costs more than the rest of a GetSecretValue's store reads.
+        # A row equal, byte for byte, to one that verified before (same ARN, name, revision
+        # and record, MAC included) verifies again, with the same result: the MAC is a
+        # function of exactly these, and keys are only ever added to a keyring, so the one
+        # that verified it is still there. Such a row is answered from memory; any change
+        # to any of these in the database misses, and is verified in full.
+        seen = self._verified_rows.get(stored.arn)
+        if (
+            seen is not None
+            and seen[0].document == stored.document
+            and seen[0].revision == stored.revision
+            and seen[0].name == stored.name
+        ):
+            return seen[1]
         try:
             document = documents.verify(self.keyring, stored)
         except TamperedRecord as exc:
             self._report(exc, stored.revision)
             raise
-        return dataclasses.replace(stored, document=document)
+        verified = dataclasses.replace(stored, document=document)
+        if len(self._verified_rows) >= _VERIFIED_ROWS:
+            self._verified_rows.clear()
+        self._verified_rows[stored.arn] = (stored, verified)
+        return verified
 
     def _report(self, exc: TamperedRecord, revision: int) -> None:
         # Once per record and reason: a client polling a refused secret must not flood
