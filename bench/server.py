@@ -6,7 +6,7 @@ PutSecretValue with 16 boto3 threads, each on its own secret (secretsd acknowled
 durable writes; concurrent writes share one fsync). Then 10,000
 secrets are added to each store and both are measured again.
 
-    .venv/bin/python bench/server.py [--seconds 10] [--connections 16] [--secrets 10000]
+    .venv/bin/python bench/server.py [--seconds 10] [--connections 16] [--secrets 10000 (0: skip)]
 """
 
 from __future__ import annotations
@@ -213,7 +213,10 @@ def main() -> int:
     targets = [start_secretsd(workdir), start_moto()]
     results: dict[tuple[str, str], dict[str, float]] = {}
     try:
-        for label, stored in (("empty store", 0), (f"{args.secrets} secrets", args.secrets)):
+        phases = [("empty store", 0)]
+        if args.secrets:  # --secrets 0: the empty store only
+            phases.append((f"{args.secrets} secrets", args.secrets))
+        for label, stored in phases:
             print(f"{label}:", flush=True)
             for target in targets:
                 if stored:
