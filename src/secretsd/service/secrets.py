@@ -105,10 +105,9 @@ class SecretsService(ReadOperations, RotationOperations):
     def group_commit(self) -> Iterator[None]:
         """Writes of this thread inside the block are committed together, with one fsync,
         where the store can; actions registered with ``after_commit`` run after it."""
-        batch = getattr(self.storage, "batch", None)
         self._thread.deferred = deferred = []
         try:
-            with batch() if batch is not None else contextlib.nullcontext():
+            with self.storage.batch():
                 yield
         finally:
             self._thread.deferred = None
