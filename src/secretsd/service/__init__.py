@@ -6,8 +6,9 @@ interface and the pure rules of ``secretsd.model``, and tells the rotation machi
 the ``RotationRequests`` it was built with, when a RotateSecret wants a rotation now.
 """
 
+from secretsd.service.accesses import AccessRecorder
 from secretsd.service.edits import Edit
 from secretsd.service.rotation_requests import RotationRequests
 from secretsd.service.secrets import SecretsService
 
-__all__ = ["Edit", "RotationRequests", "SecretsService"]
+__all__ = ["AccessRecorder", "Edit", "RotationRequests", "SecretsService"]

@@ -26,6 +26,7 @@ from secretsd.model.secret import AWSCURRENT, Secret
 from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
+from .accesses import AccessRecorder
 from .edits import Edit
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
@@ -61,8 +62,11 @@ class SecretsService(ReadOperations, RotationOperations):
         new_token: Callable[[], str] = _token,
         knows_function: Callable[[str], bool] = lambda name: True,
         rotation_requests: RotationRequests | None = None,
+        accesses: AccessRecorder | None = None,
     ) -> None:
         self.storage = storage
+        # Where reads hand their LastAccessedDate; without one, the reader writes it itself.
+        self.accesses = accesses
         self.region = region
         self.account = account
         self.clock = clock

@@ -36,6 +36,7 @@ def open_storage(
     env: Mapping[str, str] = os.environ,
     *,
     schema: str = "secretsd",
+    pool_size: int | None = None,
 ) -> Storage:
     """Open the server's store, with values encrypted at rest, and check the master key.
 
@@ -44,7 +45,8 @@ def open_storage(
       comes from the environment). Created with mode 0700 when missing.
     - ``database_url``: None (or empty) for the embedded SQLite store, or a ``postgresql://`` (or
       ``postgres://``) URL for a PostgreSQL store that several server nodes share; its
-      tables live in the database schema ``schema``.
+      tables live in the database schema ``schema``, reached through a pool of at most
+      ``pool_size`` connections (the backend's default when None).
     - ``env``: the environment to read ``SECRETSD_MASTER_KEY`` (base64 of 32 bytes) from;
       when it is unset the key comes from ``data_dir/master.key``, created on first start.
 
@@ -58,7 +60,7 @@ def open_storage(
         inner = _sqlite(data_dir / DATABASE_FILE_NAME)
         location = f"this data directory ({data_dir})"
     elif database_url.startswith(_POSTGRES_SCHEMES):
-        postgres = _postgres(database_url, schema)
+        postgres = _postgres(database_url, schema, pool_size)
         inner, location = postgres, f"the store at {postgres.location}"
     else:
         raise StorageError("the database URL must start with postgresql:// (or postgres://)")
@@ -77,8 +79,8 @@ def _sqlite(path: Path) -> Storage:
     return SQLiteStorage(path)
 
 
-def _postgres(url: str, schema: str):
+def _postgres(url: str, schema: str, pool_size: int | None):
     # Imported on demand: the embedded store does not load the PostgreSQL driver.
-    from secretsd.store.postgres import PostgresStorage
+    from secretsd.store.postgres import DEFAULT_POOL_SIZE, PostgresStorage
 
-    return PostgresStorage(url, schema=schema)
+    return PostgresStorage(url, schema=schema, pool_size=pool_size or DEFAULT_POOL_SIZE)
