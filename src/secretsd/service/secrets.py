@@ -109,7 +109,8 @@ class SecretsService(ReadOperations, RotationOperations):
     def group_commit(self) -> Iterator[None]:
         """Writes of this thread inside the block are committed together, with one fsync,
         where the store can; actions registered with ``after_commit`` run after it."""
-        self._thread.deferred = deferred = []
+        deferred: list[Callable[[], None]] = []
+        self._thread.deferred = deferred
         try:
             with self.storage.batch():
                 yield
@@ -216,9 +217,13 @@ class SecretsService(ReadOperations, RotationOperations):
         if body.get("AddReplicaRegions"):
             raise errors.InvalidRequest("secretsd does not replicate secrets to other regions.")
 
-        existing = self.storage.load_by_name(name)
-        if existing is not None:
-            secret = Secret.from_document(existing.document)
+        # Through ``load``: a secret whose recovery window has passed is purged there, and
+        # its name is free again even if nothing has read it since.
+        try:
+            secret, _ = self.load(name)
+        except errors.ResourceNotFound:
+            pass
+        else:
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.NAME_SCHEDULED_FOR_DELETION)
             version = secret.versions.get(token)

@@ -85,7 +85,7 @@ class PostgresStorage(Storage):
         self.schema = schema
         self.pool_size = pool_size
         self._dsn = dsn
-        self._connect_options = {
+        self._connect_options: dict[str, Any] = {
             "autocommit": True,
             "connect_timeout": connect_timeout,
             "application_name": f"secretsd:{schema}",
@@ -166,9 +166,11 @@ class PostgresStorage(Storage):
         # connection, and a rotation holding it for minutes keeps no pool connection busy.
         conn = self._connect()
         try:
-            held = conn.execute(
+            row = conn.execute(
                 "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", (self.schema, name)
-            ).fetchone()[0]
+            ).fetchone()
+            assert row is not None  # a SELECT without FROM returns one row
+            held = row[0]
         except psycopg.Error as exc:
             conn.close()
             raise StorageError(f"locking {name} in {self.location} failed: {exc}") from exc
