@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.api.test_ops_helpers import stages_by_version
-from tests.rotation.test_managed_rotation import wait_for
 from tests.support.server import start_server
+from tests.support.wait import wait_for
 
 WRITES = 1000
 

@@ -10,7 +10,7 @@ import pytest
 
 from secretsd.model import errors
 from tests.api.test_ops_helpers import expect_error, partial_arn, token, unique_name
-from tests.rotation.test_managed_rotation import wait_for
+from tests.support.wait import wait_for
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import uuid
 import psycopg
 import pytest
 
-from tests.rotation.test_managed_rotation import wait_for
 from tests.support.server import start_server
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.postgres
 DSN = "postgresql://postgres@127.0.0.1:5432/test"

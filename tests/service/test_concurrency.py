@@ -71,6 +71,16 @@ class MeetBeforeFirstCommit(Storage):
     def put_setting(self, key: str, value: bytes) -> None:
         self.inner.put_setting(key, value)
 
+    def batch(self):
+        return self.inner.batch()
+
+    def claim_lock(self, name: str):
+        return self.inner.claim_lock(name)
+
+    @property
+    def reads_may_block(self) -> bool:
+        return self.inner.reads_may_block
+
     def close(self) -> None:
         pass  # the fixture closes the inner store
 
