@@ -70,6 +70,13 @@ def unknown_key(key: str, known: list[str]) -> str:
     return f"unknown field `{key}`, expected one of {expected}"
 
 
+def withdrawn_refresh_now_interval() -> str:
+    return (
+        "refresh_now_min_interval_seconds is withdrawn and ignored: refreshNow=true always "
+        "answers from a backend call that started after the request arrived"
+    )
+
+
 def bad_type(key: str, expected: str) -> str:
     return f"invalid type for `{key}`: expected {expected}"
 

@@ -140,6 +140,8 @@ def _failure(config: AgentConfig, message: str) -> StartupError:
 def prepare(config: AgentConfig, env: Mapping[str, str]) -> tuple[Agent, socket.socket]:
     """Everything before the event loop; raises StartupError with the message to print."""
     configure_logging(config)
+    for notice in config.notices:
+        log.warning("%s", notice)
     try:
         token = read_token(config.ssrf_env_variables, env)
     except Exception as exc:
