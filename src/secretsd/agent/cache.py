@@ -286,7 +286,7 @@ class SecretCache:
         assert this is not None
         if self._forced_next.get(key) is this:
             del self._forced_next[key]
-        self._forced_flights[key] = this  # type: ignore[assignment]
+        self._forced_flights[key] = this
         return await self._fetch_forced(key)
 
     async def _fetch_forced(self, key: Key) -> Outcome:

@@ -115,5 +115,11 @@ def credentials_invalid(error: str) -> str:
     return f"Could not validate the backend credentials: {error}"
 
 
+NO_REGION = (
+    "No AWS region for the backend: set region in the configuration file, or AWS_REGION "
+    "(or AWS_DEFAULT_REGION) in the environment"
+)
+
+
 def extension_registration_failed(error: str) -> str:
     return f"Could not register with the Lambda Extensions API: {error}"
