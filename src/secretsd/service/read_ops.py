@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from secretsd.model import errors, listing, versions
 from secretsd.model.secret import Secret
-from secretsd.store.base import Change, Conflict, Storage
+from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
 from .render import describe, list_entry, secret_value_entry, version_entry
@@ -23,6 +23,7 @@ class ReadOperations:
     storage: Storage
     clock: Callable[[], float]
     load: Callable[[str], tuple[Secret, int]]
+    readable_secrets: Callable[[Iterable[StoredSecret]], Iterator[Secret]]
 
     def get_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
@@ -116,9 +117,7 @@ class ReadOperations:
         now = self.clock()
         return [
             secret
-            for secret in map(
-                Secret.from_document, (s.document for s in self.storage.iter_secrets())
-            )
+            for secret in self.readable_secrets(self.storage.iter_secrets())
             if secret.deletion_date is None or secret.deletion_date > now
         ]
 
