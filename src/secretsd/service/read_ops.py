@@ -8,9 +8,10 @@ from typing import Any
 
 from secretsd.model import errors, listing, versions
 from secretsd.model.secret import Secret
-from secretsd.store.base import Change, Conflict, Storage
+from secretsd.store.base import Conflict, ListQuery, Storage
 
 from . import params
+from .edits import secret_change
 from .render import describe, list_entry, secret_value_entry, version_entry
 
 Body = dict[str, Any]
@@ -54,9 +55,7 @@ class ReadOperations:
         # A concurrent writer wins; the date is refreshed on a later read. Bookkeeping, not a
         # change of the secret: no fsync, so the first reads of a day never wait on the disk.
         with contextlib.suppress(Conflict):
-            self.storage.commit(
-                Change(secret.arn, secret.name, revision, secret.to_document()), durable=False
-            )
+            self.storage.commit(secret_change(secret, revision), durable=False)
 
     def batch_get_secret_value(self, body: Body) -> Body:
         ids = params.string_list(body, "SecretIdList", max_items=20)
@@ -82,66 +81,57 @@ class ReadOperations:
                         {"SecretId": secret_id, "ErrorCode": exc.code, "Message": exc.message}
                     )
             return {"SecretValues": values, "Errors": failures}
-        matching = [
-            s
-            for s in self.all_secrets()
-            if not s.scheduled_for_deletion and listing.matches(s, filters)
-        ]
-        chunk, following = listing.page(
-            matching,
-            listing.sort_key(None),
-            descending=False,
-            token=token,
-            max_results=max_results,
-            default=20,
+        query = ListQuery(
+            now=self.clock(),
+            filters=tuple(filters),
+            after=listing.secret_after(token, "created-date"),
+            limit=max_results or 20,
         )
-        for secret in chunk:
+        page, after = self.storage.list_page(query)
+        for stored in page:
+            secret = Secret.from_document(stored.document)
             try:
-                stored, revision = self.load(secret.arn)
-                values.append(self._read_value(stored, revision, None, None))
+                values.append(self._read_value(secret, stored.revision, None, None))
             except errors.SecretsManagerError as exc:
                 failures.append(
                     {"SecretId": secret.arn, "ErrorCode": exc.code, "Message": exc.message}
                 )
         response: Body = {"SecretValues": values, "Errors": failures}
-        if following:
-            response["NextToken"] = following
+        if after is not None:
+            response["NextToken"] = listing.encode_token(after)
         return response
 
     def describe_secret(self, body: Body) -> Body:
         secret, _ = self.load(params.secret_id(body))
         return describe(secret)
 
-    def all_secrets(self) -> list[Secret]:
-        now = self.clock()
-        return [
-            secret
-            for secret in map(
-                Secret.from_document, (s.document for s in self.storage.iter_secrets())
-            )
-            if secret.deletion_date is None or secret.deletion_date > now
-        ]
+    def rotation_candidates(self, now: float) -> list[Secret]:
+        """The secrets whose rotation may need the scheduler at ``now`` (a superset of those
+        its ``plan`` acts on), read from the store's index instead of every document."""
+        return [Secret.from_document(s.document) for s in self.storage.rotation_candidates(now)]
 
     def list_secrets(self, body: Body) -> Body:
         include_deleted = params.boolean(body, "IncludePlannedDeletion", False)
         max_results = params.integer(body, "MaxResults", low=1, high=100)
         token = params.string(body, "NextToken")
         filters = listing.parse_filters(body.get("Filters"))
-        chosen = [
-            s
-            for s in self.all_secrets()
-            if (include_deleted or not s.scheduled_for_deletion) and listing.matches(s, filters)
-        ]
-        chunk, following = listing.page(
-            chosen,
-            listing.sort_key(params.string(body, "SortBy")),
-            descending=listing.check_order(params.string(body, "SortOrder")),
-            token=token,
-            max_results=max_results,
+        sort_by = listing.check_sort(params.string(body, "SortBy"))
+        descending = listing.check_order(params.string(body, "SortOrder"))
+        query = ListQuery(
+            now=self.clock(),
+            filters=tuple(filters),
+            sort_by=sort_by,
+            descending=descending,
+            include_planned_deletion=include_deleted,
+            after=listing.secret_after(token, sort_by),
+            limit=max_results or 100,
         )
-        response: Body = {"SecretList": [list_entry(s) for s in chunk]}
-        if following:
-            response["NextToken"] = following
+        page, after = self.storage.list_page(query)
+        response: Body = {
+            "SecretList": [list_entry(Secret.from_document(s.document)) for s in page]
+        }
+        if after is not None:
+            response["NextToken"] = listing.encode_token(after)
         return response
 
     def list_secret_version_ids(self, body: Body) -> Body:

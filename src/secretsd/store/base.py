@@ -14,6 +14,10 @@ Every change to a secret is one atomic ``commit``: the new document plus the val
 and dropped, guarded by the revision the caller read (optimistic concurrency, which is also
 what lets several server nodes share one PostgreSQL store). A commit that returns has
 reached durable storage.
+
+Beside each document the store keeps the secret's *index record* (``model.index``), written
+in the same transaction from the ``Change``. ``list_page`` and ``rotation_candidates`` query
+these records, so their cost follows the page asked for, not the number of secrets stored.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from secretsd.model.index import IndexRecord
+from secretsd.model.listing import Filter
 
 
 class StorageError(Exception):
@@ -48,6 +55,8 @@ class Change:
         it moved). ``delete`` removes the secret with all its values and history: guarded by
     ``expected_revision`` like an update, or unconditionally (and without error when the
     secret is already gone) when it is None. A version id both put and dropped ends dropped.
+    ``index`` replaces the secret's index record; without one the secret is in no list and
+    never a rotation candidate (the service always gives one).
     """
 
     arn: str
@@ -58,6 +67,29 @@ class Change:
     put_values: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     drop_values: Sequence[str] = ()
     delete: bool = False
+    index: IndexRecord | None = field(default=None, repr=False)
+
+
+# The position of a secret in a list: its sort value, then its ARN to break ties.
+SortKey = tuple[float | str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """One page of ListSecrets or BatchGetSecretValue, with ``listing``'s semantics.
+
+    ``sort_by`` is a key of ``listing.SORT_KEYS``. ``after`` is the sort key of the last
+    secret of the previous page. A secret whose deletion date is at or before ``now`` is
+    gone and never listed.
+    """
+
+    now: float
+    filters: tuple[Filter, ...] = ()
+    sort_by: str = "created-date"
+    descending: bool = False
+    include_planned_deletion: bool = False
+    after: SortKey | None = None
+    limit: int = 100
 
 
 class Storage(abc.ABC):
@@ -72,6 +104,15 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def iter_secrets(self) -> Iterator[StoredSecret]:
         """Every secret, ordered by name."""
+
+    @abc.abstractmethod
+    def list_page(self, query: ListQuery) -> tuple[list[StoredSecret], SortKey | None]:
+        """The secrets of one page in order, and the key to ask for the next page after, or
+        None when this page is the last."""
+
+    @abc.abstractmethod
+    def rotation_candidates(self, now: float) -> list[StoredSecret]:
+        """The secrets whose index record's rotation attention time is at or before ``now``."""
 
     @abc.abstractmethod
     def commit(self, change: Change, *, durable: bool = True) -> int:

@@ -30,7 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from secretsd.model.errors import DecryptionFailure
-from secretsd.store.base import Change, Storage, StoredSecret
+from secretsd.store.base import Change, ListQuery, SortKey, Storage, StoredSecret
 from secretsd.store.keys import Keyring, WrongMasterKey
 
 FORMAT_V1 = 1
@@ -145,6 +145,12 @@ class EncryptedStorage(Storage):
 
     def iter_secrets(self) -> Iterator[StoredSecret]:
         return self.inner.iter_secrets()
+
+    def list_page(self, query: ListQuery) -> tuple[list[StoredSecret], SortKey | None]:
+        return self.inner.list_page(query)
+
+    def rotation_candidates(self, now: float) -> list[StoredSecret]:
+        return self.inner.rotation_candidates(now)
 
     def commit(self, change: Change, *, durable: bool = True) -> int:
         if change.put_values:
