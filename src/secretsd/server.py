@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from secretsd import logs
+from secretsd.api import guard
 from secretsd.api.app import ApiApp
 from secretsd.api.credentials import CredentialsError
 from secretsd.model.errors import SecretsManagerError
@@ -74,10 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept unsigned requests (tests and benchmarks only; never on a shared host)",
     )
+    guard.add_arguments(parser)
     return parser
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -85,7 +87,7 @@ def bind(host: str, port: int) -> socket.socket:
     # body) waits for the client's delayed ACK, about 40 ms a request.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
-    sock.listen(1024)
+    sock.listen(backlog)
     sock.setblocking(False)
     return sock
 
@@ -127,7 +129,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
         )
         authenticate = None
         if not args.no_auth:
-            verifier = SigV4Verifier(keyring.lookup)
+            verifier = SigV4Verifier(keyring.lookup, region=args.region)
 
             def authenticate(method, path, query, headers, body) -> str:
                 return verifier.verify(method, path, query, headers, body).access_key_id
@@ -137,7 +139,8 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
                 "listening on %s, beyond this machine: anyone who can reach it may try keys",
                 args.host,
             )
-        sock = bind(args.host, args.port)
+        limits = guard.limits_from(args)
+        sock = bind(args.host, args.port, guard.listen_backlog())
         url = url_of(sock)
         if created:
             # Shown once, when the key is made; later starts name only the file.
@@ -150,7 +153,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
             on_ready(url, credentials_file)
         app = ApiApp(service, authenticate)
         try:
-            _run_uvicorn(app, sock, args.log_level)
+            _run_uvicorn(app, sock, args.log_level, limits)
         finally:
             scheduler.stop()
             app.writer.close()
@@ -195,19 +198,27 @@ def _start_rotation(args: argparse.Namespace, service: SecretsService, registry,
     return scheduler
 
 
-def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str) -> None:
+def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str, limits: guard.Limits) -> None:
     import uvicorn
 
+    connections = guard.ConnectionGuard(limits)
+    log.info(
+        "at most %d connections; a request must arrive within %gs",
+        connections.cap,
+        limits.request_timeout,
+    )
     config = uvicorn.Config(
         app,
-        http="httptools",
+        http=connections.protocol_class(),
         lifespan="off",
         access_log=False,
         log_config=None,
         log_level=log_level,
         server_header=False,
         date_header=False,
-        timeout_keep_alive=60,
+        # uvicorn annotates int but only hands it to loop.call_later, which takes seconds as
+        # a float: fractional timeouts work.
+        timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     try:

@@ -150,7 +150,7 @@ def main(argv: list[str]) -> int:
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
-    handlers: dict[int, Callable | int | None] = {}
+    handlers: dict[signal.Signals, Callable | int | None] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         handlers[sig] = signal.signal(sig, lambda *_: stop.set())
 

@@ -18,6 +18,7 @@ import pytest
 
 from secretsd.agent.lambda_extension import extension_name
 from tests.support.server import launch_until_listening, stop_process
+from tests.support.wait import wait_for
 
 from .support import AgentProcess, agent_command
 
@@ -182,8 +183,8 @@ def test_lambda_variables_configure_the_agent(shared_server, lambda_api, tmp_pat
         assert agent.get("/v1/nothing-here", token=SESSION_TOKEN)[0] == 400
         idle = [agent.connect() for _ in range(3)]  # the extension's default max_conn is 3
         try:
-            time.sleep(0.2)
-            assert agent.get("/v1/x", token=SESSION_TOKEN)[0] == 429
+            # The agent counts a connection once it has accepted it, a moment after connect().
+            wait_for(lambda: agent.get("/v1/x", token=SESSION_TOKEN)[0] == 429, timeout=10)
         finally:
             for sock in idle:
                 sock.close()

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from secretsd.agent import http as front_module
+from tests.support.wait import wait_for
 
 from .fakes import FakeSecretsManager
 from .support import TOKEN, InProcess, start_agent, write_config
@@ -132,6 +133,9 @@ def test_200_concurrent_misses_make_one_backend_call(agent, sm, name):
     assert agent.metric("secretsd_agent_cache_coalesced_total") >= 1
 
 
+LIMITED = (429, b"Connection limit exceeded")
+
+
 def test_connection_limit_429_and_spare_ping_slots(shared_server, tmp_path):
     agent = start_agent(write_config(tmp_path, "max_conn = 2\n"), shared_server.env)
     shared_server.client().create_secret(Name="agent-test/limit", SecretString="x")
@@ -139,19 +143,18 @@ def test_connection_limit_429_and_spare_ping_slots(shared_server, tmp_path):
     try:
         assert agent.get("/v1/agent-test/limit")[0] == 200  # cached: the fast path knows it
         idle = [agent.connect() for _ in range(2)]
-        time.sleep(0.2)
-        assert agent.get("/v1/agent-test/limit") == (429, b"Connection limit exceeded")
+        # The agent counts a connection once it has accepted it, a moment after connect().
+        wait_for(lambda: agent.get("/v1/agent-test/limit") == LIMITED, timeout=10)
         assert agent.get("/v1/x") == (429, b"Connection limit exceeded")
         assert agent.get("/v1/x", token=None) == (429, b"Connection limit exceeded")
         assert agent.get("/ping", token=None) == (200, b"healthy")
         idle += [agent.connect() for _ in range(2)]
-        time.sleep(0.2)
-        assert agent.get("/ping", token=None) == (429, b"Connection limit exceeded")
+        wait_for(lambda: agent.get("/ping", token=None) == LIMITED, timeout=10)
         for sock in idle:
             sock.close()
         idle = []
-        time.sleep(0.2)
-        assert agent.get("/v1/x")[0] == 400  # served again: the backend says not found
+        # Served again once the agent has seen the closes: the backend says not found.
+        wait_for(lambda: agent.get("/v1/x")[0] == 400, timeout=10)
     finally:
         for sock in idle:
             sock.close()
@@ -208,9 +211,7 @@ def test_prefetch_fills_the_cache_at_start(count):
     for item in names:
         backend.put(item, item)
     with InProcess(backend, prefetch=names) as agent:
-        deadline = time.monotonic() + 5
-        while backend.count("GetSecretValue") < count and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: backend.count("GetSecretValue") >= count, timeout=5)
         for item in names:
             assert agent.get(f"/v1/{item}")[0] == 200
     assert backend.count("GetSecretValue") == count

@@ -24,6 +24,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.support.server import ServerProcess, start_server
+from tests.support.wait import wait_for
 
 
 def marker() -> str:
@@ -160,14 +161,16 @@ def exercise(proc: ServerProcess, values: Values) -> tuple[str, list[bytes]]:
     return name, said
 
 
-def rotate(sm, values: Values) -> None:
+def rotate(proc: ServerProcess, values: Values) -> None:
     """Rotations that succeed and fail: the functions' logs must not show values either."""
+    sm = proc.client()
     name = f"leaks-rotation/{uuid.uuid4().hex[:8]}"
     generic = f"{name}-generic"
     sm.create_secret(Name=generic, SecretString=json.dumps({"api_key": marker_of(values)}))
     rules = {"AutomaticallyAfterDays": 30}
     sm.rotate_secret(SecretId=generic, RotationLambdaARN="secretsd-generic", RotationRules=rules)
     values.received(wait_for_new_current(sm, generic))
+    failing_names = []
     for broken in (
         "not json " + marker_of(values),
         json.dumps({"password": marker_of(values)}),
@@ -182,12 +185,18 @@ def rotate(sm, values: Values) -> None:
         ),
     ):
         failing = f"{name}-failing-{uuid.uuid4().hex[:6]}"
+        failing_names.append(failing)
         sm.create_secret(Name=failing, SecretString=broken)
         sm.rotate_secret(
             SecretId=failing, RotationLambdaARN="secretsd-mysql-single-user", RotationRules=rules
         )
-    # Give the failing rotations time to run and log their errors.
-    time.sleep(2)
+
+    # The log is searched only once every failing rotation has logged its error.
+    def every_failure_logged() -> bool:
+        failures = [line for line in proc.log_text().splitlines() if "rotation step failed" in line]
+        return all(any(f in line for line in failures) for f in failing_names)
+
+    wait_for(every_failure_logged, timeout=30, message="the failing rotations logged no error")
 
 
 def marker_of(values: Values) -> str:
@@ -240,7 +249,7 @@ def test_rotation_keeps_values_out_of_logs_and_files(tmp_path, log_format, level
     proc = start_server(tmp_path / "data", "--log-format", log_format, "--log-level", level)
     try:
         values = Values()
-        rotate(proc.client(), values)
+        rotate(proc, values)
         for path, content in files_of(proc.data_dir).items():
             assert_absent(values, content, f"{path} (server running)")
     finally:

@@ -7,6 +7,7 @@ Whatever goes wrong, the answer is an AWS-shaped JSON error: never a 500, never 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -61,6 +62,8 @@ def wire(shared_server):
         credentials: Credentials | None = None,
         signed_at: dt.datetime | None = None,
         method: str = "POST",
+        region: str = "us-east-1",
+        unsigned_payload: bool = False,
     ) -> Reply:
         data = body.encode() if isinstance(body, str) else body
         headers = {"Content-Type": JSON_11}
@@ -70,12 +73,21 @@ def wire(shared_server):
             method=method, url=f"{shared_server.endpoint_url}/", data=data, headers=headers
         )
         if sign:
-            signer = SigV4Auth(credentials or good, "secretsmanager", "us-east-1")
-            if signed_at is None:
+            signer = SigV4Auth(credentials or good, "secretsmanager", region)
+            with contextlib.ExitStack() as patches:
+                if signed_at is not None:
+                    patches.enter_context(
+                        mock.patch("botocore.auth.get_current_datetime", return_value=signed_at)
+                    )
+                if unsigned_payload:
+                    # botocore signs every body sent over plain HTTP; this is what it sends
+                    # over HTTPS when an operation turns payload signing off.
+                    patches.enter_context(
+                        mock.patch.object(
+                            SigV4Auth, "_should_sha256_sign_payload", return_value=False
+                        )
+                    )
                 signer.add_auth(request)
-            else:
-                with mock.patch("botocore.auth.get_current_datetime", return_value=signed_at):
-                    signer.add_auth(request)
         prepared = request.prepare()
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
         try:
@@ -169,6 +181,44 @@ def test_wrong_member_types(wire, target, body):
     )
 
 
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        ("secretsmanager.ListSecrets", '{"Filters": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        ("secretsmanager.ListSecrets", '{"Tags": ' + '{"a":' * 50_000 + "1" + "}" * 50_001),
+        ("secretsmanager.DeleteSecret", '{"SecretId": "x", "RecoveryWindowInDays": 1e999}'),
+        ("secretsmanager.DeleteSecret", '{"SecretId": "x", "RecoveryWindowInDays": -1e999}'),
+        ("secretsmanager.DeleteSecret", '{"SecretId": "x", "RecoveryWindowInDays": NaN}'),
+        ("secretsmanager.GetRandomPassword", '{"PasswordLength": Infinity}'),
+        ("secretsmanager.CreateSecret", '{"Name": "wire-surrogate", "SecretString": "\\ud800"}'),
+        ("secretsmanager.CreateSecret", '{"Name": "\\udfff", "SecretString": "v"}'),
+        ("secretsmanager.DescribeSecret", '{"SecretId": "x", "\\ud800": 1}'),
+    ],
+    ids=["deep-list", "deep-object", "inf", "-inf", "nan", "infinity", "surrogate", "low", "key"],
+)
+def test_bodies_python_decodes_but_json_does_not_allow_are_serialization_errors(wire, target, body):
+    reply = wire(target, body)
+    assert_aws_error(reply, 400, "SerializationException")
+
+
+def test_paired_surrogate_escapes_are_one_character(wire, sm):
+    name = unique_name("wire-emoji")
+    reply = wire(
+        "secretsmanager.CreateSecret",
+        json.dumps({"Name": name, "SecretString": "\U0001f600", "ClientRequestToken": "t" * 32}),
+    )
+    assert reply.status == 200, reply
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "\U0001f600"
+
+
+def test_huge_whole_numbers_are_range_errors(wire):
+    body = '{"SecretId": "x", "RecoveryWindowInDays": ' + "9" * 400 + "}"
+    assert_aws_error(wire("secretsmanager.DeleteSecret", body), 400, "InvalidParameterException")
+    body = '{"PasswordLength": 1e300}'
+    reply = wire("secretsmanager.GetRandomPassword", body)
+    assert_aws_error(reply, 400, {"ValidationException", "InvalidParameterException"})
+
+
 def test_missing_required_member(wire):
     reply = wire("secretsmanager.GetSecretValue", json.dumps({"VersionStage": "AWSCURRENT"}))
     assert_aws_error(reply, 400, {"ValidationException", "InvalidParameterException"})
@@ -216,6 +266,20 @@ def test_unknown_access_key(wire, shared_server):
     reply = wire("secretsmanager.ListSecrets", "{}", credentials=stranger)
     assert_aws_error(reply, 403, "UnrecognizedClientException")
     assert reply.error_message == "The security token included in the request is invalid."
+
+
+def test_request_signed_for_another_region_is_refused(wire):
+    reply = wire("secretsmanager.ListSecrets", "{}", region="eu-west-1")
+    assert_aws_error(reply, 403, "InvalidSignatureException")
+    assert reply.error_message == (
+        "Credential should be scoped to a valid region, not 'eu-west-1'. "
+    )
+
+
+def test_header_signed_request_with_unsigned_payload_is_refused(wire):
+    reply = wire("secretsmanager.ListSecrets", "{}", unsigned_payload=True)
+    assert_aws_error(reply, 403, "InvalidSignatureException")
+    assert wire("secretsmanager.ListSecrets", "{}").status == 200
 
 
 @pytest.mark.parametrize("skew_minutes", [-20, 20])

@@ -46,3 +46,17 @@ def test_a_presigned_url_changed_after_signing_is_refused(shared_server, sm, cha
         "InvalidSignatureException",
         "IncompleteSignatureException",
     )
+
+
+def test_a_url_presigned_for_another_region_is_refused(shared_server, sm):
+    name = f"presigned/{uuid.uuid4().hex[:8]}"
+    sm.create_secret(Name=name, SecretString="by-url")
+    elsewhere = shared_server.session().client(
+        "secretsmanager", region_name="eu-west-1", endpoint_url=shared_server.endpoint_url
+    )
+    url = elsewhere.generate_presigned_url(
+        "get_secret_value", Params={"SecretId": name}, ExpiresIn=60
+    )
+    status, body = post(url, "secretsmanager.GetSecretValue")
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    assert body["Message"] == "Credential should be scoped to a valid region, not 'eu-west-1'. "

@@ -124,9 +124,11 @@ def presign(
     return to_wire(request)
 
 
-def verifier(at: float, keys: dict[str, str] | None = None) -> SigV4Verifier:
+def verifier(
+    at: float, keys: dict[str, str] | None = None, region: str | None = None
+) -> SigV4Verifier:
     keys = {ACCESS_KEY: SECRET_KEY} if keys is None else keys
-    return SigV4Verifier(keys.get, clock=lambda: at)
+    return SigV4Verifier(keys.get, region=region, clock=lambda: at)
 
 
 def check(wire: Wire, at: float | None = None, keys: dict[str, str] | None = None):
@@ -267,14 +269,40 @@ def test_declared_payload_hash_verifies_and_guards_the_body():
     assert fails(tampered, InvalidSignature).message == CONTENT_SHA256_MISMATCH
 
 
-def test_unsigned_payload_chosen_by_the_signer_leaves_the_body_unsigned():
+def test_unsigned_payload_is_refused_in_a_header_signed_request():
+    # Were it accepted, a captured request could be replayed with any body it liked.
     request = AWSRequest(method="POST", url="https://sm.example/", data=b'{"a": 1}')
     request.context["payload_signing_enabled"] = False
     SigV4Auth(CREDS, "secretsmanager", "us-east-1").add_auth(request)
     wire = to_wire(request)
     assert wire.header("x-amz-content-sha256") == "UNSIGNED-PAYLOAD"
-    check(wire)
-    check(Wire(wire.method, wire.path, wire.query, wire.headers, b"other", wire.signed_at))
+    assert fails(wire, InvalidSignature).message == SIGNATURE_MISMATCH
+    other = Wire(wire.method, wire.path, wire.query, wire.headers, b"other", wire.signed_at)
+    assert fails(other, InvalidSignature).message == SIGNATURE_MISMATCH
+
+
+def test_presigned_url_signed_with_unsigned_payload_verifies():
+    request = AWSRequest(method="GET", url="https://sm.example/?Action=GetSecretValue", data=b"")
+    request.context["payload_signing_enabled"] = False
+    SigV4QueryAuth(CREDS, "secretsmanager", "us-east-1", expires=60).add_auth(request)
+    wire = to_wire(request)
+    assert check(wire).presigned
+    declared = [*wire.headers, (b"x-amz-content-sha256", b"UNSIGNED-PAYLOAD")]
+    with_header = Wire(wire.method, wire.path, wire.query, declared, b"", wire.signed_at)
+    assert check(with_header).presigned
+
+
+def test_endpoint_region_verifies_and_another_region_fails():
+    ok = sign(region="us-east-1")
+    v = verifier(ok.signed_at, region="us-east-1")
+    assert v.verify(ok.method, ok.path, ok.query, ok.headers, ok.body).region == "us-east-1"
+    for wire in (sign(region="eu-west-1"), presign()):
+        with pytest.raises(InvalidSignature) as caught:
+            v.verify(wire.method, wire.path, wire.query, wire.headers, wire.body)
+        assert caught.value.status == 403
+        assert caught.value.message == (
+            "Credential should be scoped to a valid region, not 'eu-west-1'. "
+        )
 
 
 def test_replay_within_the_window_verifies_and_region_is_recorded():
@@ -299,7 +327,7 @@ def test_one_verifier_serves_many_regions_and_keys():
 def test_a_changed_secret_takes_effect_despite_the_key_cache():
     keys = {ACCESS_KEY: SECRET_KEY}
     wire = sign()
-    v = SigV4Verifier(keys.get, clock=lambda: wire.signed_at)
+    v = SigV4Verifier(keys.get, region="us-east-1", clock=lambda: wire.signed_at)
     v.verify(wire.method, wire.path, wire.query, wire.headers, wire.body)
     keys[ACCESS_KEY] = "a-different-secret"
     with pytest.raises(InvalidSignature):

@@ -23,6 +23,7 @@ from tests.rotation.functions.conftest import (
 )
 from tests.rotation.test_server_zero_downtime import rotate_and_wait
 from tests.support.server import start_server
+from tests.support.wait import wait_for
 
 ROTATIONS = 10
 
@@ -165,9 +166,16 @@ def rotations_under_load(tmp_path, closed_url, secret: dict, function: str, conn
 
         thread = threading.Thread(target=application, daemon=True)
         thread.start()
-        time.sleep(0.1)
+
+        def more_successes(count: int) -> None:
+            # The application's pace depends on the machine's load: wait for it, bounded.
+            target = successes + count
+            wait_for(lambda: successes >= target or failures, timeout=30)
+
+        more_successes(1)  # the rotations run under load, from the first one
         tokens = {rotate_and_wait(sm, arn, function) for _ in range(ROTATIONS)}
-        time.sleep(0.1)
+        # Two more: the second began after the last rotation ended, with its credentials.
+        more_successes(2)
         stop.set()
         thread.join(30)
         assert len(tokens) == ROTATIONS

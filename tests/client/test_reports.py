@@ -89,30 +89,23 @@ def test_a_rotation_in_progress_names_the_pending_version():
 
 
 @pytest.mark.parametrize(
-    ("rules", "window_opened", "overdue"),
+    ("next_rotation", "enabled", "overdue"),
     [
-        # A daily schedule without Duration: the window lasts to the end of its UTC day.
-        ({"AutomaticallyAfterDays": 30}, NOW.replace(hour=0), False),
-        ({"AutomaticallyAfterDays": 30}, NOW - timedelta(days=1), True),
-        # Duration bounds the window.
-        ({"AutomaticallyAfterDays": 30, "Duration": "2h"}, NOW - timedelta(hours=1), False),
-        ({"AutomaticallyAfterDays": 30, "Duration": "2h"}, NOW - timedelta(hours=2), True),
-        # An hourly schedule (as DescribeSecret shows it, with the computed days) gets 1 hour.
-        (
-            {"AutomaticallyAfterDays": 1, "ScheduleExpression": "rate(4 hours)"},
-            NOW - timedelta(minutes=59),
-            False,
-        ),
-        (
-            {"AutomaticallyAfterDays": 1, "ScheduleExpression": "rate(4 hours)"},
-            NOW - timedelta(minutes=61),
-            True,
-        ),
-        ({"AutomaticallyAfterDays": 30}, NOW + timedelta(days=3), False),
+        # NextRotationDate is the last second of the window: due up to and including it.
+        (NOW + timedelta(days=3), True, False),
+        (NOW, True, False),
+        (NOW - timedelta(seconds=1), True, True),
+        (NOW - timedelta(days=2), True, True),
+        # A past date with rotation turned off is not overdue: nothing is expected to rotate.
+        (NOW - timedelta(days=2), False, False),
     ],
 )
-def test_overdue_once_the_window_has_closed(rules, window_opened, overdue):
-    fields = {"RotationEnabled": True, "RotationRules": rules, "NextRotationDate": window_opened}
+def test_overdue_once_next_rotation_has_passed(next_rotation, enabled, overdue):
+    fields = {
+        "RotationEnabled": enabled,
+        "RotationRules": {"AutomaticallyAfterDays": 30, "Duration": "2h"},
+        "NextRotationDate": next_rotation,
+    }
     assert rotation_status(describe(**fields), NOW).overdue is overdue
 
 

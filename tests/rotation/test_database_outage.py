@@ -9,9 +9,10 @@ import uuid
 import pytest
 
 from tests.rotation.functions.conftest import mysql_logs_in, mysql_secret, new_password
-from tests.rotation.test_managed_rotation import history, wait_for
+from tests.rotation.test_managed_rotation import history
 from tests.support.server import start_server
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.mariadb
 

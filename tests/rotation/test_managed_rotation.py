@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -13,18 +12,9 @@ from botocore.exceptions import ClientError
 
 from secretsd.model import errors
 from tests.support.server import start_server
+from tests.support.wait import wait_for
 
 HISTORY = [sys.executable, "-m", "secretsd.cli", "rotation", "history"]
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def history(server, secret: str) -> list[dict]:

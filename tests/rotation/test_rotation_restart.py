@@ -10,8 +10,9 @@ import uuid
 import pytest
 
 from tests.rotation.functions.conftest import mysql_logs_in, mysql_secret, new_password
-from tests.rotation.test_managed_rotation import history, wait_for
+from tests.rotation.test_managed_rotation import history
 from tests.support.server import start_server
+from tests.support.wait import wait_for
 
 # Runs a built-in function, but parks before or after one step until the server is killed.
 WRAPPER = """

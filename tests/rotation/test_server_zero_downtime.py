@@ -5,7 +5,6 @@ connecting every few milliseconds the way the client library will. No login may 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import psycopg
@@ -20,8 +19,8 @@ from tests.rotation.functions.conftest import (
     pg_secret,
 )
 from tests.rotation.functions.test_zero_downtime import mysql_connect, select_one
-from tests.rotation.test_managed_rotation import wait_for
 from tests.support.server import start_server
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.slow
 ROTATIONS = 50
@@ -57,9 +56,10 @@ def fifty_rotations_under_load(
         current, pending = secret_fetchers(server.client(), arn)
         app = AppLoop(current, pending, connect, query)
         with app:
-            time.sleep(0.1)
+            app.wait_for_successes(1)  # the rotations run under load, from the first one
             tokens = {rotate_and_wait(sm, arn, function) for _ in range(ROTATIONS)}
-            time.sleep(0.1)
+            # Two more: the second began after the last rotation ended, with its credentials.
+            app.wait_for_successes(2)
         assert len(tokens) == ROTATIONS
         assert "AWSPENDING" not in json.dumps(
             sm.describe_secret(SecretId=arn)["VersionIdsToStages"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,12 +97,21 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: 
 
 
 def launch_until_listening(
-    cmd: list[str], env: dict[str, str], what: str, timeout: float = 20
+    cmd: list[str],
+    env: dict[str, str],
+    what: str,
+    timeout: float = 20,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> tuple[subprocess.Popen, str, list[str]]:
     """Run ``cmd`` and wait for its ``listening on <url>`` line; the output keeps being
     collected in the returned list."""
     process = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        preexec_fn=preexec_fn,
     )
     output: list[str] = []
     found = threading.Event()
@@ -130,13 +141,25 @@ def launch_until_listening(
 
 
 def start_server(
-    data_dir: Path, *extra_args: str, env: dict[str, str] | None = None, timeout: float = 20
+    data_dir: Path,
+    *extra_args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 20,
+    open_files: int | None = None,
 ) -> ServerProcess:
-    """Run ``secretsd server --port 0`` and wait for its ``listening on`` line."""
+    """Run ``secretsd server --port 0`` and wait for its ``listening on`` line.
+
+    ``open_files`` sets the server's open-file limit, soft and hard, as systemd would."""
     data_dir.mkdir(parents=True, exist_ok=True)
     child_env = dict(os.environ if env is None else env)
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     cmd = [sys.executable, "-m", "secretsd.cli", "server", "--port", "0"]
     cmd += ["--data-dir", str(data_dir), *extra_args]
-    process, url, output = launch_until_listening(cmd, child_env, "server", timeout)
+    preexec_fn = None
+    if open_files is not None:
+
+        def preexec_fn() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
+    process, url, output = launch_until_listening(cmd, child_env, "server", timeout, preexec_fn)
     return ServerProcess(data_dir, process, url, output)

@@ -133,6 +133,16 @@ class Counters:
         "replaced",
         "stale_served",
     )
+    coalesced: int
+    confirmed: int
+    evictions: int
+    hits: int
+    misses: int
+    refresh_ahead: int
+    refresh_now: int
+    refresh_now_limited: int
+    replaced: int
+    stale_served: int
 
     def __init__(self) -> None:
         for name in self.__slots__:

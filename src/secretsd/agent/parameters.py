@@ -48,6 +48,10 @@ class ParameterCounters:
     """Plain integers for /metrics, as the secret cache keeps them."""
 
     __slots__ = ("coalesced", "hits", "misses", "stale_served")
+    coalesced: int
+    hits: int
+    misses: int
+    stale_served: int
 
     def __init__(self) -> None:
         for name in self.__slots__:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -192,10 +193,53 @@ class ApiApp:
                 for name, value in parse_qsl(query.decode("latin-1"))
                 if not name.startswith("X-Amz-")
             }
-        try:
-            decoded = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise errors.SerializationError("The request body is not valid JSON.") from None
-        if not isinstance(decoded, dict):
-            raise errors.SerializationError("The request body must be a JSON object.")
-        return decoded
+        return decode_json(body)
+
+
+def _reject_constant(name: str) -> Any:
+    raise errors.SerializationError(f"The request body is not valid JSON: {name} is not a number.")
+
+
+# Surrogates reach a decoded string only through \u escapes (the body must be UTF-8), so the
+# walk that looks for unpaired ones runs only when the body has such an escape.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def decode_json(body: bytes) -> dict[str, Any]:
+    """The request members, or the SerializationException AWS answers for a body it can't read.
+
+    Python's decoder accepts what the JSON grammar does not (NaN and Infinity literals), and
+    an unpaired surrogate escape decodes to a string that can't be encoded again, which would
+    fail deep inside an operation; both are refused here, as is nesting too deep to decode.
+    """
+    try:
+        decoded = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.SerializationError("The request body is not valid JSON.") from None
+    except RecursionError:
+        raise errors.SerializationError("The request body is nested too deeply.") from None
+    if not isinstance(decoded, dict):
+        raise errors.SerializationError("The request body must be a JSON object.")
+    if _SURROGATE_ESCAPE.search(body) and _has_unpaired_surrogate(decoded):
+        raise errors.SerializationError(
+            "The request body is not valid JSON: a string holds an unpaired surrogate."
+        )
+    return decoded
+
+
+def _has_unpaired_surrogate(decoded: Any) -> bool:
+    # Iterative: the document may be nested almost as deeply as the decoder allows.
+    pending = [decoded]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False

@@ -113,11 +113,12 @@ def canonical_headers(signed_names: list[str], hmap: Headers) -> str:
 
 def payload_candidates(hmap: Headers, body: bytes, presigned: bool) -> list[str]:
     value = hmap.first(b"x-amz-content-sha256")
+    actual = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
     if value is None:
-        actual = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
         return [actual, UNSIGNED_PAYLOAD] if presigned else [actual]
-    if value != UNSIGNED_PAYLOAD:
-        actual = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        if not hmac.compare_digest(actual.encode(), value.encode("utf-8", "surrogatepass")):
-            raise InvalidSignature(CONTENT_SHA256_MISMATCH)
+    if value == UNSIGNED_PAYLOAD:
+        # Only a presigned URL may leave its body out of the signature.
+        return [value] if presigned else [actual]
+    if not hmac.compare_digest(actual.encode(), value.encode("utf-8", "surrogatepass")):
+        raise InvalidSignature(CONTENT_SHA256_MISMATCH)
     return [value]

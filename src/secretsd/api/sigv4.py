@@ -17,9 +17,11 @@ The canonical form has to match the client's byte for byte, and botocore is the 
   decoded and re-encoded the RFC 3986 way; that costs only on the failure path.
 - headers: the names listed in SignedHeaders, values with runs of whitespace collapsed, repeated
   headers joined with ",".
-- payload: X-Amz-Content-SHA256 when present (checked against the body unless it says
-  UNSIGNED-PAYLOAD), otherwise the SHA-256 of the body. A presigned URL may also have been signed
-  with UNSIGNED-PAYLOAD, so that is the second candidate there.
+- payload: X-Amz-Content-SHA256 when present (checked against the body), otherwise the SHA-256
+  of the body. UNSIGNED-PAYLOAD counts only for a presigned URL, which may have been signed with
+  it; a header-signed request that declares it is verified against its body's real hash, so its
+  signature fails: a signed body is what keeps a captured request from carrying another body.
+- scope: the region must be this endpoint's and the service ``secretsmanager``.
 
 A request may be replayed within its validity window: the same signed request verifies again, as
 on AWS. Derived signing keys are cached per (access key, secret, date, region) because deriving
@@ -110,12 +112,17 @@ class SigV4Verifier:
     """Checks SigV4 signatures of requests to the ``secretsmanager`` service.
 
     ``lookup_secret`` maps an access key id to its secret access key, or None when unknown.
+    ``region`` is the region this endpoint serves: a request signed for another is refused,
+    as AWS refuses it, so a client pointed at the wrong region learns so at once. Only a
+    verifier shared by several regional endpoints passes None, and must say so.
     ``clock`` returns the current time in seconds since the epoch.
     """
 
     def __init__(
         self,
         lookup_secret: Callable[[str], str | None],
+        *,
+        region: str | None,
         clock: Callable[[], float] = time.time,
         max_skew: int = 300,
         service: str = SERVICE,
@@ -124,6 +131,7 @@ class SigV4Verifier:
         self._clock = clock
         self._max_skew = max_skew
         self._service = service
+        self._region = region
         self._keys: dict[tuple[str, str, str, str], bytes] = {}
         self._last_date: tuple[str, float] = ("", 0.0)
 
@@ -188,7 +196,7 @@ class SigV4Verifier:
                 f"e.g. keyid/date/region/service/term, got '{parsed.credential}'"
             )
         access_key_id, date, region, service, terminator = parts
-        if not _REGION.fullmatch(region):
+        if not _REGION.fullmatch(region) or (self._region not in (None, region)):
             raise InvalidSignature(
                 f"Credential should be scoped to a valid region, not '{region}'. "
             )

@@ -20,7 +20,6 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import httptools
-from prometheus_client.parser import text_string_to_metric_families
 
 from ._agent_connection import AgentConnection, AgentConnectionClosed
 from ._errors import (
@@ -109,6 +108,10 @@ class AgentSource:
             return None
         if status != 200:
             return None
+        # Imported here: only the cost report reads metrics, and applications that never ask
+        # for one should not load the parser with every import of the client.
+        from prometheus_client.parser import text_string_to_metric_families
+
         try:
             families = text_string_to_metric_families(body.decode("utf-8"))
             return round(

@@ -19,13 +19,16 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import Any
-
-import psycopg
-import pymysql
+from typing import TYPE_CHECKING, Any
 
 from ._client import SecretsClient
 from ._errors import ClientError, SecretNotFound, SourceUnavailable
+
+# The drivers are imported by the function that needs one: an application has at most one of
+# them installed, and importing the client loads neither.
+if TYPE_CHECKING:
+    import psycopg
+    import pymysql
 
 Credentials = dict[str, Any]
 # MySQL/MariaDB: access denied (1045); MariaDB answers 1698 for some logins of unknown users.
@@ -50,6 +53,8 @@ def connect_mysql(
     JSON form: ``host``, ``port``, ``username``, ``password``, ``dbname``), retried across a
     rotation. ``kwargs`` go to ``pymysql.connect`` and override the secret's host, port and
     database; the user and password always come from the secret."""
+    import pymysql
+
     _refuse_credentials(kwargs)
 
     def open_connection(credentials: Credentials) -> pymysql.connections.Connection:
@@ -72,6 +77,8 @@ def connect_postgres(
     """A new psycopg 3 connection with the credentials of ``secret_id``, retried across a
     rotation, as ``connect_mysql``. ``kwargs`` go to ``psycopg.connect`` (e.g. ``dbname``,
     ``connect_timeout``, ``autocommit``) and override the secret's host, port and dbname."""
+    import psycopg
+
     _refuse_credentials(kwargs)
 
     def open_connection(credentials: Credentials) -> psycopg.Connection:
@@ -102,6 +109,8 @@ def _driver_arguments(
 
 def mysql_refused(exc: BaseException) -> bool:
     """Whether ``exc`` is MySQL/MariaDB refusing the user or password."""
+    import pymysql
+
     return (
         isinstance(exc, pymysql.err.OperationalError)
         and bool(exc.args)
@@ -111,6 +120,8 @@ def mysql_refused(exc: BaseException) -> bool:
 
 def postgres_refused(exc: BaseException) -> bool:
     """Whether ``exc`` is PostgreSQL refusing the user or password."""
+    import psycopg
+
     if not isinstance(exc, psycopg.OperationalError):
         return False
     if exc.sqlstate is not None:

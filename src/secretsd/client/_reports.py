@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from secretsd.model.errors import SecretsManagerError
-from secretsd.model.schedule import parse_rotation_rules
-
 from ._usage import Usage
 
 PRICE_PER_10K_CALLS = 0.05  # USD; every Secrets Manager API call, reads included
@@ -60,7 +57,7 @@ class RotationStatus:
     pending_version_id: str | None
     last_rotated: datetime | None
     next_rotation: datetime | None
-    overdue: bool  # rotation is on and the window that opened at next_rotation has closed
+    overdue: bool  # rotation is on and next_rotation, the end of its window, has passed
 
     def to_dict(self) -> dict[str, Any]:
         """The status as JSON-ready data."""
@@ -73,9 +70,10 @@ def rotation_status(describe: Mapping[str, Any], now: datetime) -> RotationStatu
     pending = next((v for v, labels in stages.items() if "AWSPENDING" in labels), None)
     enabled = bool(describe.get("RotationEnabled"))
     next_rotation = describe.get("NextRotationDate")
-    overdue = False
-    if enabled and next_rotation is not None:
-        overdue = now >= _window_end(describe.get("RotationRules") or {}, next_rotation)
+    # NextRotationDate is the latest moment the service will rotate (the last second of the
+    # window), not when the window opens, so it is past due as soon as it has passed; the
+    # schedule itself is the server's business.
+    overdue = enabled and next_rotation is not None and now > next_rotation
     return RotationStatus(
         name=describe.get("Name", ""),
         rotation_enabled=enabled,
@@ -86,19 +84,6 @@ def rotation_status(describe: Mapping[str, Any], now: datetime) -> RotationStatu
         next_rotation=next_rotation,
         overdue=overdue,
     )
-
-
-def _window_end(rules: Mapping[str, Any], window_start: datetime) -> datetime:
-    # DescribeSecret shows AutomaticallyAfterDays next to a ScheduleExpression (computed from
-    # it); the expression is what was set.
-    keys = ("ScheduleExpression", "Duration")
-    if "ScheduleExpression" not in rules:
-        keys = ("AutomaticallyAfterDays", "Duration")
-    try:
-        parsed = parse_rotation_rules({key: rules[key] for key in keys if key in rules})
-    except SecretsManagerError:
-        parsed = parse_rotation_rules({"AutomaticallyAfterDays": 1})  # the widest default
-    return parsed.window_end(window_start)
 
 
 @dataclass(frozen=True)

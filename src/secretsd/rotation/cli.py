@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from secretsd.model.errors import SecretsManagerError
-from secretsd.service import SecretsService
-from secretsd.store import StorageError, open_storage
+from secretsd.service import StorageError, open_service
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,18 +45,18 @@ def format_event(at: float, event: dict) -> str:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        storage = open_storage(args.data_dir, args.database_url, schema=args.database_schema)
+        service = open_service(args.data_dir, args.database_url, schema=args.database_schema)
     except StorageError as exc:
         print(f"secretsd rotation: {exc}", file=sys.stderr)
         return 1
     try:
-        secret, _ = SecretsService(storage).load(args.secret)
-        events = storage.read_events(secret.arn, args.limit)
+        secret, _ = service.load(args.secret)
+        events = service.storage.read_events(secret.arn, args.limit)
     except SecretsManagerError as exc:
         print(f"secretsd rotation: {exc.message}", file=sys.stderr)
         return 1
     finally:
-        storage.close()
+        service.storage.close()
     if not events and not args.json:
         print(f"{secret.name}: no rotation attempts recorded")
         return 0

@@ -204,11 +204,11 @@ class Scheduler:
         try:
             # Another node may have finished it between our look and the claim: look again.
             secret, _ = self.service.load(arn)
-            action = plan(secret, self.clock(), Backoff())
-            if action is None:
+            again = plan(secret, self.clock(), Backoff())
+            if again is None:
                 return
-            token = action.token or self._start(arn)
-            if action.kind == "resume":
+            token = again.token or self._start(arn)
+            if again.kind == "resume":
                 self._extend_window(arn)
             ok = self.rotator.rotate(arn, token)
         except Exception:

@@ -6,8 +6,23 @@ interface and the pure rules of ``secretsd.model``, and tells the rotation machi
 the ``RotationRequests`` it was built with, when a RotateSecret wants a rotation now.
 """
 
+import os
+from pathlib import Path
+
 from secretsd.service.edits import Edit
 from secretsd.service.rotation_requests import RotationRequests
 from secretsd.service.secrets import SecretsService
 
-__all__ = ["Edit", "RotationRequests", "SecretsService"]
+# The layers above (api, rotation) know the service, not the store: a store that cannot be
+# opened or reached reaches them as this error, re-exported.
+from secretsd.store import StorageError, open_storage
+
+__all__ = ["Edit", "RotationRequests", "SecretsService", "StorageError", "open_service"]
+
+
+def open_service(
+    data_dir: str | os.PathLike[str], database_url: str | None = None, *, schema: str = "secretsd"
+) -> SecretsService:
+    """A service over the store in ``data_dir`` (or at ``database_url``), for commands that
+    read the store without a running server. The caller closes ``service.storage``."""
+    return SecretsService(open_storage(Path(data_dir), database_url, schema=schema))

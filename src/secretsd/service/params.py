@@ -68,7 +68,12 @@ def integer(
     value = body.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    # A float is taken when whole (7.0); 1e999 decodes to infinity, which is not.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+    ):
         raise errors.SerializationError(f"Expected an integer for {name}.")
     value = int(value)
     if low is not None and value < low:

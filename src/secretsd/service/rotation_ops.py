@@ -22,6 +22,8 @@ class RotationOperations:
     and the collaborators it was built with: ``knows_function`` (is a rotation function of
     that name built in or configured) and ``rotation_requests`` (who runs rotations)."""
 
+    _mutate: Callable[..., Body]
+    new_token: Callable[[], str]
     after_commit: Callable[[Callable[[], None]], None]
     knows_function: Callable[[str], bool]
     rotation_requests: RotationRequests

@@ -106,7 +106,8 @@ class SecretsService(ReadOperations, RotationOperations):
         """Writes of this thread inside the block are committed together, with one fsync,
         where the store can; actions registered with ``after_commit`` run after it."""
         batch = getattr(self.storage, "batch", None)
-        self._thread.deferred = deferred = []
+        deferred: list[Callable[[], None]] = []
+        self._thread.deferred = deferred
         try:
             with batch() if batch is not None else contextlib.nullcontext():
                 yield
@@ -206,9 +207,13 @@ class SecretsService(ReadOperations, RotationOperations):
         if body.get("AddReplicaRegions"):
             raise errors.InvalidRequest("secretsd does not replicate secrets to other regions.")
 
-        existing = self.storage.load_by_name(name)
-        if existing is not None:
-            secret = Secret.from_document(existing.document)
+        # Through ``load``: a secret whose recovery window has passed is purged there, and
+        # its name is free again even if nothing has read it since.
+        try:
+            secret, _ = self.load(name)
+        except errors.ResourceNotFound:
+            pass
+        else:
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.NAME_SCHEDULED_FOR_DELETION)
             version = secret.versions.get(token)

@@ -177,9 +177,11 @@ class PostgresStorage(Storage):
         """
         conn = self._connect()
         try:
-            held = conn.execute(
+            row = conn.execute(
                 "SELECT pg_try_advisory_lock(hashtext(%s), hashtext(%s))", (self.schema, name)
-            ).fetchone()[0]
+            ).fetchone()
+            assert row is not None  # a SELECT without FROM returns one row
+            held = row[0]
             yield held
         except psycopg.Error as exc:
             raise StorageError(f"locking {name} in {self.location} failed: {exc}") from exc

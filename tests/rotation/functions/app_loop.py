@@ -20,6 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from tests.support.wait import wait_for
+
 Credentials = dict[str, Any]
 Fetch = Callable[[], Credentials | None]
 
@@ -113,6 +115,16 @@ class AppLoop:
                 # The type and text only: the loop never records a credential.
                 self.failures.append(f"{type(exc).__name__}: {exc}")
             time.sleep(self.pause)
+
+    def wait_for_successes(self, more: int, timeout: float = 30.0) -> None:
+        """Until ``more`` connections have been used from now on, or one has failed (the
+        test's assertions then show why): the loop's pace depends on the machine's load."""
+        target = self.successes + more
+        wait_for(
+            lambda: self.successes >= target or self.failures,
+            timeout=timeout,
+            message=f"the application loop made {self.successes} of {target} connections",
+        )
 
     def __enter__(self) -> AppLoop:
         self._thread = threading.Thread(target=self._run, name="app-loop", daemon=True)

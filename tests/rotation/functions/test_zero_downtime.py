@@ -3,8 +3,6 @@ rotations run back to back (MariaDB, single user and alternating users)."""
 
 from __future__ import annotations
 
-import time
-
 import pymysql
 import pytest
 
@@ -85,10 +83,11 @@ def test_back_to_back_rotations_fail_no_login(rotations, mysql_users, handler, a
     app = AppLoop(current, pending, mysql_connect, select_one)
 
     with app:
-        time.sleep(0.2)
+        app.wait_for_successes(1)  # the rotations run under load, from the first one
         for _ in range(ROTATIONS):
             rotations.rotate(handler, arn)
-        time.sleep(0.2)
+        # Two more: the second began after the last rotation ended, with its credentials.
+        app.wait_for_successes(2)
 
     assert app.failures == []
     assert app.successes >= ROTATIONS

@@ -237,7 +237,7 @@ def classify(exc: pymysql.MySQLError, secret: DbSecret) -> RotationError:
 
 
 def _tls_cause(exc: BaseException) -> BaseException | None:
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError):
             return seen
