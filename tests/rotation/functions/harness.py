@@ -20,8 +20,8 @@ import pytest
 
 from secretsd.model import versions
 from secretsd.model.secret import AWSPENDING, Secret
-from secretsd.store import open_storage
 from secretsd.service.edits import secret_change
+from secretsd.store import open_storage
 from secretsd.store.base import Conflict
 from tests.support.server import REGION, ServerProcess
 
