@@ -16,10 +16,11 @@ from secretsd import logs
 from secretsd.api import guard
 from secretsd.api.app import ApiApp
 from secretsd.api.credentials import CredentialsError
+from secretsd.arguments import port
 from secretsd.model.errors import SecretsManagerError
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import RotationRequests, SecretsService
-from secretsd.store import StorageError, open_storage
+from secretsd.store import CREATE, StorageError, open_storage
 
 log = logging.getLogger("secretsd.server")
 
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="secretsd server", description="Run the Secrets Manager API server."
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8787, help="port; 0 picks a free one (8787)")
+    parser.add_argument("--port", type=port, default=8787, help="port; 0 picks a free one (8787)")
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -45,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-schema",
         default=os.environ.get("SECRETSD_DATABASE_SCHEMA", "secretsd"),
         help="PostgreSQL schema of the store (secretsd)",
+    )
+    parser.add_argument(
+        "--master-key-command",
+        default=None,
+        help="command (run without a shell) that prints the base64 master key "
+        "(env SECRETSD_MASTER_KEY_COMMAND)",
+    )
+    parser.add_argument(
+        "--master-key-kms",
+        default=None,
+        metavar="KEY_ARN",
+        help="KMS key that wraps the master key, kept in DATA_DIR/master.key.kms "
+        "(env SECRETSD_MASTER_KEY_KMS)",
     )
     parser.add_argument("--region", default=os.environ.get("SECRETSD_REGION", "us-east-1"))
     parser.add_argument("--account", default=os.environ.get("SECRETSD_ACCOUNT", "123456789012"))
@@ -86,7 +100,12 @@ def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
     # Accepted connections inherit this: without it, a response written in two parts (head,
     # body) waits for the client's delayed ACK, about 40 ms a request.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        # The address is what the operator needs to find the other process.
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.listen(backlog)
     sock.setblocking(False)
     return sock
@@ -110,13 +129,36 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
     The one place that builds a server: the function registry, the store, the service with
     its collaborators, the scheduler and the HTTP shell, in the order each needs the others.
     """
-    from secretsd.api import credentials as access_keys
-    from secretsd.api.sigv4 import SigV4Verifier
     from secretsd.rotation.registry import FunctionRegistry
 
-    # The configuration first: a bad file fails before anything is created on disk.
+    # The configuration first, then the port: either failing leaves nothing on disk.
     registry = FunctionRegistry.from_config(args.rotation_config)
-    storage = open_storage(args.data_dir, args.database_url, schema=args.database_schema)
+    limits = guard.limits_from(args)
+    if not _is_loopback(args.host):
+        log.warning(
+            "listening on %s, beyond this machine: anyone who can reach it may try keys",
+            args.host,
+        )
+    # The port next: a start that cannot listen creates no store and spends no access key.
+    sock = bind(args.host, args.port, guard.listen_backlog())
+    try:
+        return _serve_on(args, sock, registry, limits, on_ready)
+    finally:
+        sock.close()
+
+
+def _serve_on(args, sock, registry, limits, on_ready) -> int:
+    from secretsd.api import credentials as access_keys
+    from secretsd.api.sigv4 import SigV4Verifier
+
+    storage = open_storage(
+        args.data_dir,
+        args.database_url,
+        schema=args.database_schema,
+        mode=CREATE,
+        master_key_command=args.master_key_command,
+        master_key_kms=args.master_key_kms,
+    )
     try:
         keyring, created = access_keys.load_or_create(args.data_dir)
         credentials_file = access_keys.credentials_path(args.data_dir)
@@ -134,13 +176,6 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
             def authenticate(method, path, query, headers, body) -> str:
                 return verifier.verify(method, path, query, headers, body).access_key_id
 
-        if not _is_loopback(args.host):
-            log.warning(
-                "listening on %s, beyond this machine: anyone who can reach it may try keys",
-                args.host,
-            )
-        limits = guard.limits_from(args)
-        sock = bind(args.host, args.port, guard.listen_backlog())
         url = url_of(sock)
         if created:
             # Shown once, when the key is made; later starts name only the file.

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from secretsd.arguments import port
 from secretsd.private_file import publish_private_file
 
 LISTENING = re.compile(r"listening on (http://\S+)")
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(os.environ.get("SECRETSD_DATA_DIR", "./data")),
         help="the server's data directory; the agent's token and config go there too (./data)",
     )
-    parser.add_argument("--port", type=int, default=8787, help="server port; 0 = any (8787)")
+    parser.add_argument("--port", type=port, default=8787, help="server port; 0 = any (8787)")
     parser.add_argument("--agent-port", type=int, default=2773, help="agent port; 0 = any (2773)")
     parser.add_argument("--region", default="us-east-1", help="region of the server (us-east-1)")
     parser.add_argument(

@@ -43,7 +43,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def storage(tmp_path) -> Iterator[Storage]:
-    store = open_storage(tmp_path / "data", env={})
+    store = open_storage(tmp_path / "data", env={}, mode="create")
     yield store
     store.close()
 

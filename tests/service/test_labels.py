@@ -244,7 +244,7 @@ class LabelSequences(RuleBasedStateMachine):
     def __init__(self, data_dir: Path) -> None:
         super().__init__()
         self.clock = FakeClock()
-        self.storage = open_storage(data_dir, env={})
+        self.storage = open_storage(data_dir, env={}, mode="create")
         self.service = SecretsService(self.storage, clock=self.clock)
         self.model = Model()
         self.tokens = itertools.count(1)

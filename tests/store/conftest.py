@@ -64,6 +64,17 @@ def reopen(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[], St
         store.close()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def inner(request: pytest.FixtureRequest, tmp_path) -> Iterator[Storage]:
+    """A bare backend, for tests of the encryption layer over each of them."""
+    if request.param == "sqlite":
+        store: Storage = SQLiteStorage(tmp_path / "store.db")
+    else:
+        store = PostgresStorage(POSTGRES_DSN, schema=request.getfixturevalue("pg_schema"))
+    yield store
+    store.close()
+
+
 @pytest.fixture
 def store(reopen: Callable[[], Storage]) -> Storage:
     return reopen()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from secretsd.store.base import Change, Conflict, Storage, StorageError, StoredSecret
+from secretsd.store.encryption import EncryptedStorage, seal
 
 
 def create(store: Storage, name: str, document: bytes = b"{}", **values: bytes) -> StoredSecret:
@@ -319,3 +320,51 @@ def test_concurrent_creates_of_one_name_have_one_winner(store: Storage) -> None:
     _run_threads(threads, creator)
     assert len(created) == 1
     assert store.load_by_name("contested").arn == f"arn:{created[0]}"
+
+
+def test_iter_values_lists_every_value_in_order(store: Storage) -> None:
+    assert list(store.iter_values()) == []
+    names = [f"bulk/{i:04d}" for i in range(140)]  # 280 values: more than one page
+    for name in names:
+        create(store, name, v1=b"one", v2=b"two")
+    gone = create(store, "gone", v1=b"x")
+    store.commit(Change(gone.arn, gone.name, None, delete=True))
+    listed = list(store.iter_values())
+    expected = sorted(
+        (f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf", version)
+        for name in names
+        for version in ("v1", "v2")
+    )
+    assert [(arn, version) for arn, version, _ in listed] == expected
+    assert all(isinstance(record, bytes) and record for _, _, record in listed)
+
+
+def test_replace_value_swaps_only_an_unchanged_value(store: Storage) -> None:
+    secret = create(store, "s", b"doc", v1=b"one", v2=b"two")
+    records = {version: record for _, version, record in store.iter_values()}
+    # Whatever the layer stores (plaintext or a sealed record), the swap is byte for byte.
+    assert store.replace_value(secret.arn, "v1", records["v2"] + b"!", records["v1"]) is False
+    assert store.replace_value(secret.arn, "v1", records["v1"], records["v1"]) is True
+    assert store.read_value(secret.arn, "v1") == b"one"
+    assert store.load_by_arn(secret.arn) == secret  # document and revision untouched
+    update(store, secret, b"doc", drop_values=["v2"])
+    assert store.replace_value(secret.arn, "v2", records["v2"], records["v2"]) is False
+    assert store.read_value(secret.arn, "v2") is None  # a dropped value is not brought back
+    assert store.replace_value("arn:none", "v1", b"a", b"b") is False
+
+
+def test_replace_value_writes_new_bytes_durably(reopen: Callable[[], Storage]) -> None:
+    store = reopen()
+    secret = create(store, "s", v1=b"one")
+    [(_, _, record)] = list(store.iter_values())
+    # A sealing layer stores records it made itself: re-seal as a key rotation does.
+    fresh = (
+        seal(store.keyring, secret.arn, "v1", b"uno")
+        if isinstance(store, EncryptedStorage)
+        else b"uno"
+    )
+    assert store.replace_value(secret.arn, "v1", record, fresh) is True
+    store.close()
+    again = reopen()
+    assert again.read_value(secret.arn, "v1") == b"uno"
+    assert [value for _, _, value in again.iter_values()] == [fresh]

@@ -148,12 +148,14 @@ def test_an_update_replaces_the_record_and_a_delete_removes_it(store: Storage) -
     assert pages(store, ListQuery(now=10.0)) == [[]]
 
 
-def test_a_change_without_a_record_takes_the_secret_out_of_the_index(store: Storage) -> None:
+def test_a_change_without_a_record_keeps_the_record(store: Storage) -> None:
     first = put(store, record("s", rotation_attention=1.0))
     store.commit(Change(first.arn, "s", first.revision, b"doc"))
-    assert pages(store, ListQuery(now=10.0)) == [[]]
-    assert store.rotation_candidates(10.0) == []
-    assert store.load_by_name("s") is not None
+    assert pages(store, ListQuery(now=10.0)) == [["s"]]
+    assert [s.name for s in store.rotation_candidates(10.0)] == ["s"]
+    store.commit(Change(arn_of("bare"), "bare", None, b"doc"))
+    assert pages(store, ListQuery(now=10.0)) == [["s"]]
+    assert store.load_by_name("bare") is not None
 
 
 def test_a_conflicting_change_leaves_the_record(store: Storage) -> None:

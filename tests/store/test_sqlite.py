@@ -91,7 +91,7 @@ _WRITER = textwrap.dedent(
     from secretsd.store import open_storage
     from secretsd.store.base import Change
 
-    store = open_storage(sys.argv[1], env={})
+    store = open_storage(sys.argv[1], env={}, mode="create")
     revision = store.commit(Change("arn:d", "durable", None, b"1", {"v1": b"value-1"}))
     print(revision, flush=True)
     while True:

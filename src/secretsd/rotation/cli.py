@@ -9,7 +9,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from secretsd.model.errors import SecretsManagerError
 from secretsd.service import StorageError, open_service
 
 
@@ -25,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--database-schema", default=os.environ.get("SECRETSD_DATABASE_SCHEMA", "secretsd")
     )
+    history.add_argument("--master-key-command", default=None)
+    history.add_argument("--master-key-kms", default=None, metavar="KEY_ARN")
     history.add_argument("--limit", type=int, default=50, help="newest events shown (50)")
     history.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
@@ -43,17 +44,36 @@ def format_event(at: float, event: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        service = open_service(args.data_dir, args.database_url, schema=args.database_schema)
+        return _history(build_parser().parse_args(argv))
+    except BrokenPipeError:
+        # The reader (``| head``) has what it wanted. Point stdout at /dev/null so the
+        # interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    try:
+        service = open_service(
+            args.data_dir,
+            args.database_url,
+            schema=args.database_schema,
+            master_key_command=args.master_key_command,
+            master_key_kms=args.master_key_kms,
+        )
     except StorageError as exc:
         print(f"secretsd rotation: {exc}", file=sys.stderr)
         return 1
     try:
-        secret, _ = service.load(args.secret)
+        secret = service.find_in_any_region(args.secret)
+        if secret is None:
+            print(f"secretsd rotation: no secret {args.secret} in the store", file=sys.stderr)
+            return 1
         events = service.storage.read_events(secret.arn, args.limit)
-    except SecretsManagerError as exc:
-        print(f"secretsd rotation: {exc.message}", file=sys.stderr)
+    except StorageError as exc:
+        print(f"secretsd rotation: {exc}", file=sys.stderr)
         return 1
     finally:
         service.storage.close()

@@ -21,8 +21,21 @@ __all__ = ["Edit", "RotationRequests", "SecretsService", "StorageError", "open_s
 
 
 def open_service(
-    data_dir: str | os.PathLike[str], database_url: str | None = None, *, schema: str = "secretsd"
+    data_dir: str | os.PathLike[str],
+    database_url: str | None = None,
+    *,
+    schema: str = "secretsd",
+    master_key_command: str | None = None,
+    master_key_kms: str | None = None,
 ) -> SecretsService:
-    """A service over the store in ``data_dir`` (or at ``database_url``), for commands that
-    read the store without a running server. The caller closes ``service.storage``."""
-    return SecretsService(open_storage(Path(data_dir), database_url, schema=schema))
+    """A service over the existing store in ``data_dir`` (or at ``database_url``), for
+    commands that read the store without a running server: nothing is created, a missing
+    directory, store or key is an error naming it. The caller closes ``service.storage``."""
+    storage = open_storage(
+        Path(data_dir),
+        database_url,
+        schema=schema,
+        master_key_command=master_key_command,
+        master_key_kms=master_key_kms,
+    )
+    return SecretsService(storage)

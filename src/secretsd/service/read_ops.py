@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from secretsd.model import errors, listing, versions
 from secretsd.model.secret import Secret
-from secretsd.store.base import Conflict, ListQuery, Storage
+from secretsd.store.base import Conflict, ListQuery, Storage, StoredSecret
 
 from . import params
 from .edits import secret_change
@@ -24,6 +24,7 @@ class ReadOperations:
     storage: Storage
     clock: Callable[[], float]
     load: Callable[[str], tuple[Secret, int]]
+    readable_secrets: Callable[[Iterable[StoredSecret]], Iterator[Secret]]
 
     def get_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
@@ -89,12 +90,12 @@ class ReadOperations:
         )
         page, after = self.storage.list_page(query)
         for stored in page:
-            secret = Secret.from_document(stored.document)
             try:
+                secret = self.decode(stored)
                 values.append(self._read_value(secret, stored.revision, None, None))
             except errors.SecretsManagerError as exc:
                 failures.append(
-                    {"SecretId": secret.arn, "ErrorCode": exc.code, "Message": exc.message}
+                    {"SecretId": stored.arn, "ErrorCode": exc.code, "Message": exc.message}
                 )
         response: Body = {"SecretValues": values, "Errors": failures}
         if after is not None:
@@ -108,7 +109,7 @@ class ReadOperations:
     def rotation_candidates(self, now: float) -> list[Secret]:
         """The secrets whose rotation may need the scheduler at ``now`` (a superset of those
         its ``plan`` acts on), read from the store's index instead of every document."""
-        return [Secret.from_document(s.document) for s in self.storage.rotation_candidates(now)]
+        return list(self.readable_secrets(self.storage.rotation_candidates(now)))
 
     def list_secrets(self, body: Body) -> Body:
         include_deleted = params.boolean(body, "IncludePlannedDeletion", False)
@@ -127,9 +128,7 @@ class ReadOperations:
             limit=max_results or 100,
         )
         page, after = self.storage.list_page(query)
-        response: Body = {
-            "SecretList": [list_entry(Secret.from_document(s.document)) for s in page]
-        }
+        response: Body = {"SecretList": [list_entry(s) for s in self.readable_secrets(page)]}
         if after is not None:
             response["NextToken"] = listing.encode_token(after)
         return response

@@ -10,11 +10,12 @@ runs again on fresh data, so no write is ever lost or applied on a stale view.
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets as _random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from secretsd.model import errors, versions
@@ -22,7 +23,7 @@ from secretsd.model.arn import PREFIX as ARN_PREFIX
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
 from secretsd.model.password import password_arguments, random_password
 from secretsd.model.rotation_dates import refresh_next_rotation
-from secretsd.model.secret import AWSCURRENT, Secret
+from secretsd.model.secret import AWSCURRENT, Secret, UnreadableRecord
 from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
@@ -30,6 +31,8 @@ from .edits import Edit, secret_change
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
+
+log = logging.getLogger("secretsd.service")
 
 Body = dict[str, Any]
 Handler = Callable[[Body], Body]
@@ -71,6 +74,7 @@ class SecretsService(ReadOperations, RotationOperations):
         self.knows_function = knows_function
         self.rotation_requests = rotation_requests or RotationRequests()
         self._thread = threading.local()
+        self._refusals: set[tuple[str, str]] = set()
         self.arn_prefix = f"{ARN_PREFIX}{region}:{account}:secret:"
         self.operations: dict[str, Handler] = {
             "CreateSecret": self.create_secret,
@@ -124,12 +128,61 @@ class SecretsService(ReadOperations, RotationOperations):
 
     # -- loading and committing -------------------------------------------------------
 
-    def _lookup(self, secret_id: str) -> StoredSecret | None:
+    def _lookup_record(self, secret_id: str) -> StoredSecret | None:
+        """The stored record; raises UnreadableRecord when the store refuses it."""
         ref = parse_secret_id(secret_id)
         if ref.arn is not None and not ref.arn.startswith(self.arn_prefix):
             return None  # another region or account: not a secret of this service
         stored = self.storage.load_by_arn(ref.arn) if ref.arn else None
         return stored or self.storage.load_by_name(ref.name)
+
+    def _lookup(self, secret_id: str) -> StoredSecret | None:
+        try:
+            return self._lookup_record(secret_id)
+        except UnreadableRecord as exc:
+            raise self._refused(exc) from None
+
+    def decode(self, stored: StoredSecret) -> Secret:
+        """The secret in ``stored``; DecryptionFailure when its record can't be read."""
+        try:
+            return Secret.from_document(stored.check().document, name=stored.name)
+        except UnreadableRecord as exc:
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: UnreadableRecord) -> errors.DecryptionFailure:
+        """One unreadable record fails the requests for that secret alone, logged once."""
+        key = (exc.arn or exc.secret, exc.reason)
+        if key not in self._refusals:
+            self._refusals.add(key)
+            log.error("secret record refused", extra={"secret": exc.secret, "error": str(exc)})
+        return errors.DecryptionFailure(str(exc))
+
+    def readable_secrets(self, stored: Iterable[StoredSecret]) -> Iterator[Secret]:
+        """The secrets of ``stored`` that can be read; the others are skipped (and logged
+        once), so one bad record never fails a listing or the scheduler."""
+        for record in stored:
+            try:
+                yield self.decode(record)
+            except errors.DecryptionFailure:
+                continue
+
+    def find_in_any_region(self, secret_id: str) -> Secret | None:
+        """The secret named or ARN'd by ``secret_id``, in whichever region or account it was
+        made (a store may hold several: the server's ``--region`` can change), for tools.
+
+        Read only: a secret past its deletion date counts as gone but is not purged here.
+        """
+        ref = parse_secret_id(secret_id)
+        stored = self.storage.load_by_arn(ref.arn) if ref.arn else None
+        stored = stored or self.storage.load_by_name(ref.name)
+        if stored is None:
+            return None
+        if ref.arn and not (stored.arn == ref.arn or stored.arn.startswith(ref.arn + "-")):
+            return None  # a partial ARN of another region or account that shares the name
+        secret = self.decode(stored)
+        if secret.deletion_date is not None and secret.deletion_date <= self.clock():
+            return None
+        return secret
 
     def load(self, secret_id: str) -> tuple[Secret, int]:
         """The secret and the revision read; ResourceNotFound when absent or purged."""
@@ -138,7 +191,7 @@ class SecretsService(ReadOperations, RotationOperations):
             stored = self._lookup(secret_id)
             if stored is None:
                 raise errors.ResourceNotFound(errors.SECRET_NOT_FOUND)
-            secret = Secret.from_document(stored.document)
+            secret = self.decode(stored)
             if secret.deletion_date is None or secret.deletion_date > now:
                 return secret, stored.revision
             # The recovery window has passed: the secret is gone for good.
@@ -373,7 +426,16 @@ class SecretsService(ReadOperations, RotationOperations):
     def _force_delete(self, secret_id: str) -> Body:
         now = self.clock()
         for _ in range(MAX_CONFLICT_RETRIES):
-            stored = self._lookup(secret_id)
+            try:
+                stored = self._lookup_record(secret_id)
+            except UnreadableRecord as exc:
+                if exc.arn is None:
+                    raise self._refused(exc) from None
+                # A record that can't be read can still be removed for good: the way out
+                # for an operator facing a tampered record.
+                self.storage.commit(Change(exc.arn, exc.secret, None, delete=True))
+                log.warning("unreadable secret record deleted", extra={"secret": exc.secret})
+                return {"ARN": exc.arn, "Name": exc.secret, "DeletionDate": now}
             if stored is None:
                 # Not an error on the real service: the secret is gone either way.
                 ref = parse_secret_id(secret_id)

@@ -9,13 +9,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
+from secretsd.store import rekey
 from secretsd.store.base import Change, Conflict, Storage, StorageError, StoredSecret
 from secretsd.store.encryption import KEY_CHECK_SETTING, EncryptedStorage
-from secretsd.store.keys import Keyring, MasterKeyError, WrongMasterKey, load_master_key
+from secretsd.store.key_sources import choose_source
+from secretsd.store.keys import Keyring, MasterKeyError, WrongMasterKey
 
 __all__ = [
+    "CREATE",
     "DATABASE_FILE_NAME",
+    "OPEN",
     "Change",
     "Conflict",
     "MasterKeyError",
@@ -27,6 +32,8 @@ __all__ = [
 ]
 
 DATABASE_FILE_NAME = "secretsd.db"
+CREATE: Literal["create"] = "create"
+OPEN: Literal["open"] = "open"
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -36,39 +43,69 @@ def open_storage(
     env: Mapping[str, str] = os.environ,
     *,
     schema: str = "secretsd",
+    mode: Literal["create", "open"] = OPEN,
+    master_key_command: str | None = None,
+    master_key_kms: str | None = None,
 ) -> Storage:
     """Open the server's store, with values encrypted at rest, and check the master key.
 
     - ``data_dir``: the data directory. It holds the SQLite database ``secretsd.db`` (unless
-      ``database_url`` is given) and the master key file ``master.key`` (unless the key
-      comes from the environment). Created with mode 0700 when missing.
+      ``database_url`` is given) and the master key file ``master.key`` (or, with KMS, the
+      wrapped key ``master.key.kms``).
     - ``database_url``: None (or empty) for the embedded SQLite store, or a ``postgresql://`` (or
       ``postgres://``) URL for a PostgreSQL store that several server nodes share; its
       tables live in the database schema ``schema``.
-    - ``env``: the environment to read ``SECRETSD_MASTER_KEY`` (base64 of 32 bytes) from;
-      when it is unset the key comes from ``data_dir/master.key``, created on first start.
+    - ``env``: the environment: ``SECRETSD_MASTER_KEY`` (base64 of 32 bytes) and the
+      fallbacks of the next two arguments are read from it.
+    - ``mode``: ``"create"`` (the server) makes the data directory, the store and the key
+      on first start; ``"open"`` (every other command) fails, naming the path, when any of
+      them is missing, and writes nothing to a store that was never initialised.
+    - ``master_key_command``, ``master_key_kms``: the other key sources
+      (``store.key_sources``); None falls back to ``SECRETSD_MASTER_KEY_COMMAND`` and
+      ``SECRETSD_MASTER_KEY_KMS``. At most one source may be named.
 
     Raises ``WrongMasterKey`` when the key is not the one the store was sealed with,
-    ``MasterKeyError`` when it is malformed, missing or stored with loose permissions, and
-    ``StorageError`` when the database cannot be opened. The caller closes the store.
+    ``MasterKeyError`` when it is malformed, missing, unobtainable or stored with loose
+    permissions, and ``StorageError`` when the database cannot be opened or (``"open"``)
+    does not exist. The caller closes the store.
     """
+    if mode not in (CREATE, OPEN):
+        raise ValueError(f"mode must be {CREATE!r} or {OPEN!r}, not {mode!r}")
     data_dir = Path(data_dir)
+    creating = mode == CREATE
+    # Validated before anything is opened: a bad flag costs no database connection.
+    source = choose_source(data_dir, env, command=master_key_command, kms_key=master_key_kms)
     inner: Storage
     if not database_url:
-        inner = _sqlite(data_dir / DATABASE_FILE_NAME)
+        path = data_dir / DATABASE_FILE_NAME
+        if not creating:
+            _require_existing(data_dir, path)
+        inner = _sqlite(path)
         location = f"this data directory ({data_dir})"
     elif database_url.startswith(_POSTGRES_SCHEMES):
-        postgres = _postgres(database_url, schema)
+        postgres = _postgres(database_url, schema, create=creating)
         inner, location = postgres, f"the store at {postgres.location}"
     else:
         raise StorageError("the database URL must start with postgresql:// (or postgres://)")
     try:
         sealed_before = inner.get_setting(KEY_CHECK_SETTING) is not None
-        key = load_master_key(data_dir, env, create=not sealed_before)
-        return EncryptedStorage(inner, Keyring(key), location=location)
+        if not sealed_before and not creating:
+            raise StorageError(
+                f"{location} holds no secretsd store yet: start `secretsd server` on it first"
+            )
+        key = source.load(create=not sealed_before)
+        keyring = Keyring(key, discover=rekey.discoverer(inner, location))
+        return EncryptedStorage(inner, keyring, location=location)
     except BaseException:
         inner.close()
         raise
+
+
+def _require_existing(data_dir: Path, database: Path) -> None:
+    if not data_dir.is_dir():
+        raise StorageError(f"the data directory {data_dir} does not exist")
+    if not database.is_file():
+        raise StorageError(f"there is no secretsd store in {data_dir}: {database} does not exist")
 
 
 def _sqlite(path: Path) -> Storage:
@@ -77,8 +114,8 @@ def _sqlite(path: Path) -> Storage:
     return SQLiteStorage(path)
 
 
-def _postgres(url: str, schema: str):
+def _postgres(url: str, schema: str, *, create: bool):
     # Imported on demand: the embedded store does not load the PostgreSQL driver.
     from secretsd.store.postgres import PostgresStorage
 
-    return PostgresStorage(url, schema=schema)
+    return PostgresStorage(url, schema=schema, create=create)

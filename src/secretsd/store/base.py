@@ -5,19 +5,38 @@ below an encrypting barrier. It keeps, per secret:
 
 - a *document*: the secret's metadata (name, description, tags, versions and their staging
   labels, rotation settings, dates) as opaque bytes that the model layer serialises. It
-  carries no secret value, so it is stored as is;
+  carries no secret value, so it stays readable; the encryption layer (``store.encryption``)
+  stores it with a MAC that binds it to its secret, and refuses it when the MAC fails;
 - *values*: one opaque blob per version id. Below the encryption layer these are plaintext;
-  the encryption layer (``store.encryption``) turns them into sealed records before they
-  reach a backend, so backends only ever see ciphertext.
+  the encryption layer turns them into sealed records before they reach a backend, so
+  backends only ever see ciphertext.
 
 Every change to a secret is one atomic ``commit``: the new document plus the values added
 and dropped, guarded by the revision the caller read (optimistic concurrency, which is also
 what lets several server nodes share one PostgreSQL store). A commit that returns has
-reached durable storage.
+reached durable storage. A commit creates a secret at revision 1 and moves it from the
+expected revision to the next one, exactly (the encryption layer binds that number).
+
+One bad record stays one bad record. A secret whose record can't be read (altered in the
+database, written in a newer major document format, undecodable) makes operations on that
+secret fail and nothing else:
+
+- ``load_by_name`` and ``load_by_arn`` raise ``TamperedRecord`` for it (a ``StorageError``,
+  and an ``UnreadableRecord`` of the model, like the errors of ``Secret.from_document``),
+  naming the secret; the service maps these to an error of the API;
+- ``iter_secrets`` never raises for one record: it yields it with ``problem`` set and an
+  empty document. Code that goes through many secrets (ListSecrets, BatchGetSecretValue,
+  the rotation scheduler) reads each one as
+  ``Secret.from_document(stored.check().document, name=stored.name)``, catches
+  ``UnreadableRecord`` around that per record, and skips the record (the encryption layer
+  has logged it). A caller that forgets ``check()`` still never serves the record: the empty
+  document does not decode.
 
 Beside each document the store keeps the secret's *index record* (``model.index``), written
 in the same transaction from the ``Change``. ``list_page`` and ``rotation_candidates`` query
 these records, so their cost follows the page asked for, not the number of secrets stored.
+They return records the way ``iter_secrets`` does: one that can't be verified comes with
+``problem`` set.
 """
 
 from __future__ import annotations
@@ -28,6 +47,7 @@ from dataclasses import dataclass, field
 
 from secretsd.model.index import IndexRecord
 from secretsd.model.listing import Filter
+from secretsd.model.secret import UnreadableRecord
 
 
 class StorageError(Exception):
@@ -38,12 +58,28 @@ class Conflict(StorageError):
     """The secret changed since it was read, or the name is taken: re-read and retry."""
 
 
+class TamperedRecord(StorageError, UnreadableRecord):
+    """A secret's stored record failed authentication: it was edited outside secretsd, moved
+    from another secret's row, or written under a master key that isn't configured."""
+
+    def __init__(self, arn: str, name: str, reason: str) -> None:
+        UnreadableRecord.__init__(self, name, reason, arn=arn)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredSecret:
     arn: str
     name: str
     revision: int
     document: bytes
+    # Set, with an empty document, on a record ``iter_secrets`` could not verify.
+    problem: UnreadableRecord | None = field(default=None, compare=False)
+
+    def check(self) -> StoredSecret:
+        """This record, or raise its ``problem``."""
+        if self.problem is not None:
+            raise self.problem
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +91,9 @@ class Change:
         it moved). ``delete`` removes the secret with all its values and history: guarded by
     ``expected_revision`` like an update, or unconditionally (and without error when the
     secret is already gone) when it is None. A version id both put and dropped ends dropped.
-    ``index`` replaces the secret's index record; without one the secret is in no list and
-    never a rotation candidate (the service always gives one).
+    ``index`` replaces the secret's index record. Without one the record stays as it was:
+    changes that leave the metadata alone (re-sealing, authenticating a document) need not
+    know it; a secret created without one is in no list and never a rotation candidate.
     """
 
     arn: str
@@ -96,14 +133,17 @@ class Storage(abc.ABC):
     """A storage backend. Implementations must be safe to call from several threads."""
 
     @abc.abstractmethod
-    def load_by_name(self, name: str) -> StoredSecret | None: ...
+    def load_by_name(self, name: str) -> StoredSecret | None:
+        """The secret named ``name``; raises ``TamperedRecord`` when it can't be verified."""
 
     @abc.abstractmethod
-    def load_by_arn(self, arn: str) -> StoredSecret | None: ...
+    def load_by_arn(self, arn: str) -> StoredSecret | None:
+        """The secret ``arn``; raises ``TamperedRecord`` when it can't be verified."""
 
     @abc.abstractmethod
     def iter_secrets(self) -> Iterator[StoredSecret]:
-        """Every secret, ordered by name."""
+        """Every secret, ordered by name; one that can't be verified comes with ``problem``
+        set instead of raising (see the module's docstring)."""
 
     @abc.abstractmethod
     def list_page(self, query: ListQuery) -> tuple[list[StoredSecret], SortKey | None]:
@@ -125,6 +165,22 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def read_value(self, arn: str, version_id: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def iter_values(self) -> Iterator[tuple[str, str, bytes]]:
+        """Every stored value as ``(arn, version id, value)``, ordered by ARN and version id.
+
+        For tools that rewrite records in place (``secretsd keys rotate-master``). Pages are
+        read as the caller goes: a value committed or dropped meanwhile may or may not show.
+        """
+
+    @abc.abstractmethod
+    def replace_value(self, arn: str, version_id: str, expected: bytes, value: bytes) -> bool:
+        """Swap one value for ``value`` if it still is ``expected``: True when swapped.
+
+        False, changing nothing, when the value changed or was dropped meanwhile. Durable on
+        return, like ``commit``; the secret's document and revision stay as they are.
+        """
 
     @abc.abstractmethod
     def append_event(self, arn: str, at: float, event: bytes) -> None:

@@ -41,7 +41,7 @@ def apply_change(
             raise Conflict(f"secret {arn} changed since revision {expected}")
         run("DELETE FROM secret_values WHERE arn = ?", (arn,))
         run("DELETE FROM events WHERE arn = ?", (arn,))
-        index.write(run, run_many, arn, None)
+        index.remove(run, arn)
         return 0
     if expected is None:
         try:
@@ -75,5 +75,6 @@ def apply_change(
             "DELETE FROM secret_values WHERE arn = ? AND version_id = ?",
             [(arn, version_id) for version_id in change.drop_values],
         )
-    index.write(run, run_many, arn, change.index)
+    if change.index is not None:
+        index.write(run, run_many, arn, change.index)
     return revision

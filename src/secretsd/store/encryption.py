@@ -1,4 +1,4 @@
-"""Encryption at rest: a Storage that seals every value before it reaches a backend.
+"""Encryption at rest: a Storage that seals every value and authenticates every document.
 
 Theory of operation. Each value gets a fresh random 256-bit data key. The value is sealed
 with AES-256-GCM under the data key, and the data key is wrapped with AES-256-GCM under the
@@ -12,7 +12,38 @@ followed by the length-prefixed secret ARN and version id. A record therefore op
 under the identity it was sealed for: copying a ciphertext to another secret or version, or
 editing its key id, makes it fail to open instead of returning someone else's value.
 
-Documents (metadata), events and settings pass through untouched: they carry no values.
+Documents (metadata: versions, staging labels, rotation settings) carry no value and stay
+readable, but each is stored with a MAC (``store.documents``) over the secret's ARN, its
+name, the revision the commit creates and the document, under a key derived from the master
+key, whose id the record names. A document edited in the database (say, AWSCURRENT moved
+back to an older version), or moved to another secret's row, or renamed in its column, no
+longer verifies: loading that secret raises ``TamperedRecord`` and logs it once, and
+``iter_secrets`` hands it on marked as a problem (see ``store.base``). The revision can be
+bound although the SQL layer bumps it because the interface fixes the number a commit
+creates (1, or the expected revision plus one). Values and documents are bound through the
+identity: a document verifies only for its ARN, and it names version ids whose values
+open only under that ARN and version id, so a verified document never leads to another
+secret's value or to a value moved between versions.
+
+What this does not detect, and why:
+
+- Replay of an older, intact record of the same secret, with its revision column put back
+  too (from a backup, say): it verifies, because nothing trusted outside the store records
+  how far a secret has moved on (no monotonic counter the database's writer can't reset).
+  The same holds for its values.
+- Deletion: of a whole secret row (the secret is simply gone), or of a value row (its
+  version reads as having no value).
+- Events (rotation history) and settings other than the key check pass through
+  unauthenticated: they are diagnostics and do not change what a secret returns.
+
+Stores written before documents were authenticated open as before: their check record
+(below) says so, and the first open under this release authenticates each existing
+document once (one transaction where the backend groups commits, SQLite; record by record,
+resumably, on PostgreSQL), then rewrites the check record to say documents are
+authenticated, and logs the count. From then on an unauthenticated document is refused like
+an altered one. That first open trusts what is in the store at that moment. Nodes of the
+previous release refuse to start on the rewritten check record (as a wrong key), which is
+the wanted outcome: they would write unauthenticated documents.
 
 At start the layer checks the master key against a check record kept in the settings: a
 sealed constant written on first use. A wrong key fails there, with ``WrongMasterKey``,
@@ -23,20 +54,38 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
+import threading
 from collections.abc import Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from secretsd.model.errors import DecryptionFailure
-from secretsd.store.base import Change, ListQuery, SortKey, Storage, StoredSecret
+from secretsd.store import documents
+from secretsd.store.base import (
+    Change,
+    Conflict,
+    ListQuery,
+    SortKey,
+    Storage,
+    StorageError,
+    StoredSecret,
+    TamperedRecord,
+)
 from secretsd.store.keys import Keyring, WrongMasterKey
+
+log = logging.getLogger("secretsd.store")
 
 FORMAT_V1 = 1
 KEY_CHECK_SETTING = "encryption.key_check"
 _KEY_CHECK_IDENTITY = ("secretsd:master-key-check", "v1")
-_KEY_CHECK_PLAINTEXT = b"secretsd master key check"
+# The check record's plaintext also says whether the store's documents are authenticated:
+# only the master key can write either, so the store can't be talked back into trusting
+# unauthenticated documents by editing a setting (it can by restoring an old check record).
+KEY_CHECK_LEGACY = b"secretsd master key check"
+KEY_CHECK_AUTHENTICATED = b"secretsd master key check; documents authenticated v1"
 _NONCE = 12
 _TAG = 16
 _DATA_KEY = 32
@@ -110,56 +159,147 @@ def open_sealed(keyring: Keyring, arn: str, version_id: str, record: bytes) -> b
 
 
 class EncryptedStorage(Storage):
-    """Seal values on ``commit``, open them on ``read_value``; the rest passes through.
+    """Seal values on ``commit`` and open them on ``read_value``; authenticate documents on
+    ``commit`` and verify them on every load; events and settings pass through.
 
     Construction verifies the keyring against the store's key check record (writing it on
-    first use) and raises ``WrongMasterKey`` when the store was sealed with another key.
-    ``location`` names the store in that message, e.g. "this data directory (/var/lib/x)".
+    first use) and raises ``WrongMasterKey`` when the store was sealed with another key; it
+    authenticates the documents of a store written before documents were. ``location``
+    names the store in messages, e.g. "this data directory (/var/lib/x)".
     """
 
     def __init__(self, inner: Storage, keyring: Keyring, *, location: str = "this store") -> None:
         self.inner = inner
         self.keyring = keyring
         self.location = location
-        self._check_key()
+        self._reported: set[tuple[str, int, str]] = set()
+        self._reported_lock = threading.Lock()
+        if not self._check_key():
+            self._authenticate_documents()
 
-    def _check_key(self) -> None:
+    def _check_key(self) -> bool:
+        """Check the master key; return whether the store's documents are authenticated."""
         record = self.inner.get_setting(KEY_CHECK_SETTING)
         if record is None:
-            self.inner.put_setting(
-                KEY_CHECK_SETTING, seal(self.keyring, *_KEY_CHECK_IDENTITY, _KEY_CHECK_PLAINTEXT)
-            )
-            return
+            # A new store. (A store that lost its check record is taken for one too: its
+            # documents are then refused, never trusted, as unauthenticated.)
+            self._write_key_check()
+            return True
         try:
             opened = open_sealed(self.keyring, *_KEY_CHECK_IDENTITY, record)
         except DecryptionFailure:
             opened = None
-        if opened != _KEY_CHECK_PLAINTEXT:
+        if opened not in (KEY_CHECK_LEGACY, KEY_CHECK_AUTHENTICATED):
             raise WrongMasterKey(f"the master key does not match {self.location}")
+        return opened == KEY_CHECK_AUTHENTICATED
+
+    def _write_key_check(self) -> None:
+        self.inner.put_setting(
+            KEY_CHECK_SETTING, seal(self.keyring, *_KEY_CHECK_IDENTITY, KEY_CHECK_AUTHENTICATED)
+        )
+
+    def _authenticate_documents(self) -> None:
+        """Give each document written before documents were authenticated its MAC, then
+        mark the store as authenticated: last, so that an interrupted run resumes."""
+        count = 0
+        with self.batch():
+            for stored in list(self.inner.iter_secrets()):
+                count += self._authenticate_legacy(stored)
+            self._write_key_check()
+        log.warning(
+            "Authenticated the documents of %d secrets in %s, written by a release that did "
+            "not authenticate them; from now on a document changed outside secretsd is refused",
+            count,
+            self.location,
+        )
+
+    def _authenticate_legacy(self, stored: StoredSecret | None) -> int:
+        while stored is not None and not documents.is_authenticated(stored.document):
+            revision = stored.revision + 1
+            record = documents.authenticate(
+                self.keyring, stored.arn, stored.name, revision, stored.document
+            )
+            try:
+                self.inner.commit(Change(stored.arn, stored.name, stored.revision, record))
+            except Conflict:
+                # Another node got there first (or the secret went): look again.
+                stored = self.inner.load_by_arn(stored.arn)
+                continue
+            return 1
+        return 0
+
+    # -- documents ------------------------------------------------------------------------
+
+    def _verified(self, stored: StoredSecret) -> StoredSecret:
+        try:
+            document = documents.verify(self.keyring, stored)
+        except TamperedRecord as exc:
+            self._report(exc, stored.revision)
+            raise
+        return dataclasses.replace(stored, document=document)
+
+    def _report(self, exc: TamperedRecord, revision: int) -> None:
+        # Once per record and reason: a client polling a refused secret must not flood
+        # the log, and a record changed again is worth a new line.
+        key = (exc.arn or "", revision, exc.reason)
+        with self._reported_lock:
+            if key in self._reported:
+                return
+            self._reported.add(key)
+        log.error(
+            "Refused the stored record of secret %s (%s) at revision %d: %s",
+            exc.secret,
+            exc.arn,
+            revision,
+            exc.reason,
+        )
 
     def load_by_name(self, name: str) -> StoredSecret | None:
-        return self.inner.load_by_name(name)
+        stored = self.inner.load_by_name(name)
+        return None if stored is None else self._verified(stored)
 
     def load_by_arn(self, arn: str) -> StoredSecret | None:
-        return self.inner.load_by_arn(arn)
+        stored = self.inner.load_by_arn(arn)
+        return None if stored is None else self._verified(stored)
+
+    def _verified_or_flagged(self, stored: StoredSecret) -> StoredSecret:
+        try:
+            return self._verified(stored)
+        except TamperedRecord as exc:
+            return StoredSecret(stored.arn, stored.name, stored.revision, b"", exc)
 
     def iter_secrets(self) -> Iterator[StoredSecret]:
-        return self.inner.iter_secrets()
+        for stored in self.inner.iter_secrets():
+            yield self._verified_or_flagged(stored)
 
     def list_page(self, query: ListQuery) -> tuple[list[StoredSecret], SortKey | None]:
-        return self.inner.list_page(query)
+        page, after = self.inner.list_page(query)
+        return [self._verified_or_flagged(stored) for stored in page], after
 
     def rotation_candidates(self, now: float) -> list[StoredSecret]:
-        return self.inner.rotation_candidates(now)
+        return [self._verified_or_flagged(s) for s in self.inner.rotation_candidates(now)]
 
     def commit(self, change: Change, *, durable: bool = True) -> int:
+        expected = None
+        if not change.delete:
+            expected = 1 if change.expected_revision is None else change.expected_revision + 1
+            record = documents.authenticate(
+                self.keyring, change.arn, change.name, expected, change.document
+            )
+            change = dataclasses.replace(change, document=record)
         if change.put_values:
             sealed = {
                 version_id: seal(self.keyring, change.arn, version_id, value)
                 for version_id, value in change.put_values.items()
             }
             change = dataclasses.replace(change, put_values=sealed)
-        return self.inner.commit(change, durable=durable)
+        revision = self.inner.commit(change, durable=durable)
+        if expected is not None and revision != expected:
+            raise StorageError(
+                f"the store gave secret {change.arn} revision {revision} where {expected} "
+                f"was due: its document won't verify; the backend breaks the Storage contract"
+            )
+        return revision
 
     def batch(self):
         """The inner store's group commit, or a block that groups nothing."""
@@ -171,6 +311,14 @@ class EncryptedStorage(Storage):
         if record is None:
             return None
         return open_sealed(self.keyring, arn, version_id, record)
+
+    def iter_values(self) -> Iterator[tuple[str, str, bytes]]:
+        """The sealed records as stored, for re-sealing under a new key (``store.rekey``)."""
+        return self.inner.iter_values()
+
+    def replace_value(self, arn: str, version_id: str, expected: bytes, value: bytes) -> bool:
+        """Swap sealed records as they are: the caller seals ``value`` itself."""
+        return self.inner.replace_value(arn, version_id, expected, value)
 
     def append_event(self, arn: str, at: float, event: bytes) -> None:
         self.inner.append_event(arn, at, event)

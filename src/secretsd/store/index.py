@@ -26,7 +26,8 @@ from typing import Any
 
 from secretsd.model import index, listing
 from secretsd.model.index import IndexRecord
-from secretsd.model.secret import Secret
+from secretsd.model.secret import Secret, UnreadableRecord
+from secretsd.store import documents
 from secretsd.store.base import ListQuery, SortKey
 
 log = logging.getLogger("secretsd.store")
@@ -45,12 +46,14 @@ _FROM = "FROM secret_index i JOIN secrets s ON s.arn = i.arn"
 _NOTHING = "1 = 0"
 
 
-def write(run: Run, run_many: RunMany, arn: str, record: IndexRecord | None) -> None:
-    """Replace the index of the secret ``arn`` with ``record`` (None: remove it)."""
+def remove(run: Run, arn: str) -> None:
     run("DELETE FROM secret_attributes WHERE arn = ?", (arn,))
-    if record is None:
-        run("DELETE FROM secret_index WHERE arn = ?", (arn,))
-        return
+    run("DELETE FROM secret_index WHERE arn = ?", (arn,))
+
+
+def write(run: Run, run_many: RunMany, arn: str, record: IndexRecord) -> None:
+    """Replace the index of the secret ``arn`` with ``record``."""
+    run("DELETE FROM secret_attributes WHERE arn = ?", (arn,))
     run(
         "INSERT INTO secret_index (arn, name, created, last_changed, last_accessed, "
         "deleted_date, deletion_date, rotation_attention) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -82,8 +85,10 @@ def rebuild(run: Run, run_many: RunMany) -> None:
     run("DELETE FROM secret_index", ())
     for arn, name, document in run("SELECT arn, name, document FROM secrets", ()).fetchall():
         try:
-            record = index.index_record(Secret.from_document(bytes(document)))
-        except (ValueError, TypeError, KeyError, AttributeError):
+            record = index.index_record(
+                Secret.from_document(documents.unverified_document(bytes(document)))
+            )
+        except (UnreadableRecord, ValueError, TypeError, KeyError, AttributeError):
             # Reading it fails the same way: leaving it out of lists keeps them working.
             log.warning("secret %s has an unreadable document; it is not indexed", name)
             continue

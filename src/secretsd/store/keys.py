@@ -1,13 +1,20 @@
-"""Master keys: where they come from and how the keyring finds one by id.
+"""Master keys: the key file, the environment variable, and how the keyring finds a key.
 
-The master key wraps the per-value data keys of ``store.encryption``. It comes from the
-environment variable ``SECRETSD_MASTER_KEY`` (base64 of 32 bytes) when set, which is what
-several server nodes sharing one PostgreSQL store use; otherwise from ``DATA_DIR/master.key``,
-which the first start creates with mode 0600.
+The master key wraps the per-value data keys of ``store.encryption``. This module reads it
+from the environment variable ``SECRETSD_MASTER_KEY`` (base64 of 32 bytes) or from
+``DATA_DIR/master.key``, which the first start creates with mode 0600; the other sources
+(a command, AWS KMS) live in ``store.key_sources``.
 
 A key's id is derived from the key itself (a truncated HMAC under the key), so records say
-which key sealed them without anyone having to name keys, and a future rotation can add a
-key to the keyring while old records still open with the old one.
+which key sealed them without anyone having to name keys, and a rotation can add a key to
+the keyring while old records still open with the old one. A keyring may be given a
+``discover`` hook: it runs when a record names a key the ring lacks and before each seal,
+so a running server learns a master key that ``secretsd keys rotate-master`` introduces
+(see ``store.rekey``).
+
+Besides sealing, a master key authenticates records that stay readable (the documents of
+``store.encryption``) with HMAC-SHA256 under a key derived from it by HKDF, so the one key
+is never used by two algorithms.
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ import hmac
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from secretsd.private_file import publish_private_file
 from secretsd.store.base import StorageError
@@ -31,6 +41,7 @@ ENV_VAR = "SECRETSD_MASTER_KEY"
 KEY_FILE_NAME = "master.key"
 KEY_BYTES = 32
 _KEY_ID_LABEL = b"secretsd master key id v1"
+_MAC_KEY_LABEL = b"secretsd record authentication v1"
 
 
 class MasterKeyError(StorageError):
@@ -44,15 +55,23 @@ class WrongMasterKey(StorageError):
 class MasterKey:
     """A 256-bit master key. Its repr shows only the key id, never key material."""
 
-    __slots__ = ("aead", "key_id")
+    __slots__ = ("_mac", "aead", "key_id")
 
     def __init__(self, material: bytes) -> None:
         if len(material) != KEY_BYTES:
             raise MasterKeyError(f"a master key is {KEY_BYTES} bytes, got {len(material)}")
         digest = hmac.new(material, _KEY_ID_LABEL, hashlib.sha256).hexdigest()
         self.key_id: str = digest[:16]
-        # Only the cipher object is kept: no attribute holds the raw key for a stray print.
+        # Only the cipher objects are kept: no attribute holds key bytes for a stray print.
         self.aead = AESGCM(material)
+        mac_key = HKDF(hashes.SHA256(), 32, salt=None, info=_MAC_KEY_LABEL).derive(material)
+        self._mac = hmac.new(mac_key, digestmod=hashlib.sha256)
+
+    def mac(self, message: bytes) -> bytes:
+        """HMAC-SHA256 of ``message`` under this key's authentication key (32 bytes)."""
+        mac = self._mac.copy()
+        mac.update(message)
+        return mac.digest()
 
     @classmethod
     def generate(cls) -> MasterKey:
@@ -63,24 +82,69 @@ class MasterKey:
 
 
 class Keyring:
-    """The current key seals; every key in the ring opens what it sealed."""
+    """The current key seals; every key in the ring opens what it sealed.
 
-    __slots__ = ("_by_id", "current")
+    ``discover(ring, sealing)`` (optional) may add keys with ``add``; it runs before each
+    seal (``sealing`` true: it may refuse by raising) and when ``get`` misses, so it must be
+    cheap and must not call ``get`` or ``current``.
+    """
 
-    def __init__(self, current: MasterKey, older: Iterable[MasterKey] = ()) -> None:
-        self.current = current
+    __slots__ = ("_by_id", "_current", "_discover", "_lock")
+
+    def __init__(
+        self,
+        current: MasterKey,
+        older: Iterable[MasterKey] = (),
+        *,
+        discover: Callable[[Keyring, bool], None] | None = None,
+    ) -> None:
+        self._current = current
         self._by_id = {key.key_id: key for key in older}
         self._by_id[current.key_id] = current
+        self._discover = discover
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> MasterKey:
+        if self._discover is not None:
+            self._discover(self, True)
+        return self._current
 
     def get(self, key_id: str) -> MasterKey | None:
-        return self._by_id.get(key_id)
+        key = self._by_id.get(key_id)
+        if key is None and self._discover is not None:
+            self._discover(self, False)
+            key = self._by_id.get(key_id)
+        return key
+
+    def add(self, key: MasterKey, *, make_current: bool = False) -> None:
+        with self._lock:
+            # Copy on write: readers look keys up without the lock.
+            self._by_id = {**self._by_id, key.key_id: key}
+            if make_current:
+                self._current = key
+
+    def snapshot(self) -> Keyring:
+        """The keys known now, without the discover hook (for the hook's own lookups)."""
+        return Keyring(self._current, self._by_id.values())
+
+    def keys(self) -> list[MasterKey]:
+        return list(self._by_id.values())
+
+    def __contains__(self, key_id: str) -> bool:
+        return key_id in self._by_id
 
     def __repr__(self) -> str:
-        return f"Keyring(current={self.current.key_id!r}, keys={sorted(self._by_id)!r})"
+        return f"Keyring(current={self._current.key_id!r}, keys={sorted(self._by_id)!r})"
 
 
 def decode_key(text: str | bytes, source: str) -> MasterKey:
     """Parse base64 of 32 bytes; errors name the source, never the text."""
+    return MasterKey(decode_material(text, source))
+
+
+def decode_material(text: str | bytes, source: str) -> bytes:
+    """The 32 bytes of a base64 master key; errors name the source, never the text."""
     try:
         material = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -90,7 +154,7 @@ def decode_key(text: str | bytes, source: str) -> MasterKey:
             f"{source} is not a valid master key: expected the base64 encoding of "
             f"{KEY_BYTES} random bytes (for example from `openssl rand -base64 32`)"
         )
-    return MasterKey(material)
+    return material
 
 
 def load_master_key(data_dir: Path, env: Mapping[str, str], *, create: bool = True) -> MasterKey:
@@ -121,6 +185,13 @@ def load_master_key(data_dir: Path, env: Mapping[str, str], *, create: bool = Tr
 
 
 def _read_key_file(path: Path) -> MasterKey:
+    return MasterKey(read_key_material(path))
+
+
+def read_key_material(path: Path) -> bytes:
+    """The key in the file ``path``, refused when group or others may read it.
+
+    Raises OSError (FileNotFoundError when missing) or MasterKeyError."""
     fd = os.open(path, os.O_RDONLY)
     try:
         status = os.fstat(fd)
@@ -136,7 +207,7 @@ def _read_key_file(path: Path) -> MasterKey:
             text = handle.read()
     finally:
         os.close(fd)
-    return decode_key(text, str(path))
+    return decode_material(text, str(path))
 
 
 def _create_key_file(path: Path) -> MasterKey:

@@ -84,7 +84,16 @@ _SELECT = "SELECT arn, name, revision, document FROM secrets"
 class PostgresStorage(Storage):
     """A Storage in the PostgreSQL database ``dsn``, tables in schema ``schema``."""
 
-    def __init__(self, dsn: str, *, schema: str = "secretsd", connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "secretsd",
+        connect_timeout: int = 10,
+        create: bool = True,
+    ) -> None:
+        """``create=False`` refuses a database without this store's schema instead of
+        making it (for commands that only read)."""
         if not _SCHEMA_NAME.fullmatch(schema):
             raise StorageError(
                 f"invalid schema name {schema!r}: use lower-case letters, digits and _"
@@ -98,7 +107,7 @@ class PostgresStorage(Storage):
         self._lock = threading.Lock()
         self._closed = False
         try:
-            self._migrate()
+            self._migrate(create)
         except BaseException:
             self.close()
             raise
@@ -191,11 +200,18 @@ class PostgresStorage(Storage):
 
     # -- schema ------------------------------------------------------------------------
 
-    def _migrate(self) -> None:
+    def _migrate(self, create: bool = True) -> None:
         def apply(conn: psycopg.Connection) -> None:
             conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"secretsd-migrate {self.schema}",)
             )
+            if not create:
+                row = conn.execute(
+                    "SELECT to_regclass(%s) IS NOT NULL", (f"{self.schema}.schema_version",)
+                ).fetchone()
+                exists = row is not None and row[0]
+                if not exists:
+                    raise StorageError(f"there is no secretsd store at {self.location}")
             conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
             )
@@ -303,6 +319,22 @@ class PostgresStorage(Storage):
         )
         return None if row is None else row[0]
 
+    def iter_values(self) -> Iterator[tuple[str, str, bytes]]:
+        # Keyset pages; "C"-collated comparisons are not needed: any total order will do.
+        after: tuple[str, str] = ("", "")
+        while True:
+            rows = self._read(
+                "SELECT arn, version_id, value FROM secret_values "
+                "WHERE (arn, version_id) > (%s, %s) ORDER BY arn, version_id LIMIT %s",
+                (*after, _PAGE),
+                psycopg.Cursor.fetchall,
+            )
+            for arn, version_id, value in rows:
+                yield arn, version_id, bytes(value)
+            if len(rows) < _PAGE:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
     def read_events(self, arn: str, limit: int = 100) -> list[tuple[float, bytes]]:
         rows = self._read(
             "SELECT at, event FROM events WHERE arn = %s ORDER BY at DESC, id DESC LIMIT %s",
@@ -323,6 +355,16 @@ class PostgresStorage(Storage):
         if durable:
             return self._write(_apply_change, change)
         return self._write(_apply_change_lazily, change)
+
+    def replace_value(self, arn: str, version_id: str, expected: bytes, value: bytes) -> bool:
+        cursor = self._write(
+            lambda conn: conn.execute(
+                "UPDATE secret_values SET value = %s "
+                "WHERE arn = %s AND version_id = %s AND value = %s",
+                (value, arn, version_id, expected),
+            )
+        )
+        return cursor.rowcount == 1
 
     def append_event(self, arn: str, at: float, event: bytes) -> None:
         self._write(

@@ -244,6 +244,27 @@ class SQLiteStorage(Storage):
         )
         return None if row is None else row[0]
 
+    def iter_values(self) -> Iterator[tuple[str, str, bytes]]:
+        # Keyset pages, as iter_secrets: no read transaction stays open between pages.
+        after: tuple[str, str] = ("", "")
+        while True:
+            try:
+                rows = (
+                    self._conn()
+                    .execute(
+                        "SELECT arn, version_id, value FROM secret_values "
+                        "WHERE (arn, version_id) > (?, ?) ORDER BY arn, version_id LIMIT ?",
+                        (*after, _PAGE),
+                    )
+                    .fetchall()
+                )
+            except sqlite3.Error as exc:
+                raise StorageError(f"reading {self.path} failed: {exc}") from exc
+            yield from rows
+            if len(rows) < _PAGE:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
     def read_events(self, arn: str, limit: int = 100) -> list[tuple[float, bytes]]:
         try:
             rows = (
@@ -334,6 +355,15 @@ class SQLiteStorage(Storage):
 
     def commit(self, change: Change, *, durable: bool = True) -> int:
         return self._write(_apply_change, change, durable=durable)
+
+    def replace_value(self, arn: str, version_id: str, expected: bytes, value: bytes) -> bool:
+        cursor = self._write(
+            lambda conn: conn.execute(
+                "UPDATE secret_values SET value = ? WHERE arn = ? AND version_id = ? AND value = ?",
+                (value, arn, version_id, expected),
+            )
+        )
+        return cursor.rowcount == 1
 
     def append_event(self, arn: str, at: float, event: bytes) -> None:
         self._write(
