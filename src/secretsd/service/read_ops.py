@@ -25,6 +25,7 @@ class ReadOperations:
     clock: Callable[[], float]
     load: Callable[[str], tuple[Secret, int]]
     readable_secrets: Callable[[Iterable[StoredSecret]], Iterator[Secret]]
+    decode: Callable[[StoredSecret], Secret]
 
     def get_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
@@ -123,7 +124,7 @@ class ReadOperations:
             filters=tuple(filters),
             sort_by=sort_by,
             descending=descending,
-            include_planned_deletion=include_deleted,
+            include_planned_deletion=bool(include_deleted),
             after=listing.secret_after(token, sort_by),
             limit=max_results or 100,
         )
