@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 DATA_DIR ?= ./data
 
-.PHONY: up test lint format typecheck bench clean
+.PHONY: up test lint format typecheck bench layer clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ format: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/server.py
+
+# The self-contained agent layer for Lambda (deploy/lambda/README.md): needs root and
+# debootstrap; minutes the first time, then cached in ~/.cache/secretsd by its inputs.
+layer: $(RUN_STAMP)
+	$(BIN)/python deploy/lambda/build_layer.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .import_linter_cache .mypy_cache

@@ -19,10 +19,14 @@ from secretsd.api.credentials import CredentialsError
 from secretsd.arguments import port
 from secretsd.model.errors import SecretsManagerError
 from secretsd.rotation.registry import ConfigError
-from secretsd.service import RotationRequests, SecretsService
+from secretsd.service import AccessRecorder, RotationRequests, SecretsService
 from secretsd.store import CREATE, StorageError, open_storage
 
 log = logging.getLogger("secretsd.server")
+
+# PostgreSQL connections beyond the readers': the writer thread, the access recorder, the
+# scheduler and a rotation, so that readers stuck on a lock never hold up a write.
+BACKGROUND_CONNECTIONS = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY_ARN",
         help="KMS key that wraps the master key, kept in DATA_DIR/master.key.kms "
         "(env SECRETSD_MASTER_KEY_KMS)",
+    )
+    parser.add_argument(
+        "--database-pool-size",
+        type=int,
+        default=int(os.environ.get("SECRETSD_DATABASE_POOL_SIZE", "10")),
+        help="PostgreSQL reads served at once, each on a connection of its own (10)",
     )
     parser.add_argument("--region", default=os.environ.get("SECRETSD_REGION", "us-east-1"))
     parser.add_argument("--account", default=os.environ.get("SECRETSD_ACCOUNT", "123456789012"))
@@ -133,6 +143,8 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
 
     # The configuration first, then the port: either failing leaves nothing on disk.
     registry = FunctionRegistry.from_config(args.rotation_config)
+    if args.database_pool_size < 1:
+        raise StorageError("--database-pool-size must be at least 1")
     limits = guard.limits_from(args)
     if not _is_loopback(args.host):
         log.warning(
@@ -158,16 +170,20 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         mode=CREATE,
         master_key_command=args.master_key_command,
         master_key_kms=args.master_key_kms,
+        pool_size=args.database_pool_size + BACKGROUND_CONNECTIONS,
     )
+    accesses = None
     try:
         keyring, created = access_keys.load_or_create(args.data_dir)
         credentials_file = access_keys.credentials_path(args.data_dir)
+        accesses = AccessRecorder(storage)
         service = SecretsService(
             storage,
             region=args.region,
             account=args.account,
             knows_function=registry.knows,
             rotation_requests=RotationRequests(),
+            accesses=accesses,
         )
         authenticate = None
         if not args.no_auth:
@@ -186,13 +202,17 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         print(f"secretsd server listening on {url}", flush=True)
         if on_ready is not None:
             on_ready(url, credentials_file)
-        app = ApiApp(service, authenticate)
+        # The one choice of where reads run: on threads when the store says they may wait.
+        read_threads = args.database_pool_size if storage.reads_may_block else 0
+        app = ApiApp(service, authenticate, read_threads=read_threads)
         try:
             _run_uvicorn(app, sock, args.log_level, limits)
         finally:
             scheduler.stop()
-            app.writer.close()
+            app.close()
     finally:
+        if accesses is not None:
+            accesses.close()
         storage.close()
     log.info("server stopped")
     return 0

@@ -11,6 +11,7 @@ import sqlite3
 import pytest
 from botocore.exceptions import ClientError
 
+from secretsd.store import Change, open_storage
 from tests.support.server import ServerProcess
 
 
@@ -21,19 +22,37 @@ def _edit_document(server: ServerProcess, name: str, edit) -> None:
         conn.execute("UPDATE secrets SET document = ? WHERE name = ?", (edit(bytes(record)), name))
 
 
+def _document_start(record: bytes) -> int:
+    # The authentication header (store.documents): marker, format, key id length, key id,
+    # then a 32-byte tag; the JSON document follows.
+    return 3 + record[2] + 32
+
+
 def _flip_current(record: bytes) -> bytes:
     # Keep the authentication header, change the JSON after it: a rolled-back label.
-    start = record.index(b"{")
+    start = _document_start(record)
     document = json.loads(record[start:])
     document["versions"] = document["versions"][::-1]
     return record[:start] + json.dumps(document).encode()
 
 
-def _newer_major(record: bytes) -> bytes:
-    start = record.index(b"{")
-    document = json.loads(record[start:])
-    document["format"] = "9.0"
-    return record[:start] + json.dumps(document).encode()
+def _write_newer_major(server: ServerProcess, name: str) -> None:
+    # A document as a later release would write it: authentic (written through the store
+    # with the master key, as another node would), in a format unknown to this one.
+    store = open_storage(server.data_dir)
+    try:
+        stored = store.load_by_name(name)
+        document = json.loads(stored.document)
+        document["format"] = "9.0"
+        store.commit(
+            Change(stored.arn, stored.name, stored.revision, json.dumps(document).encode())
+        )
+    finally:
+        store.close()
+
+
+def _tamper(server: ServerProcess, name: str) -> None:
+    _edit_document(server, name, _flip_current)
 
 
 @pytest.fixture
@@ -44,10 +63,10 @@ def three(server: ServerProcess):
     return sm
 
 
-@pytest.mark.parametrize("edit", [_flip_current, _newer_major], ids=["tampered", "newer-major"])
-def test_a_bad_record_fails_its_own_requests_only(server, three, edit):
+@pytest.mark.parametrize("spoil", [_tamper, _write_newer_major], ids=["tampered", "newer-major"])
+def test_a_bad_record_fails_its_own_requests_only(server, three, spoil):
     sm = three
-    _edit_document(server, "bad/one", edit)
+    spoil(server, "bad/one")
 
     with pytest.raises(ClientError) as caught:
         sm.get_secret_value(SecretId="bad/one")

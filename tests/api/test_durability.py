@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.api.test_ops_helpers import stages_by_version
 from tests.support.server import start_server
+from tests.support.wait import wait_for
 
 WRITES = 1000
 
@@ -97,6 +98,12 @@ def test_acknowledged_puts_survive_a_stop_mid_burst(server, sig):
         restarted.stop()
 
 
+def accessed(sm, name: str) -> dict | None:
+    """The description of ``name`` once its LastAccessedDate, bookkeeping, has landed."""
+    described = sm.describe_secret(SecretId=name)
+    return described if "LastAccessedDate" in described else None
+
+
 def test_everything_survives_a_clean_restart(server):
     sm = server.client()
     name = f"restart/{uuid.uuid4().hex[:12]}"
@@ -116,7 +123,7 @@ def test_everything_survives_a_clean_restart(server):
     doomed = f"{name}-doomed"
     sm.create_secret(Name=doomed, SecretString="x")
     sm.delete_secret(SecretId=doomed, RecoveryWindowInDays=7)
-    before = sm.describe_secret(SecretId=name)
+    before = wait_for(lambda: accessed(sm, name))
     doomed_before = sm.describe_secret(SecretId=doomed)
 
     server.stop()

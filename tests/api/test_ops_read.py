@@ -10,6 +10,7 @@ import pytest
 
 from secretsd.model import errors
 from tests.api.test_ops_helpers import expect_error, partial_arn, token, unique_name
+from tests.support.wait import wait_for
 
 
 @pytest.fixture
@@ -232,7 +233,8 @@ def test_last_accessed_date_appears_after_a_read_at_day_resolution(sm):
     day_before = dt.datetime.now(dt.UTC).date()
     sm.get_secret_value(SecretId=name)
     day_after = dt.datetime.now(dt.UTC).date()
-    accessed = sm.describe_secret(SecretId=name)["LastAccessedDate"]
+    # The date is bookkeeping, written after the read has answered.
+    accessed = wait_for(lambda: sm.describe_secret(SecretId=name).get("LastAccessedDate"))
     as_utc = accessed.astimezone(dt.UTC)
     assert (as_utc.hour, as_utc.minute, as_utc.second, as_utc.microsecond) == (0, 0, 0, 0)
     assert as_utc.date() in (day_before, day_after)
@@ -266,8 +268,14 @@ def test_last_changed_date_moves_on_a_new_value(sm):
 def test_last_accessed_date_is_per_version_and_listed(sm, two_versions):
     name, _, v1, v2 = two_versions
     sm.get_secret_value(SecretId=name, VersionId=v1)
-    versions = {v["VersionId"]: v for v in sm.list_secret_version_ids(SecretId=name)["Versions"]}
-    assert "LastAccessedDate" in versions[v1]
+
+    def once_v1_is_accessed() -> dict[str, dict] | None:
+        listed = sm.list_secret_version_ids(SecretId=name)["Versions"]
+        versions = {v["VersionId"]: v for v in listed}
+        return versions if "LastAccessedDate" in versions[v1] else None
+
+    # The date is bookkeeping, written after the read has answered.
+    versions = wait_for(once_v1_is_accessed)
     assert "LastAccessedDate" not in versions[v2]
     accessed = versions[v1]["LastAccessedDate"].astimezone(dt.UTC)
     assert (accessed.hour, accessed.minute, accessed.second) == (0, 0, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -227,6 +228,132 @@ def test_a_closed_store_refuses_calls(reopen: Callable[[], Storage]) -> None:
     store.close()
     with pytest.raises(StorageError):
         store.load_by_name("s")
+
+
+# -- group commit ----------------------------------------------------------------------
+
+
+def test_changes_of_a_batch_land_together_and_a_failing_one_alone_is_undone(
+    reopen: Callable[[], Storage],
+) -> None:
+    store = reopen()
+    with store.batch():
+        a = create(store, "a", v1=b"value-a")
+        with pytest.raises(Conflict):
+            store.commit(Change(a.arn + "-2", "a", None, b"{}", {"v1": b"taken"}))
+        b = create(store, "b", v1=b"value-b")
+        # Inside the batch the writer sees its own changes.
+        assert store.load_by_name("b") == b
+        assert store.read_value(b.arn, "v1") == b"value-b"
+    store.close()
+    again = reopen()
+    assert [s.name for s in again.iter_secrets()] == ["a", "b"]
+    assert again.read_value(a.arn, "v1") == b"value-a"
+    assert again.load_by_arn(a.arn + "-2") is None
+
+
+def test_an_error_escaping_a_batch_stores_nothing(store: Storage) -> None:
+    with pytest.raises(RuntimeError), store.batch():
+        create(store, "a", v1=b"one")
+        raise RuntimeError("the group failed")
+    assert store.load_by_name("a") is None
+    create(store, "a", v1=b"one")  # and the store is usable afterwards
+    assert store.load_by_name("a") is not None
+
+
+def test_other_threads_see_a_batch_only_when_it_ends(store: Storage) -> None:
+    seen: list[object] = []
+    with store.batch():
+        secret = create(store, "a")
+        reader = threading.Thread(target=lambda: seen.append(store.load_by_name("a")))
+        reader.start()
+        reader.join(timeout=30)
+    assert seen == [None]
+    assert store.load_by_name("a") == secret
+
+
+def test_a_lazy_commit_in_a_batch_is_durable_with_it(reopen: Callable[[], Storage]) -> None:
+    store = reopen()
+    secret = create(store, "a")
+    with store.batch():
+        store.commit(Change(secret.arn, "a", 1, b"touched"), durable=False)
+        create(store, "b")
+    store.close()
+    again = reopen()
+    assert again.load_by_name("a").document == b"touched"
+    assert again.load_by_name("b") is not None
+
+
+def test_a_lazy_commit_is_visible_at_once_and_survives_reopening(
+    reopen: Callable[[], Storage],
+) -> None:
+    store = reopen()
+    secret = create(store, "a")
+    assert store.commit(Change(secret.arn, "a", 1, b"touched"), durable=False) == 2
+    assert store.load_by_name("a").document == b"touched"
+    store.close()
+    assert reopen().load_by_name("a").document == b"touched"
+
+
+# -- claims ----------------------------------------------------------------------------
+
+
+def test_claim_lock_admits_one_holder_at_a_time(reopen: Callable[[], Storage]) -> None:
+    node_a, node_b = reopen(), reopen()  # two openings of one store: two nodes
+    with node_a.claim_lock("rotate arn:1") as held:
+        assert held
+        with node_b.claim_lock("rotate arn:1") as also:
+            assert not also
+        with node_a.claim_lock("rotate arn:1") as again:
+            assert not again  # not reentrant
+        with node_b.claim_lock("rotate arn:2") as different_name:
+            assert different_name
+        elsewhere: list[bool] = []
+
+        def claim() -> None:
+            with node_a.claim_lock("rotate arn:1") as other_thread:
+                elsewhere.append(other_thread)
+
+        thread = threading.Thread(target=claim)
+        thread.start()
+        thread.join(timeout=30)
+        assert elsewhere == [False]
+    with node_b.claim_lock("rotate arn:1") as after_release:
+        assert after_release
+
+
+def test_a_claim_is_released_when_its_block_fails(store: Storage) -> None:
+    with pytest.raises(RuntimeError), store.claim_lock("rotate arn:1") as held:
+        assert held
+        raise RuntimeError("the rotation failed")
+    with store.claim_lock("rotate arn:1") as again:
+        assert again
+
+
+def test_reads_do_not_wait_for_an_open_batch(store: Storage) -> None:
+    """What lets a store say its reads never block: a writer holding its transaction open
+    (a group commit waiting for the disk) does not hold up readers."""
+    secret = create(store, "a", v1=b"one")
+    in_batch, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.batch():
+            update(store, secret, b"doc2", put_values={"v1": b"two"})
+            in_batch.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert in_batch.wait(30)
+        started = time.monotonic()
+        assert store.load_by_name("a") == secret
+        assert store.read_value(secret.arn, "v1") == b"one"
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert store.read_value(secret.arn, "v1") == b"two"
 
 
 def _run_threads(count: int, target: Callable[[int], None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
@@ -88,16 +89,27 @@ def test_unsafe_schema_names_are_refused(schema: str) -> None:
         PostgresStorage(POSTGRES_DSN, schema=schema)
 
 
-def test_a_dropped_connection_is_replaced(pg_schema: str) -> None:
-    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+def _sessions(schema: str) -> set[int]:
+    with _admin() as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (f"secretsd:{schema}",)
+        ).fetchall()
+    return {pid for (pid,) in rows}
+
+
+def test_dropped_connections_are_replaced(pg_schema: str) -> None:
+    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema, pool_size=3)
     try:
         store.commit(Change("arn:1", "one", None, b"doc", {"v1": b"x"}))
-        pid = store._conn().info.backend_pid
-        with _admin() as conn:
-            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        dropped = _sessions(pg_schema)
+        assert dropped
+        with _admin() as conn:  # as a server restart would, every session of the store
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", (list(dropped),)
+            )
         assert store.load_by_name("one").document == b"doc"
-        assert store._conn().info.backend_pid != pid
         assert store.commit(Change("arn:1", "one", 1, b"doc2")) == 2
+        assert not _sessions(pg_schema) & dropped
     finally:
         store.close()
 
@@ -118,29 +130,63 @@ def test_messages_never_show_the_password(pg_schema: str) -> None:
     assert "127.0.0.1:1" in str(caught.value)
 
 
-def test_connections_of_finished_threads_are_closed(pg_schema: str) -> None:
-    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
-    pids: list[int] = []
+def test_threads_share_a_bounded_pool_of_sessions(pg_schema: str) -> None:
+    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema, pool_size=3)
+    store.commit(Change("arn:1", "one", None, b"doc", {"v1": b"x"}))
+    errors: list[BaseException] = []
+    seen: set[int] = set()
+    barrier = threading.Barrier(12)
 
     def use() -> None:
-        store.load_by_name("x")
-        pids.append(store._conn().info.backend_pid)
+        try:
+            barrier.wait()
+            for _ in range(20):
+                assert store.read_value("arn:1", "v1") == b"x"
+            seen.update(_sessions(pg_schema))
+        except BaseException as exc:
+            errors.append(exc)
 
+    threads = [threading.Thread(target=use) for _ in range(12)]
     try:
-        for _ in range(5):
-            thread = threading.Thread(target=use)
+        for thread in threads:
             thread.start()
-            thread.join()
-        store.load_by_name("x")
-        with _admin() as conn:
-            alive = {
-                row[0]
-                for row in conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
-                )
-            }
-        # Opening a connection for a thread closes those of threads that finished.
-        assert alive <= {pids[-1]}
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        assert 1 <= len(seen) <= 3
+    finally:
+        store.close()
+    assert _sessions(pg_schema) == set()
+
+
+def _waiting_on_a_lock(schema: str) -> bool:
+    with _admin() as conn:
+        return (
+            conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = %s AND wait_event_type = 'Lock'",
+                (f"secretsd:{schema}",),
+            ).fetchone()[0]
+            > 0
+        )
+
+
+def test_reads_may_block_and_a_locked_table_is_why(pg_schema: str) -> None:
+    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    store.commit(Change("arn:1", "one", None, b"doc"))
+    found: list[object] = []
+    try:
+        assert store.reads_may_block
+        with _admin() as locker, locker.transaction():
+            locker.execute(f"LOCK TABLE {pg_schema}.secrets IN ACCESS EXCLUSIVE MODE")
+            reader = threading.Thread(target=lambda: found.append(store.load_by_name("one")))
+            reader.start()
+            deadline = time.monotonic() + 30
+            while not _waiting_on_a_lock(pg_schema):
+                assert time.monotonic() < deadline, "the read never waited on the lock"
+            assert found == []
+        reader.join(timeout=30)
+        assert [s.document for s in found] == [b"doc"]
     finally:
         store.close()
 

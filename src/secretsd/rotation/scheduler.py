@@ -14,7 +14,6 @@ picks it up where the old one stopped.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -186,10 +185,8 @@ class Scheduler:
         return token
 
     def _claim(self, arn: str):
-        """The cluster-wide claim on a secret's rotation, where the store offers one."""
-        storage = self.service.storage
-        claim = getattr(getattr(storage, "inner", storage), "claim_lock", None)
-        return claim(f"rotation {arn}") if claim is not None else contextlib.nullcontext(True)
+        """The claim on a secret's rotation, across every node sharing the store."""
+        return self.service.storage.claim_lock(f"rotation {arn}")
 
     def _run(self, arn: str, action: Action) -> None:
         try:

@@ -9,6 +9,7 @@ the ``RotationRequests`` it was built with, when a RotateSecret wants a rotation
 import os
 from pathlib import Path
 
+from secretsd.service.accesses import AccessRecorder
 from secretsd.service.edits import Edit
 from secretsd.service.rotation_requests import RotationRequests
 from secretsd.service.secrets import SecretsService
@@ -17,7 +18,14 @@ from secretsd.service.secrets import SecretsService
 # opened or reached reaches them as this error, re-exported.
 from secretsd.store import StorageError, open_storage
 
-__all__ = ["Edit", "RotationRequests", "SecretsService", "StorageError", "open_service"]
+__all__ = [
+    "AccessRecorder",
+    "Edit",
+    "RotationRequests",
+    "SecretsService",
+    "StorageError",
+    "open_service",
+]
 
 
 def open_service(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from secretsd.model import errors, listing, versions
 from secretsd.model.secret import Secret
-from secretsd.store.base import Conflict, ListQuery, Storage, StoredSecret
+from secretsd.store.base import ListQuery, Storage, StoredSecret
 
 from . import params
-from .edits import secret_change
+from .accesses import AccessRecorder, record_access
 from .render import describe, list_entry, secret_value_entry, version_entry
 
 Body = dict[str, Any]
@@ -19,10 +18,12 @@ DAY = 86400.0
 
 
 class ReadOperations:
-    """Mixed into ``SecretsService``; uses its ``storage``, ``clock`` and ``load``."""
+    """Mixed into ``SecretsService``; uses its ``storage``, ``clock``, ``accesses`` and
+    ``load``."""
 
     storage: Storage
     clock: Callable[[], float]
+    accesses: AccessRecorder | None
     load: Callable[[str], tuple[Secret, int]]
     readable_secrets: Callable[[Iterable[StoredSecret]], Iterator[Secret]]
     decode: Callable[[StoredSecret], Secret]
@@ -43,21 +44,20 @@ class ReadOperations:
         value = self.storage.read_value(secret.arn, version.version_id)
         if value is None:
             raise errors.ResourceNotFound(errors.value_not_found_for_version(version.version_id))
-        self._touch(secret, revision, version.version_id)
+        self._touch(secret, version.version_id)
         return secret_value_entry(secret, version, value)
 
-    def _touch(self, secret: Secret, revision: int, version_id: str) -> None:
-        """Keep LastAccessedDate (day resolution): at most one write per secret per day."""
+    def _touch(self, secret: Secret, version_id: str) -> None:
+        """Keep LastAccessedDate (day resolution): at most one write per secret per day, and
+        not by the reader (``accesses``)."""
         today = self.clock() // DAY * DAY
         version = secret.versions[version_id]
         if secret.last_accessed == today and version.last_accessed == today:
             return
-        secret.last_accessed = today
-        version.last_accessed = today
-        # A concurrent writer wins; the date is refreshed on a later read. Bookkeeping, not a
-        # change of the secret: no fsync, so the first reads of a day never wait on the disk.
-        with contextlib.suppress(Conflict):
-            self.storage.commit(secret_change(secret, revision), durable=False)
+        if self.accesses is None:
+            record_access(self.storage, secret.arn, {version_id: today})
+        else:
+            self.accesses.note(secret.arn, version_id, today)
 
     def batch_get_secret_value(self, body: Body) -> Body:
         ids = params.string_list(body, "SecretIdList", max_items=20)

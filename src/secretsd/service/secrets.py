@@ -27,6 +27,7 @@ from secretsd.model.secret import AWSCURRENT, Secret, UnreadableRecord
 from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
+from .accesses import AccessRecorder
 from .edits import Edit, secret_change
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
@@ -64,8 +65,11 @@ class SecretsService(ReadOperations, RotationOperations):
         new_token: Callable[[], str] = _token,
         knows_function: Callable[[str], bool] = lambda name: True,
         rotation_requests: RotationRequests | None = None,
+        accesses: AccessRecorder | None = None,
     ) -> None:
         self.storage = storage
+        # Where reads hand their LastAccessedDate; without one, the reader writes it itself.
+        self.accesses = accesses
         self.region = region
         self.account = account
         self.clock = clock
@@ -109,11 +113,10 @@ class SecretsService(ReadOperations, RotationOperations):
     def group_commit(self) -> Iterator[None]:
         """Writes of this thread inside the block are committed together, with one fsync,
         where the store can; actions registered with ``after_commit`` run after it."""
-        batch = getattr(self.storage, "batch", None)
         deferred: list[Callable[[], None]] = []
         self._thread.deferred = deferred
         try:
-            with batch() if batch is not None else contextlib.nullcontext():
+            with self.storage.batch():
                 yield
         finally:
             self._thread.deferred = None

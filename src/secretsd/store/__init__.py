@@ -46,6 +46,7 @@ def open_storage(
     mode: Literal["create", "open"] = OPEN,
     master_key_command: str | None = None,
     master_key_kms: str | None = None,
+    pool_size: int | None = None,
 ) -> Storage:
     """Open the server's store, with values encrypted at rest, and check the master key.
 
@@ -54,7 +55,8 @@ def open_storage(
       wrapped key ``master.key.kms``).
     - ``database_url``: None (or empty) for the embedded SQLite store, or a ``postgresql://`` (or
       ``postgres://``) URL for a PostgreSQL store that several server nodes share; its
-      tables live in the database schema ``schema``.
+      tables live in the database schema ``schema``, reached through a pool of at most
+      ``pool_size`` connections (the backend's default when None).
     - ``env``: the environment: ``SECRETSD_MASTER_KEY`` (base64 of 32 bytes) and the
       fallbacks of the next two arguments are read from it.
     - ``mode``: ``"create"`` (the server) makes the data directory, the store and the key
@@ -83,7 +85,7 @@ def open_storage(
         inner = _sqlite(path)
         location = f"this data directory ({data_dir})"
     elif database_url.startswith(_POSTGRES_SCHEMES):
-        postgres = _postgres(database_url, schema, create=creating)
+        postgres = _postgres(database_url, schema, pool_size, create=creating)
         inner, location = postgres, f"the store at {postgres.location}"
     else:
         raise StorageError("the database URL must start with postgresql:// (or postgres://)")
@@ -114,8 +116,10 @@ def _sqlite(path: Path) -> Storage:
     return SQLiteStorage(path)
 
 
-def _postgres(url: str, schema: str, *, create: bool):
+def _postgres(url: str, schema: str, pool_size: int | None, *, create: bool):
     # Imported on demand: the embedded store does not load the PostgreSQL driver.
-    from secretsd.store.postgres import PostgresStorage
+    from secretsd.store.postgres import DEFAULT_POOL_SIZE, PostgresStorage
 
-    return PostgresStorage(url, schema=schema, create=create)
+    return PostgresStorage(
+        url, schema=schema, pool_size=pool_size or DEFAULT_POOL_SIZE, create=create
+    )

@@ -32,6 +32,17 @@ secret fail and nothing else:
   has logged it). A caller that forgets ``check()`` still never serves the record: the empty
   document does not decode.
 
+Besides reads and commits, the interface carries what the service and the scheduler need
+from a backend, so that one conformance suite checks it for every backend and every layer
+passes it on explicitly:
+
+- ``batch()``, group commit: the writer thread runs a group of changes in one block and pays
+  for one durable commit;
+- ``claim_lock(name)``, a lock a node takes without waiting before it runs a rotation, so
+  that each rotation runs once across every process sharing the store;
+- ``reads_may_block``: whether a read can wait on something outside this process (another
+  session's lock, the network). An event loop must not make such calls itself.
+
 Beside each document the store keeps the secret's *index record* (``model.index``), written
 in the same transaction from the ``Change``. ``list_page`` and ``rotation_candidates`` query
 these records, so their cost follows the page asked for, not the number of secrets stored.
@@ -43,6 +54,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from secretsd.model.index import IndexRecord
@@ -162,6 +174,35 @@ class Storage(abc.ABC):
         bookkeeping that may be lost to a power cut but not to a crash of the process (the
         last-accessed date): it skips the wait for the disk.
         """
+
+    @abc.abstractmethod
+    def batch(self) -> AbstractContextManager[None]:
+        """Group the commits this thread makes inside the block into one durable transaction.
+
+        Each commit inside stays atomic on its own: one that fails (``Conflict``) is undone
+        without touching the others. The thread sees its own changes at once; other threads
+        see none of them before the block ends. When the block exits without error every
+        change in it is durable (``durable=False`` inside it is ignored); when an error
+        escapes, none of them is stored. A caller acknowledges the writes of a batch only
+        after the block has exited. Blocks do not nest.
+        """
+
+    @abc.abstractmethod
+    def claim_lock(self, name: str) -> AbstractContextManager[bool]:
+        """Try, without waiting, to take the lock ``name`` of this store.
+
+        Yields True when the caller now holds it, until the block exits (by error too), and
+        False when another holder has it: another thread, process or node using the same
+        store. Locks of different names, or of different stores, are independent. The lock
+        is not reentrant: a second claim of a held name yields False, even from the holder.
+        """
+
+    @property
+    @abc.abstractmethod
+    def reads_may_block(self) -> bool:
+        """True when a read may wait on something outside this process (a lock another
+        session holds, the network), so an event loop must hand reads to threads; False
+        when reads only ever take microseconds of local work."""
 
     @abc.abstractmethod
     def read_value(self, arn: str, version_id: str) -> bytes | None: ...

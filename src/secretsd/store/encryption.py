@@ -52,12 +52,12 @@ before any request is served.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -301,10 +301,15 @@ class EncryptedStorage(Storage):
             )
         return revision
 
-    def batch(self):
-        """The inner store's group commit, or a block that groups nothing."""
-        batch = getattr(self.inner, "batch", None)
-        return batch() if batch is not None else contextlib.nullcontext()
+    def batch(self) -> AbstractContextManager[None]:
+        return self.inner.batch()
+
+    def claim_lock(self, name: str) -> AbstractContextManager[bool]:
+        return self.inner.claim_lock(name)
+
+    @property
+    def reads_may_block(self) -> bool:
+        return self.inner.reads_may_block
 
     def read_value(self, arn: str, version_id: str) -> bytes | None:
         record = self.inner.read_value(arn, version_id)

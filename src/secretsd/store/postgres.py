@@ -2,15 +2,22 @@
 
 Theory of operation. Tables live in their own schema (``secretsd`` unless told otherwise),
 so one database can hold several independent stores, and tests use a fresh schema each.
-Each thread gets its own autocommit connection whose ``search_path`` is that schema;
-a commit is one explicit transaction. Optimistic concurrency is the ``WHERE revision = %s``
-of the update: under READ COMMITTED, a second writer on the same row waits for the first,
-re-reads the row, finds the revision moved and updates nothing, which is a Conflict.
+Calls borrow an autocommit connection from a pool (``pool_size`` at most, ``search_path``
+set to the schema) for the length of one statement or one transaction, so any number of
+threads share a bounded set of sessions; a commit is one explicit transaction. Optimistic
+concurrency is the ``WHERE revision = %s`` of the update: under READ COMMITTED, a second
+writer on the same row waits for the first, re-reads the row, finds the revision moved and
+updates nothing, which is a Conflict. A ``batch`` keeps one connection for its thread and
+one transaction open for the block, each commit inside being a savepoint.
+
+A read can wait: on a lock another session holds, on the network. ``reads_may_block`` says
+so, and the server runs reads on threads of their own instead of its event loop.
 
 Schema versions are kept in ``schema_version``. Opening takes a transaction-scoped advisory
 lock, so nodes starting together migrate once, and refuses a schema newer than this code.
-A connection the server dropped is replaced; a read on it is retried once, a write is not
-(its outcome is unknown, so the caller has to re-read).
+A connection the server dropped is discarded by the pool; a read on it is retried, a write
+is not (its outcome is unknown, so the caller has to re-read). Sessions carry the
+application name ``secretsd:<schema>``, so an operator can find them in pg_stat_activity.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
 from secretsd.store import index
 from secretsd.store.base import Change, ListQuery, SortKey, Storage, StorageError, StoredSecret
@@ -79,6 +87,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _PAGE = 256
 _SELECT = "SELECT arn, name, revision, document FROM secrets"
+DEFAULT_POOL_SIZE = 10
+# How long a call waits for a free connection of the pool before it fails.
+_POOL_WAIT_S = 30.0
 
 
 class PostgresStorage(Storage):
@@ -90,6 +101,7 @@ class PostgresStorage(Storage):
         *,
         schema: str = "secretsd",
         connect_timeout: int = 10,
+        pool_size: int = DEFAULT_POOL_SIZE,
         create: bool = True,
     ) -> None:
         """``create=False`` refuses a database without this store's schema instead of
@@ -98,19 +110,32 @@ class PostgresStorage(Storage):
             raise StorageError(
                 f"invalid schema name {schema!r}: use lower-case letters, digits and _"
             )
+        if pool_size < 1:
+            raise StorageError(f"the pool needs at least one connection, not {pool_size}")
         self.schema = schema
+        self.pool_size = pool_size
         self._dsn = dsn
-        self._connect_timeout = connect_timeout
+        self._connect_options: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": connect_timeout,
+            "application_name": f"secretsd:{schema}",
+        }
+        # The connection of the batch this thread is in, if any.
         self._local = threading.local()
-        # Each connection with the thread it serves, so that those of finished threads close.
-        self._connections: dict[psycopg.Connection, threading.Thread] = {}
-        self._lock = threading.Lock()
-        self._closed = False
-        try:
-            self._migrate(create)
-        except BaseException:
-            self.close()
-            raise
+        # Migrating on a connection of its own reports a failure to connect as it is, where
+        # a pool would only time out.
+        self._migrate(create)
+        self._pool = ConnectionPool(
+            dsn,
+            kwargs=self._connect_options,
+            min_size=min(2, pool_size),
+            max_size=pool_size,
+            configure=self._configure,
+            timeout=_POOL_WAIT_S,
+            name=f"secretsd:{schema}",
+            open=False,
+        )
+        self._pool.open()
 
     def __repr__(self) -> str:
         return f"PostgresStorage({self.location!r})"
@@ -126,64 +151,49 @@ class PostgresStorage(Storage):
         port = info.get("port", "5432")
         return f"postgresql://{host}:{port}/{info.get('dbname', '')} schema {self.schema}"
 
+    @property
+    def reads_may_block(self) -> bool:
+        return True
+
     # -- connections -------------------------------------------------------------------
 
-    def _conn(self) -> psycopg.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and not conn.closed:
-            return conn
-        with self._lock:
-            if self._closed:
-                raise StorageError(f"the store {self.location} is closed")
-        conn = self._connect()
-        try:
-            conn.execute("SELECT set_config('search_path', %s, false)", (self.schema,))
-        except psycopg.Error as exc:
-            conn.close()
-            raise StorageError(f"cannot connect to {self.location}: {exc}") from exc
-        with self._lock:
-            if self._closed:
-                conn.close()
-                raise StorageError(f"the store {self.location} is closed")
-            self._connections[conn] = threading.current_thread()
-            orphans = [c for c, t in self._connections.items() if not t.is_alive()]
-            for orphan in orphans:
-                del self._connections[orphan]
-        for orphan in orphans:
-            orphan.close()
-        self._local.conn = conn
-        return conn
+    def _configure(self, conn: psycopg.Connection) -> None:
+        conn.execute("SELECT set_config('search_path', %s, false)", (self.schema,))
 
     def _connect(self) -> psycopg.Connection:
+        """A session outside the pool, for what outlives one call (a claim, the migration)."""
         try:
-            return psycopg.connect(
-                self._dsn, autocommit=True, connect_timeout=self._connect_timeout
-            )
+            conn = psycopg.connect(self._dsn, **self._connect_options)
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to {self.location}: {exc}") from exc
+        try:
+            self._configure(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            raise StorageError(f"cannot connect to {self.location}: {exc}") from exc
+        return conn
 
-    def _discard(self, conn: psycopg.Connection) -> None:
-        with self._lock:
-            self._connections.pop(conn, None)
-        conn.close()
-        if getattr(self._local, "conn", None) is conn:
-            self._local.conn = None
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        conn = getattr(self._local, "batch", None)
+        if conn is not None:
+            yield conn
+            return
+        if self._pool.closed:
+            raise StorageError(f"the store {self.location} is closed")
+        # A connection that broke is not put back: the pool opens another one instead.
+        with self._pool.connection() as conn:
+            yield conn
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            connections, self._connections = self._connections, {}
-        for conn in connections:
-            conn.close()
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.close()
 
     @contextlib.contextmanager
     def claim_lock(self, name: str) -> Iterator[bool]:
-        """Try, without waiting, to take the cluster-wide lock ``name`` of this store.
-
-        Yields True when this node now holds it (until the block exits), False when another
-        session holds it. The lock lives in a session of its own, so a node that dies drops
-        it with its connection.
-        """
+        # The lock lives in a session of its own, so a node that dies drops it with its
+        # connection, and a rotation holding it for minutes keeps no pool connection busy.
         conn = self._connect()
         try:
             row = conn.execute(
@@ -191,12 +201,28 @@ class PostgresStorage(Storage):
             ).fetchone()
             assert row is not None  # a SELECT without FROM returns one row
             held = row[0]
-            yield held
         except psycopg.Error as exc:
+            conn.close()
             raise StorageError(f"locking {name} in {self.location} failed: {exc}") from exc
+        try:
+            yield held
         finally:
             # Ending the session releases every advisory lock it took.
             conn.close()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        if getattr(self._local, "batch", None) is not None:
+            raise StorageError("batches do not nest")
+        try:
+            with self._connection() as conn, conn.transaction():
+                self._local.batch = conn
+                try:
+                    yield
+                finally:
+                    self._local.batch = None
+        except psycopg.Error as exc:
+            raise StorageError(f"writing {self.location} failed: {exc}") from exc
 
     # -- schema ------------------------------------------------------------------------
 
@@ -238,33 +264,38 @@ class PostgresStorage(Storage):
             if version != known:
                 conn.execute("UPDATE schema_version SET version = %s", (known,))
 
-        self._write(apply)
+        conn = self._connect()
+        try:
+            with conn.transaction():
+                apply(conn)
+        except psycopg.Error as exc:
+            raise StorageError(f"migrating {self.location} failed: {exc}") from exc
+        finally:
+            conn.close()
 
     # -- plumbing ----------------------------------------------------------------------
 
     def _read(self, query: str, params: tuple, fetch: Callable[[psycopg.Cursor], Any]) -> Any:
-        for attempt in (1, 2):
-            conn = self._conn()
+        # A server restart breaks every pooled session at once: a read tries each in turn.
+        for attempt in range(self.pool_size + 1):
+            conn = None
             try:
-                return fetch(conn.execute(query, params))
+                with self._connection() as conn:
+                    return fetch(conn.execute(query, params))
             except psycopg.OperationalError as exc:
-                if conn.broken:
-                    self._discard(conn)
-                    if attempt == 1:
-                        continue
+                retry = conn is not None and conn.broken and attempt < self.pool_size
+                if retry and getattr(self._local, "batch", None) is None:
+                    continue
                 raise StorageError(f"reading {self.location} failed: {exc}") from exc
             except psycopg.Error as exc:
                 raise StorageError(f"reading {self.location} failed: {exc}") from exc
         raise AssertionError("unreachable")
 
     def _write(self, apply: Callable[..., Any], *args: Any) -> Any:
-        conn = self._conn()
         try:
-            with conn.transaction():
+            with self._connection() as conn, conn.transaction():
                 return apply(conn, *args)
         except psycopg.Error as exc:
-            if conn.broken:
-                self._discard(conn)
             raise StorageError(f"writing {self.location} failed: {exc}") from exc
 
     # -- reads -------------------------------------------------------------------------
@@ -352,7 +383,8 @@ class PostgresStorage(Storage):
     # -- writes ------------------------------------------------------------------------
 
     def commit(self, change: Change, *, durable: bool = True) -> int:
-        if durable:
+        # Inside a batch the change is a savepoint: SET LOCAL would make the whole batch lazy.
+        if durable or getattr(self._local, "batch", None) is not None:
             return self._write(_apply_change, change)
         return self._write(_apply_change_lazily, change)
 

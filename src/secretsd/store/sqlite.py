@@ -10,6 +10,12 @@ read lock.
 The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a file from
 version ``i`` to ``i + 1``; opening a file applies the missing ones in one transaction and
 refuses a file written by a newer release.
+
+SQLite is the single-node store: one server process per data directory. Its ``claim_lock``
+is therefore a lock of this process, shared by every ``SQLiteStorage`` open on the same file
+(keyed by the file's real path), which is all a rotation needs when one process serves the
+file. Reads are local and quick and WAL readers never wait for a writer, so they may run on
+an event loop (``reads_may_block`` is False).
 """
 
 from __future__ import annotations
@@ -74,6 +80,10 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 _PAGE = 256
 _BUSY_TIMEOUT_S = 30.0
+
+# (real path of the database file, lock name) of every claim held in this process.
+_claims: set[tuple[str, str]] = set()
+_claims_lock = threading.Lock()
 
 
 class SQLiteStorage(Storage):
@@ -143,6 +153,23 @@ class SQLiteStorage(Storage):
             connections, self._connections = self._connections, {}
         for conn in connections:
             conn.close()
+
+    @property
+    def reads_may_block(self) -> bool:
+        return False
+
+    @contextlib.contextmanager
+    def claim_lock(self, name: str) -> Iterator[bool]:
+        key = (os.path.realpath(self.path), name)
+        with _claims_lock:
+            held = key not in _claims
+            _claims.add(key)
+        try:
+            yield held
+        finally:
+            if held:
+                with _claims_lock:
+                    _claims.discard(key)
 
     # -- schema ------------------------------------------------------------------------
 
@@ -288,12 +315,8 @@ class SQLiteStorage(Storage):
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
-        """Group the commits this thread makes inside the block into one durable transaction.
-
-        Each commit inside stays atomic on its own (a savepoint), but only the end of the
-        block reaches the disk: many writers pay for one fsync. A caller acknowledges the
-        writes of a batch only after the block has exited without error.
-        """
+        # One BEGIN IMMEDIATE for the block, a savepoint per commit: only the end of the
+        # block reaches the disk, so many writers pay for one fsync.
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
