@@ -141,6 +141,7 @@ def main() -> int:
         common = {
             "AWS_SESSION_TOKEN": TOKEN,
             "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",  # Lambda sets both
             "AWS_PROFILE": "secretsd",
             "AWS_CONFIG_FILE": "/dev/null",
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": server.endpoint_url,

@@ -1,12 +1,16 @@
-"""GetSecretValue and PutSecretValue: secretsd server against moto_server, same run, same load.
+"""secretsd server against moto_server, same run, same load; then secretsd at scale.
 
 Both servers run on loopback. GetSecretValue is measured with wrk replaying one SigV4-signed
 request (secretsd verifies the signature and decrypts on every call; moto does neither);
 PutSecretValue with 16 boto3 threads, each on its own secret (secretsd acknowledges only
-durable writes; concurrent writes share one fsync). Then 10,000
-secrets are added to each store and both are measured again.
+durable writes; concurrent writes share one fsync); ListSecrets as the latency of a page of
+100 while paging through every secret. Both servers are compared holding ``--small``
+secrets. Then secretsd is filled to ``--secrets`` (written through the store, see
+bench/listing_load.py) and measured again: the flatness ratios compare the two sizes, the
+stall ratio compares GetSecretValue's p99 while two clients page through ListSecrets
+without pause with its p99 when idle.
 
-    .venv/bin/python bench/server.py [--seconds 10] [--connections 16] [--secrets 10000 (0: skip)]
+    .venv/bin/python bench/server.py [--seconds 10] [--connections 16] [--secrets 100000]
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.listing_load import Listers, fill_store, page_latency
 from tests.support.server import start_server
 
 REGION = "us-east-1"
@@ -40,8 +45,11 @@ VALUE = json.dumps({"username": "app", "password": "x" * 24, "host": "db.interna
 
 
 class Target:
-    def __init__(self, name: str, url: str, key: str, secret: str, stop) -> None:
+    def __init__(
+        self, name: str, url: str, key: str, secret: str, stop, data_dir: Path | None = None
+    ) -> None:
         self.name, self.url, self.key, self.secret, self.stop = name, url, key, secret, stop
+        self.data_dir = data_dir
         self.client = boto3.client(
             "secretsmanager",
             endpoint_url=url,
@@ -62,7 +70,14 @@ def start_secretsd(workdir: Path) -> Target:
     server = start_server(workdir / "secretsd")
     session = server.session()
     creds = session.get_credentials()
-    return Target("secretsd", server.endpoint_url, creds.access_key, creds.secret_key, server.stop)
+    return Target(
+        "secretsd",
+        server.endpoint_url,
+        creds.access_key,
+        creds.secret_key,
+        server.stop,
+        server.data_dir,
+    )
 
 
 def start_moto() -> Target:
@@ -177,13 +192,18 @@ def put_rate(target: Target, seconds: float, threads: int = 16) -> float:
     return sum(counts) / (time.monotonic() - started)
 
 
-def fill(target: Target, count: int) -> None:
+def fill(target: Target, start: int, stop: int) -> None:
+    if target.data_dir is not None:
+        took = fill_store(target.data_dir, start, stop, VALUE)
+        print(f"  (secretsd: {stop - start} secrets written in {took:.1f} s)", flush=True)
+        return
+
     def create(i: int) -> None:
-        target.client.create_secret(Name=f"bench/fill/{i:05d}", SecretString=VALUE)
+        target.client.create_secret(Name=f"bench/fill/{i:06d}", SecretString=VALUE)
 
     # moto_server answers concurrent CreateSecret calls with 500s: fill it from one thread.
-    with ThreadPoolExecutor(16 if target.name == "secretsd" else 1) as pool:
-        list(pool.map(create, range(count)))
+    with ThreadPoolExecutor(1) as pool:
+        list(pool.map(create, range(start, stop)))
 
 
 def measure(target: Target, args: argparse.Namespace, label: str) -> dict[str, float]:
@@ -191,10 +211,27 @@ def measure(target: Target, args: argparse.Namespace, label: str) -> dict[str, f
     target.client.create_secret(Name=name, SecretString=VALUE)
     result = run_wrk(target, name, args.seconds, args.connections)
     result["put_per_s"] = put_rate(target, min(args.seconds, 5))
+    listed = page_latency(target, min(args.seconds, 5))
+    result.update({f"list_{k}": v for k, v in listed.items()})
     print(
-        f"  {target.name:9} {label:14} GetSecretValue {result['rps']:9.0f}/s "
-        f"p50 {result['p50_ms']:7.2f} ms p99 {result['p99_ms']:7.2f} ms "
-        f"(non-200: {result['non200']:.0f})  PutSecretValue {result['put_per_s']:7.0f}/s",
+        f"  {target.name:9} {label:16} GetSecretValue {result['rps']:7.0f}/s "
+        f"p50 {result['p50_ms']:6.2f} ms p99 {result['p99_ms']:6.2f} ms "
+        f"(non-200: {result['non200']:.0f})  PutSecretValue {result['put_per_s']:5.0f}/s  "
+        f"ListSecrets page p50 {listed['p50_ms']:6.2f} ms p99 {listed['p99_ms']:6.2f} ms "
+        f"({listed['pages']:.0f} pages in {listed['walk_s']:.2f} s)",
+        flush=True,
+    )
+    result["name"] = name
+    return result
+
+
+def stalled(target: Target, args: argparse.Namespace, name: str) -> dict[str, float]:
+    with Listers(target, 2) as listers:
+        result = run_wrk(target, name, args.seconds, args.connections)
+    print(
+        f"  {target.name:9} {'+2 listing':16} GetSecretValue {result['rps']:7.0f}/s "
+        f"p50 {result['p50_ms']:6.2f} ms p99 {result['p99_ms']:6.2f} ms "
+        f"(non-200: {result['non200']:.0f}; {listers.pages} pages listed meanwhile)",
         flush=True,
     )
     return result
@@ -204,32 +241,40 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--secrets", type=int, default=10000)
+    parser.add_argument("--small", type=int, default=100, help="secrets in the compared stores")
+    parser.add_argument("--secrets", type=int, default=100_000, help="secretsd's large store")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="secretsd-bench-"))
-    targets = [start_secretsd(workdir), start_moto()]
-    results: dict[tuple[str, str], dict[str, float]] = {}
+    secretsd, moto = targets = [start_secretsd(workdir), start_moto()]
+    small, large = f"{args.small} secrets", f"{args.secrets} secrets"
     try:
-        phases = [("empty store", 0)]
-        if args.secrets:  # --secrets 0: the empty store only
-            phases.append((f"{args.secrets} secrets", args.secrets))
-        for label, stored in phases:
-            print(f"{label}:", flush=True)
-            for target in targets:
-                if stored:
-                    fill(target, stored)
-                results[target.name, label] = measure(target, args, label)
-            ours, peer = results["secretsd", label], results["moto", label]
-            print(
-                "  ratio secretsd/moto: GetSecretValue throughput "
-                f"{ours['rps'] / peer['rps']:.1f}x, "
-                f"p99 {peer['p99_ms'] / ours['p99_ms']:.1f}x lower, "
-                f"PutSecretValue {ours['put_per_s'] / peer['put_per_s']:.1f}x",
-                flush=True,
-            )
+        print(f"{small}:", flush=True)
+        for target in targets:
+            fill(target, 0, args.small)
+        ours, peer = measure(secretsd, args, small), measure(moto, args, small)
+        print(
+            "  ratio secretsd/moto: GetSecretValue throughput "
+            f"{ours['rps'] / peer['rps']:.1f}x, "
+            f"p99 {peer['p99_ms'] / ours['p99_ms']:.1f}x lower, "
+            f"PutSecretValue {ours['put_per_s'] / peer['put_per_s']:.1f}x, "
+            f"ListSecrets page p50 {peer['list_p50_ms'] / ours['list_p50_ms']:.1f}x lower",
+            flush=True,
+        )
+        print(f"{large} (secretsd only):", flush=True)
+        fill(secretsd, args.small, args.secrets)
+        big = measure(secretsd, args, large)
+        busy = stalled(secretsd, args, big["name"])
+        print(
+            f"  flatness {large} / {small}: "
+            f"ListSecrets page p50 {big['list_p50_ms'] / ours['list_p50_ms']:.2f}x (target 1.5), "
+            f"GetSecretValue p50 {big['p50_ms'] / ours['p50_ms']:.2f}x (target 1.2)\n"
+            f"  stall at {large}: GetSecretValue p99 with two clients listing / idle "
+            f"{busy['p99_ms'] / big['p99_ms']:.2f}x (target 2)",
+            flush=True,
+        )
     finally:
         for target in targets:
             target.stop()

@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from tests.rotation.functions.conftest import mysql_users  # noqa: F401
+
 from .support import AgentProcess, start_agent, write_config
 
 

@@ -29,6 +29,11 @@ class FakeSecretsManager:
         self.calls: list[tuple[str, str]] = []
         self.failure: BackendError | None = None
         self.gate: asyncio.Event | None = None
+        # One event per call, taken in call order: lets a test hold one call and not another.
+        self.gates: list[asyncio.Event] = []
+        # Read the secret when the call starts rather than when it returns, as a real
+        # backend may: a write that lands while the call is held is not in its answer.
+        self.read_at_start = False
 
     def put(self, name: str, value: str, stages: tuple[str, ...] = ("AWSCURRENT",)) -> str:
         secret = self.secrets.setdefault(name, {"versions": {}})
@@ -57,6 +62,8 @@ class FakeSecretsManager:
 
     async def _enter(self, operation: str, secret_id: str) -> None:
         self.calls.append((operation, secret_id))
+        if self.gates:
+            await self.gates.pop(0).wait()
         if self.gate is not None:
             await self.gate.wait()
         if self.failure is not None:
@@ -65,7 +72,21 @@ class FakeSecretsManager:
     async def get_secret_value(
         self, secret_id: str, version_id: str | None, version_stage: str | None
     ) -> dict[str, Any]:
+        if self.read_at_start:
+            try:
+                answer = self._get(secret_id, version_id, version_stage)
+            except BackendError as error:
+                answer = error
+            await self._enter("GetSecretValue", secret_id)
+            if isinstance(answer, BackendError):
+                raise answer
+            return answer
         await self._enter("GetSecretValue", secret_id)
+        return self._get(secret_id, version_id, version_stage)
+
+    def _get(
+        self, secret_id: str, version_id: str | None, version_stage: str | None
+    ) -> dict[str, Any]:
         name, secret = self._find(secret_id)
         stage = version_stage or ("AWSCURRENT" if version_id is None else None)
         for vid, version in secret["versions"].items():

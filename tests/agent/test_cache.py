@@ -298,34 +298,100 @@ def test_pending_rotation_shortens_revalidation():
 
 
 def test_refresh_now_skips_cache_and_describe():
-    cache, backend, clock = make(ttl=300, refresh_now_interval=1)
+    cache, backend, _clock = make(ttl=300)
 
     async def scenario():
         await cache.get(KEY)
         backend.put("db/app", "v2")
-        clock.advance(2)
-        assert value(await cache.get(KEY, refresh_now=True)) == "v2"
+        assert value(await cache.get(KEY, refresh_now=True)) == "v2"  # at once, no interval
         assert value(await cache.get(KEY)) == "v2"
 
     run(scenario())
     assert backend.count("DescribeSecret") == 0 and backend.count("GetSecretValue") == 2
 
 
-def test_refresh_now_is_rate_limited_per_key():
-    cache, backend, clock = make(ttl=300, refresh_now_interval=1)
+async def calls_reach(backend: FakeSecretsManager, count: int) -> None:
+    """Let the loop run until the backend has seen ``count`` calls (no clock involved)."""
+    for _ in range(100):
+        if backend.count() >= count:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{backend.count()} backend calls, expected {count}")
+
+
+def test_refresh_now_never_answers_from_a_call_that_started_before_it():
+    cache, backend, _clock = make(ttl=300)
+    backend.read_at_start = True
 
     async def scenario():
         await cache.get(KEY)
-        clock.advance(2)
-        for _ in range(50):
-            await cache.get(KEY, refresh_now=True)
-            clock.advance(0.01)
-        clock.advance(1)
-        await cache.get(KEY, refresh_now=True)
+        backend.gate = asyncio.Event()
+        first = asyncio.create_task(cache.get(KEY, refresh_now=True))
+        await calls_reach(backend, 2)
+        backend.put("db/app", "v2")  # lands while the first refresh is in flight
+        later = [asyncio.create_task(cache.get(KEY, refresh_now=True)) for _ in range(5)]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert backend.count() == 2  # one call in flight per key; the others wait for the next
+        backend.gate.set()
+        assert value(await first) == "v1"  # its call started before the write
+        assert [value(answer) for answer in await asyncio.gather(*later)] == ["v2"] * 5
+        assert value(await cache.get(KEY)) == "v2"
 
     run(scenario())
     assert backend.count("GetSecretValue") == 3
-    assert cache.counters.refresh_now_limited == 49
+    assert cache.counters.refresh_now_queued == 5 and cache.counters.coalesced == 4
+
+
+def test_refresh_now_in_a_loop_reaches_the_backend_every_time():
+    cache, backend, _clock = make(ttl=300)
+
+    async def scenario():
+        await cache.get(KEY)
+        for round_ in range(20):
+            backend.put("db/app", f"v{round_}")
+            assert value(await cache.get(KEY, refresh_now=True)) == f"v{round_}"
+
+    run(scenario())
+    assert backend.count("GetSecretValue") == 21
+
+
+def test_a_flood_of_refreshes_keeps_one_call_in_flight():
+    cache, backend, _clock = make(ttl=300)
+
+    async def scenario():
+        backend.gate = asyncio.Event()
+        first = [asyncio.create_task(cache.get(KEY, refresh_now=True)) for _ in range(100)]
+        await calls_reach(backend, 1)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert backend.count() == 1
+        backend.gate.set()
+        answers = await asyncio.gather(*first)
+        assert {value(answer) for answer in answers} == {"v1"}
+
+    run(scenario())
+    # The first request's call, then one call for the 99 that arrived while it flew.
+    assert backend.count("GetSecretValue") == 2
+
+
+def test_a_slow_miss_does_not_overwrite_a_later_refresh():
+    cache, backend, clock = make(ttl=300)
+    backend.read_at_start = True
+
+    async def scenario():
+        held = asyncio.Event()
+        backend.gates.append(held)
+        miss = asyncio.create_task(cache.get(KEY))  # reads v1, then is held
+        await calls_reach(backend, 1)
+        backend.put("db/app", "v2")
+        clock.advance(0.01)
+        assert value(await cache.get(KEY, refresh_now=True)) == "v2"
+        held.set()
+        assert value(await miss) == "v2"  # the newer entry, not the value its call read
+        assert value(await cache.get(KEY)) == "v2"
+
+    run(scenario())
 
 
 def test_refresh_now_error_leaves_cache_as_it_was():

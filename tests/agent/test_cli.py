@@ -108,6 +108,19 @@ def test_bad_credentials_fail_at_start(shared_server, tmp_path):
     assert "wrongwrong" not in result.stderr
 
 
+def test_a_missing_region_is_named_as_such(shared_server, tmp_path):
+    env = {
+        key: value
+        for key, value in shared_server.env.items()
+        if key not in ("AWS_REGION", "AWS_DEFAULT_REGION")
+    }
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "no-config"), AWS_TOKEN=TOKEN)
+    result = run_agent_to_exit(write_config(tmp_path), env)
+    assert result.returncode == 1
+    assert messages.NO_REGION in result.stderr
+    assert "credentials" not in result.stderr
+
+
 def test_validate_credentials_off_starts_anyway(shared_server, tmp_path):
     credentials = tmp_path / "credentials"
     credentials.write_text(

@@ -125,7 +125,6 @@ endpoint_url = "http://127.0.0.1:8787"
 max_stale_seconds = 60
 refresh_ahead_fraction = 0.5
 pending_revalidate_seconds = 2
-refresh_now_min_interval_seconds = 0
 prefetch = ["db/app"]
 metrics = false
 ttl_seconds = 100
@@ -148,6 +147,14 @@ busy_poll_us = 250
     with pytest.raises(ConfigError) as error:
         load_text(tmp_path, "busy_poll_us = 10001")
     assert str(error.value) == messages.bad_value("busy_poll_us", "an integer from 0 to 10000")
+
+
+def test_a_withdrawn_key_is_accepted_with_a_notice(tmp_path):
+    # A file written for an earlier version must still start the agent.
+    settings = load_text(tmp_path, "refresh_now_min_interval_seconds = 1\nttl_seconds = 10\n")
+    assert settings.ttl_seconds == 10
+    assert settings.notices == (messages.withdrawn_refresh_now_interval(),)
+    assert not hasattr(settings, "refresh_now_min_interval_seconds")
 
 
 def test_endpoint_from_environment():

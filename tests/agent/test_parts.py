@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
+import logging
 
 import pytest
 
 from secretsd.agent import messages, render
-from secretsd.agent.backend import BackendError, translate
+from secretsd.agent.backend import BackendError, BotocoreBackend, translate
 from secretsd.agent.query import QueryError, parse_path_route, parse_query_route
 from secretsd.agent.token import TokenError, read_token, token_matches
 
@@ -116,6 +118,35 @@ def test_botocore_errors_translate_to_the_agents_answers():
     assert down.status == 502
     internal = translate(NoCredentialsError())
     assert (internal.status, internal.body) == (500, b'{"__type":"InternalFailure"}')
+    throttled = ClientError(
+        {
+            "Error": {"Code": "ThrottlingException", "Message": "slow down"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        },
+        "GetSecretValue",
+    )
+    # The AWS agent's rule (secretsd.transient): a 4xx is definite, throttling included.
+    assert (translate(throttled).status, translate(throttled).transient) == (400, False)
+
+
+def test_a_fault_on_the_backend_path_is_logged_with_its_traceback(caplog):
+    class Broken:
+        def get_secret_value(self, **params):
+            raise KeyError("a bug, not a backend failure")
+
+    backend = BotocoreBackend(Broken(), 1, 5.0, lambda *_: None)
+    try:
+        with (
+            caplog.at_level(logging.DEBUG, logger="secretsd.agent.backend"),
+            pytest.raises(BackendError) as caught,
+        ):
+            asyncio.run(backend.get_secret_value("db/app", None, None))
+    finally:
+        backend.close()
+    assert caught.value.status == 500 and caught.value.code == messages.INTERNAL_FAILURE
+    [record] = [r for r in caplog.records if r.name == "secretsd.agent.backend"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
 
 
 def test_token_from_first_set_variable_and_file(tmp_path):

@@ -13,8 +13,7 @@ from tests.rotation.functions.conftest import mysql_users, pg_roles  # noqa: F40
 
 @pytest.fixture(scope="module")
 def agent(shared_server, tmp_path_factory) -> AgentProcess:
-    # refreshNow reaches the backend every time, so a test can see a refresh at once.
-    settings = "ttl_seconds = 300\nrefresh_now_min_interval_seconds = 0\n"
+    settings = "ttl_seconds = 300\n"
     config = write_config(tmp_path_factory.mktemp("client-agent"), settings)
     process = start_agent(config, shared_server.env)
     yield process

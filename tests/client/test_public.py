@@ -15,6 +15,7 @@ VALUE = 'hunter2-"quoted"-value'
 
 def test_exported_names_are_exactly_the_public_api():
     assert sorted(client.__all__) == [
+        "AgentRefused",
         "ClientError",
         "CostEstimate",
         "CostReport",
@@ -46,7 +47,7 @@ def test_exported_names_are_exactly_the_public_api():
 
 
 def test_errors_form_one_hierarchy():
-    for name in ("RequestRefused", "SecretNotFound", "SourceUnavailable"):
+    for name in ("AgentRefused", "RequestRefused", "SecretNotFound", "SourceUnavailable"):
         assert issubclass(getattr(client, name), ClientError)
 
 

@@ -21,6 +21,7 @@ from secretsd.client._reports import cost_report
 from secretsd.client._usage import SourceUsage, Usage
 from tests.agent.support import TOKEN
 from tests.client.test_agent_connection import ScriptedPeer
+from tests.support.wait import wait_for
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -131,18 +132,40 @@ def usage(requests: int, api_requests: int) -> Usage:
     return Usage(requests, 0, sources)
 
 
-def test_cost_report_counts_fallbacks_and_the_agents_calls():
-    report = cost_report(usage(100_000, 1_000), agent_backend_calls=500)
+def test_cost_report_keeps_this_process_and_the_agent_apart():
+    report = cost_report(usage(100_000, 1_000), agent_backend_calls=500_000)
+    assert report.reads_through_agent == 99_000
     assert report.cost_without_agent == pytest.approx(0.5)
-    assert report.cost_with_agent == pytest.approx(1_500 * 0.05 / 10_000)
-    assert report.savings == pytest.approx(1 - 1_500 / 100_000)
-    assert report.to_dict()["savings"] == report.savings
+    assert report.cost_of_direct_calls == pytest.approx(1_000 * 0.05 / 10_000)
+    # The agent served other clients too: its calls are priced apart, not charged here.
+    assert report.agent_cost == pytest.approx(2.5)
+    assert report.savings == pytest.approx(1 - 1_000 / 100_000)
+    plain = json.loads(json.dumps(report.to_dict()))
+    assert plain["savings"] == report.savings
+    assert set(plain["priced"]) == {"cost_without_agent", "cost_of_direct_calls", "agent_cost"}
 
 
 def test_cost_report_without_the_agents_count():
     report = cost_report(usage(10, 0), agent_backend_calls=None)
-    assert report.cost_with_agent is None
-    assert report.savings is None
+    assert report.agent_cost is None
+    assert report.savings == 1.0
+    assert cost_report(usage(0, 0), agent_backend_calls=None).savings is None
+
+
+def test_every_report_has_to_dict():
+    counted = usage(10, 2)
+    plain = json.loads(json.dumps(counted.to_dict()))
+    assert plain["requests"] == 10 and plain["fallback_rate"] == 0.2
+    assert plain["sources"]["api"]["answered"] == 2
+    assert plain["sources"]["agent"]["average_ms"] == 0.0
+    for report in (
+        counted,
+        counted.sources["agent"],
+        cost_report(counted, 3),
+        estimate_cost(10),
+        rotation_status(describe(), NOW),
+    ):
+        json.dumps(report.to_dict())
 
 
 # -- through a live agent and server ------------------------------------------------------
@@ -166,7 +189,7 @@ def test_health_of_a_live_agent(client, sm, name):
     sm.create_secret(Name=name, SecretString="v")
     client.get(name)
     report = client.health()
-    assert report.agent_available is True
+    assert (report.agent_available, report.agent_status) == (True, "ok")
     assert report.agent_problem is None
     assert 0 < report.agent_response_ms < 1000
     assert report.usage.sources["agent"].answered == 1
@@ -189,7 +212,7 @@ def test_health_when_the_agent_is_down(shared_server, closed_url, closing, name,
     )
     assert client.get(name).source == "api"
     report = client.health()
-    assert report.agent_available is False
+    assert (report.agent_available, report.agent_status) == (False, "down")
     assert report.agent_response_ms is None
     assert "connection failed" in report.agent_problem
     assert report.usage.fallback_rate == 1
@@ -237,10 +260,11 @@ def test_cost_report_reads_the_agents_backend_calls(client, sm, name):
     for _ in range(20):
         client.get(name)
     report = client.cost_report()
-    assert report.requests == 20
+    assert report.requests == 20 and report.reads_through_agent == 20
     assert report.api_calls_by_client == 0
     assert report.agent_backend_calls >= 1  # at least this secret's one fetch
     assert report.cost_without_agent == pytest.approx(20 * 0.05 / 10_000)
+    assert report.savings == 1.0  # none of this process's reads was a direct call
 
 
 def test_the_agents_ssm_calls_are_not_counted_as_secrets_manager_calls():
@@ -259,3 +283,29 @@ def test_the_agents_ssm_calls_are_not_counted_as_secrets_manager_calls():
     finally:
         source.close()
         peer.close()
+
+
+DAY = timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("rules", "window"),
+    [
+        # Without Duration a window in days runs to midnight; with it, Duration long.
+        ({"ScheduleExpression": "cron(0 10 * * ? *)"}, timedelta(hours=14)),
+        ({"ScheduleExpression": "cron(0 10 * * ? *)", "Duration": "2h"}, timedelta(hours=2)),
+        ({"ScheduleExpression": "rate(10 days)"}, DAY),
+        ({"ScheduleExpression": "rate(10 days)", "Duration": "3h"}, timedelta(hours=3)),
+    ],
+    ids=["cron", "cron-duration", "rate", "rate-duration"],
+)
+def test_overdue_from_the_windows_end_as_the_server_reports_it(client, sm, name, rules, window):
+    sm.create_secret(Name=name, SecretString=json.dumps({"api_key": "k"}))
+    sm.rotate_secret(SecretId=name, RotationLambdaARN="secretsd-generic", RotationRules=rules)
+    status = wait_for(lambda: (s := client.rotation_status(name)).last_rotated and s, timeout=20)
+    end = status.next_rotation + timedelta(seconds=1)  # NextRotationDate: the last second
+    start = end - window
+    assert start.minute == 0 and start.second == 0  # a window opens on the hour
+    for moment in (start, start + timedelta(minutes=1), status.next_rotation):
+        assert client.rotation_status(name, now=moment).overdue is False, moment
+    assert client.rotation_status(name, now=end).overdue is True

@@ -4,11 +4,13 @@ then the API, then the environment; a definite answer is never masked by the nex
 from __future__ import annotations
 
 import json
+import logging
 import threading
 
 import pytest
 
 from secretsd.client import (
+    AgentRefused,
     RequestRefused,
     SecretNotFound,
     SecretsClient,
@@ -107,14 +109,49 @@ def test_token_and_agent_url_from_the_environment(sm, agent, closed_url, closing
     assert closing(SecretsClient(endpoint_url=closed_url, env=env)).get(name).source == "agent"
 
 
-def test_a_wrong_or_unreadable_token_falls_through(sm, agent, via_api, nowhere, name, tmp_path):
+def test_token_argument_reads_a_file_url(sm, agent, closed_url, closing, name, tmp_path):
     sm.create_secret(Name=name, SecretString=VALUE)
-    secret = via_api(agent.url, token="wrong-token").get(name)
-    assert (secret.reveal(), secret.source) == (VALUE, "api")
-    missing = tmp_path / "no-such-file"
-    with pytest.raises(SourceUnavailable) as caught:
-        nowhere({"AWS_TOKEN": f"file://{missing}"}, agent_url=agent.url).get(name)
-    assert caught.value.reasons["agent"] == "token file unreadable: FileNotFoundError"
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    client = closing(
+        SecretsClient(
+            agent_url=agent.url, token=f"file://{token_file}", endpoint_url=closed_url, env={}
+        )
+    )
+    assert client.get(name).source == "agent"
+
+
+def test_a_wrong_token_is_raised_not_hidden(sm, agent, via_api, name, tmp_path):
+    sm.create_secret(Name=name, SecretString=VALUE)
+    client = via_api(agent.url, token="wrong-token")
+    with pytest.raises(AgentRefused) as caught:
+        client.get(name)
+    assert caught.value.url == agent.url
+    assert "403" in caught.value.reason
+    assert "wrong-token" not in str(caught.value)
+    assert client.usage().sources["api"].requests == 0  # no silent detour
+    unreadable = via_api(agent.url, token=f"file://{tmp_path / 'no-such-file'}")
+    with pytest.raises(AgentRefused) as caught:
+        unreadable.get(name)
+    assert caught.value.reason == "token file unreadable: FileNotFoundError"
+
+
+def test_a_wrong_token_falls_back_only_when_asked_and_says_so_once(
+    sm, agent, via_api, name, caplog
+):
+    sm.create_secret(Name=name, SecretString=VALUE)
+    client = via_api(agent.url, token="wrong-token", fall_back_when_refused=True)
+    with caplog.at_level(logging.WARNING, logger="secretsd.client"):
+        for _ in range(3):
+            secret = client.get(name)
+            assert (secret.reveal(), secret.source) == (VALUE, "api")
+    warnings = [r for r in caplog.records if r.name == "secretsd.client"]
+    assert len(warnings) == 1 and "refused this client" in warnings[0].getMessage()
+    assert "wrong-token" not in caplog.text and VALUE not in caplog.text
+    report = client.health()
+    assert (report.agent_available, report.agent_status) == (False, "refusing")
+    assert "403" in report.agent_problem
+    assert report.usage.fallback_rate == 1
 
 
 def test_falls_back_to_the_api_when_the_agent_is_down(sm, via_api, closed_url, name):
@@ -237,8 +274,43 @@ def test_an_agent_whose_backend_is_down_passes_the_request_on(
         client = via_api(agent.url)
         secret = client.get(name)
         assert (secret.reveal(), secret.source) == (VALUE, "api")
+        report = client.health()
+        assert (report.agent_available, report.agent_status) == (True, "backend_failing")
+        assert report.agent_problem.startswith("its backend answered 50")
         with pytest.raises(SourceUnavailable) as caught:
             nowhere({"AWS_TOKEN": TOKEN}, agent_url=agent.url).get(name)
         assert caught.value.reasons["agent"].startswith("answered 50")
     finally:
         agent.stop()
+
+
+def test_environment_fields_map_to_variables(nowhere, name):
+    fields = {"host": "DB_HOST", "username": "DB_USERNAME", "password": "DB_PASSWORD"}
+    env = {"DB_HOST": "db.internal", "DB_USERNAME": "app", "DB_PASSWORD": VALUE}
+    secret = nowhere(env, env_names={name: fields}).get(name)
+    assert secret.source == "environment"
+    assert secret.json() == {"host": "db.internal", "username": "app", "password": VALUE}
+    with pytest.raises(SourceUnavailable) as caught:
+        nowhere({"DB_HOST": "db.internal"}, env_names={name: fields}).get(name)
+    assert caught.value.reasons["environment"] == "DB_USERNAME, DB_PASSWORD not set"
+    with pytest.raises(ValueError):
+        nowhere(env, env_names={name: {}})
+
+
+@pytest.mark.parametrize("share", [0.0, 0.25, 0.5, 1.0])
+def test_agent_share_sends_that_fraction_through_the_agent(sm, agent, via_api, name, share):
+    sm.create_secret(Name=name, SecretString=VALUE)
+    client = via_api(agent.url, agent_share=share)
+    sources = [client.get(name).source for _ in range(40)]
+    assert sources.count("agent") == 40 * share
+    assert sources.count("api") == 40 * (1 - share)
+    usage = client.usage()
+    assert usage.routed_past_agent == 40 * (1 - share)
+    assert usage.sources["agent"].requests == 40 * share
+    assert usage.sources["agent"].passed_on == 0  # routing past it is not a fallback
+    assert usage.to_dict()["routed_past_agent"] == 40 * (1 - share)
+
+
+def test_agent_share_out_of_range_is_refused():
+    with pytest.raises(ValueError):
+        SecretsClient(env={}, agent_share=1.5)

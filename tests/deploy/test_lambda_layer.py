@@ -113,6 +113,7 @@ def test_extension_registers_serves_and_exits_on_shutdown(shared_server, sm, lam
         "AWS_LAMBDA_RUNTIME_API": fake.address,
         "AWS_SESSION_TOKEN": SESSION_TOKEN,
         "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",  # Lambda sets both
         "AWS_SHARED_CREDENTIALS_FILE": _credentials_in_root(shared_server, lambda_root),
         "AWS_PROFILE": "secretsd",
         "AWS_CONFIG_FILE": "/dev/null",

@@ -4,7 +4,8 @@ botocore.
 botocore is synchronous, so each call runs in a small thread pool and the event loop awaits
 it with a deadline. Every failure leaves here as a ``BackendError`` that already holds the
 response the AWS agent would send for it (status and body), and says whether it is
-transient (timeout, I/O, 5xx), which decides whether a stale value may be served instead.
+transient (timeout, I/O, 5xx, by the rule in secretsd.transient, shared with the client),
+which decides whether a stale value may be served instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from botocore.config import Config
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -29,6 +31,7 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from secretsd import __version__ as VERSION
+from secretsd.transient import is_transient
 
 from . import messages, render
 
@@ -80,7 +83,7 @@ def translate(exc: BaseException) -> BackendError:
         code, message = error.get("Code"), error.get("Message")
         if not code or message is None:
             return BackendError.internal()
-        return BackendError(status, code, message, transient=status >= 500)
+        return BackendError(status, code, message, transient=is_transient(status))
     if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError):
         return BackendError.timeout()
     if isinstance(exc, ResponseParserError):
@@ -156,9 +159,18 @@ class BotocoreBackend:
         except Exception as exc:
             error = translate(exc)
             outcome = error.code
+            if not isinstance(exc, ClientError | BotoCoreError | ResponseParserError | OSError):
+                # Not a failure of the backend but a fault on our side of the call: it needs
+                # its traceback to be found. Requests get the AWS agent's 500.
+                log.error("backend %s failed unexpectedly", operation, exc_info=True)
+                raise error from None
             # The operation and the error type only: neither parameters nor bodies. A 4xx is
-            # the client's business (a wrong id, say), not the agent's.
-            level = logging.WARNING if error.transient else logging.DEBUG
+            # the client's business (a wrong id, say), not the agent's; a 500 without a
+            # backend answer (no credentials, say) is the operator's.
+            if error.transient or error.code == messages.INTERNAL_FAILURE:
+                level = logging.WARNING
+            else:
+                level = logging.DEBUG
             log.log(level, "backend %s failed: %s", operation, error)
             raise error from None
         finally:

@@ -20,10 +20,18 @@ a few instants on one clock (``clock`` is injected; tests drive a fake one):
   ``pending_revalidate_seconds`` so the new AWSCURRENT shows within seconds.
 
 Every backend operation for a key runs as one task that all interested requests await
-(single-flight), whether it is a miss, a revalidation or a refresh-ahead. ``refreshNow``
-skips the cache and goes straight to GetSecretValue, at most once per key per
-``refresh_now_min_interval_seconds``; within that interval the fresh value just fetched is
-the answer.
+(single-flight), whether it is a miss, a revalidation or a refresh-ahead.
+
+``refreshNow`` reads your write: it skips the cache and DescribeSecret, and its answer comes
+from a GetSecretValue that started after the request arrived (an application calls it right
+after a login failed during a rotation; an answer fetched a moment earlier is the very value
+that failed). Per key at most one such call is in flight: a request that arrives while one
+is in flight does not join it (it may predate the write) but waits for the next one, which
+starts when the current one lands and serves every request queued behind it. A client in a
+retry loop therefore costs the backend one call per round trip, never a flood.
+
+An entry remembers when the call that produced it started, and a slower call that started
+earlier never replaces it: a miss that raced a refreshNow cannot put the old value back.
 """
 
 from __future__ import annotations
@@ -43,8 +51,6 @@ CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
 # After a failed revalidation, how soon the next request may try the backend again.
 STALE_RETRY_SECONDS = 5.0
-# refreshNow bookkeeping is dropped past this many keys, so it cannot grow without bound.
-FORCED_KEYS_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,6 @@ class Policy:
     pending_interval: float = 5.0
     max_stale: float = 900.0
     serve_stale: bool = True  # ignore_transient_errors
-    refresh_now_interval: float = 1.0
     capacity: int = 1000
 
     @classmethod
@@ -65,7 +70,6 @@ class Policy:
             pending_interval=config.pending_revalidate_seconds,
             max_stale=float(config.max_stale_seconds),
             serve_stale=config.ignore_transient_errors,
-            refresh_now_interval=config.refresh_now_min_interval_seconds,
             capacity=config.cache_size,
         )
 
@@ -77,7 +81,7 @@ class Entry:
     __slots__ = (
         "arn",
         "failing",
-        "fetched_at",
+        "fetched_from",
         "fresh_until",
         "pending",
         "refresh_at",
@@ -92,7 +96,8 @@ class Entry:
         self.version_id = version_id
         self.pending = False
         self.failing = False  # the last revalidation failed transiently; serving stale
-        self.fetched_at = self.fresh_until = self.refresh_at = self.stale_until = -math.inf
+        # When the backend call that produced ``response`` started.
+        self.fetched_from = self.fresh_until = self.refresh_at = self.stale_until = -math.inf
 
     def __repr__(self) -> str:  # never the response: it holds the secret
         return f"Entry(arn={self.arn!r}, version_id={self.version_id!r})"
@@ -129,7 +134,7 @@ class Counters:
         "misses",
         "refresh_ahead",
         "refresh_now",
-        "refresh_now_limited",
+        "refresh_now_queued",
         "replaced",
         "stale_served",
     )
@@ -140,7 +145,7 @@ class Counters:
     misses: int
     refresh_ahead: int
     refresh_now: int
-    refresh_now_limited: int
+    refresh_now_queued: int
     replaced: int
     stale_served: int
 
@@ -161,8 +166,9 @@ class SecretCache:
         self.clock = clock
         self.entries: dict[Key, Entry] = {}  # insertion order = write order (eviction)
         self._flights: dict[Key, asyncio.Task[Outcome]] = {}
+        # refreshNow: the call in flight per key, and the one queued to start after it.
         self._forced_flights: dict[Key, asyncio.Task[Outcome]] = {}
-        self._forced_at: dict[Key, float] = {}
+        self._forced_next: dict[Key, asyncio.Task[Outcome]] = {}
         self.counters = Counters()
 
     # -- the hot path -------------------------------------------------------------------
@@ -215,16 +221,21 @@ class SecretCache:
     def _start(self, key: Key) -> asyncio.Task[Outcome]:
         return self._fly(self._flights, key, self._load(key))
 
-    @staticmethod
     def _fly(
-        flights: dict[Key, asyncio.Task[Outcome]], key: Key, work: Coroutine[Any, Any, Outcome]
+        self,
+        flights: dict[Key, asyncio.Task[Outcome]],
+        key: Key,
+        work: Coroutine[Any, Any, Outcome],
     ) -> asyncio.Task[Outcome]:
         task = asyncio.get_running_loop().create_task(work)
         flights[key] = task
 
         def landed(done: asyncio.Task[Outcome]) -> None:
-            if flights.get(key) is done:
-                del flights[key]
+            # A queued refreshNow moves from _forced_next to _forced_flights when its call
+            # starts, so look in every registry.
+            for registry in (flights, self._forced_flights):
+                if registry.get(key) is done:
+                    del registry[key]
             if not done.cancelled():
                 done.exception()  # retrieved here: a background flight may have no waiter
 
@@ -235,8 +246,9 @@ class SecretCache:
         entry = self.entries.get(key)
         if entry is None:
             self.counters.misses += 1
+            started = self.clock()
             fetched = await self._backend.get_secret_value(*key)
-            return self._store(key, fetched, pending=False), False
+            return self._store(key, fetched, False, started), False
         try:
             description = await self._backend.describe_secret(entry.arn)
             pending = has_pending(description)
@@ -245,35 +257,43 @@ class SecretCache:
                 self._confirm(entry, pending)
                 return entry.response, False
             self.counters.replaced += 1
+            started = self.clock()
             fetched = await self._backend.get_secret_value(*key)
         except BackendError as error:
             return self._after_failure(key, entry, error)
-        return self._store(key, fetched, pending), False
+        return self._store(key, fetched, pending, started), False
 
     async def _refresh_now(self, key: Key) -> bytes:
         self.counters.refresh_now += 1
-        now = self.clock()
-        entry = self.entries.get(key)
-        interval = self.policy.refresh_now_interval
-        if entry is not None:
-            recent = max(entry.fetched_at, self._forced_at.get(key, -math.inf))
-            if now - recent < interval:
-                self.counters.refresh_now_limited += 1
-                return entry.response
-        flight = self._forced_flights.get(key)
-        if flight is not None:
+        queued = self._forced_next.get(key)
+        current = self._forced_flights.get(key)
+        if queued is not None:  # its call has not started yet: it starts after we arrived
+            self.counters.refresh_now_queued += 1
             self.counters.coalesced += 1
+            flight = queued
+        elif current is not None:
+            self.counters.refresh_now_queued += 1
+            flight = self._fly(self._forced_next, key, self._fetch_after(key, current))
         else:
-            if len(self._forced_at) >= FORCED_KEYS_LIMIT:
-                self._forced_at.clear()
-            self._forced_at[key] = now
             flight = self._fly(self._forced_flights, key, self._fetch_forced(key))
         return self._served(await asyncio.shield(flight))
 
+    async def _fetch_after(self, key: Key, previous: asyncio.Task[Outcome]) -> Outcome:
+        # The call in flight may have started before our requests arrived: wait it out,
+        # whatever its outcome, then become the call in flight ourselves.
+        await asyncio.wait((previous,))
+        this = asyncio.current_task()
+        assert this is not None
+        if self._forced_next.get(key) is this:
+            del self._forced_next[key]
+        self._forced_flights[key] = this
+        return await self._fetch_forced(key)
+
     async def _fetch_forced(self, key: Key) -> Outcome:
+        started = self.clock()
         fetched = await self._backend.get_secret_value(*key)
         previous = self.entries.get(key)
-        return self._store(key, fetched, previous.pending if previous else False), False
+        return self._store(key, fetched, previous.pending if previous else False, started), False
 
     # -- state changes ------------------------------------------------------------------
 
@@ -287,13 +307,16 @@ class SecretCache:
         entry.refresh_at = now + life - ahead if 0 < ahead < life else math.inf
         entry.stale_until = now + life + self.policy.max_stale
 
-    def _store(self, key: Key, fetched: Mapping[str, Any], pending: bool) -> bytes:
+    def _store(self, key: Key, fetched: Mapping[str, Any], pending: bool, started: float) -> bytes:
+        newer = self.entries.get(key)
+        if newer is not None and newer.fetched_from > started:
+            return newer.response  # fetched by a call that started after ours
         response = render.json_response(200, render.secret_body(fetched))
         entry = Entry(response, fetched.get("ARN") or key[0], fetched.get("VersionId"))
         if PENDING in (fetched.get("VersionStages") or ()):
             pending = True
         self._confirm(entry, pending)
-        entry.fetched_at = self.clock()
+        entry.fetched_from = started
         self.entries.pop(key, None)
         self.entries[key] = entry
         while len(self.entries) > self.policy.capacity:

@@ -49,7 +49,6 @@ class AgentConfig:
     max_stale_seconds: int = 900
     refresh_ahead_fraction: float = 0.8
     pending_revalidate_seconds: float = 5.0
-    refresh_now_min_interval_seconds: float = 1.0
     prefetch: tuple[str, ...] = ()
     metrics: bool = True
     backend_connect_timeout_seconds: float = 2.0
@@ -63,6 +62,8 @@ class AgentConfig:
     ssm_endpoint_url: str | None = None
     ssm_ttl_seconds: int = 300
     ssm_deadline_seconds: float | None = None  # None: backend_deadline_seconds
+    # Warnings about the file (withdrawn keys), logged once logging is set up.
+    notices: tuple[str, ...] = ()
 
     @property
     def refresh_ahead_seconds(self) -> float:
@@ -72,7 +73,12 @@ class AgentConfig:
         return self.ttl_seconds * (1.0 - self.refresh_ahead_fraction)
 
 
-KNOWN_KEYS = [f.name for f in fields(AgentConfig)]
+KNOWN_KEYS = [f.name for f in fields(AgentConfig) if f.name != "notices"]
+# Keys we no longer act on. Still accepted, so that a configuration file written for an
+# earlier version starts the agent; each is logged as a warning.
+WITHDRAWN_KEYS = {
+    "refresh_now_min_interval_seconds": messages.withdrawn_refresh_now_interval(),
+}
 
 
 def _integer(key: str, message: str, low: int, high: int) -> Callable[[Any], int]:
@@ -202,7 +208,6 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     ),
     "refresh_ahead_fraction": _number("refresh_ahead_fraction", 0.5, 1.0),
     "pending_revalidate_seconds": _number("pending_revalidate_seconds", 0.1, 3600),
-    "refresh_now_min_interval_seconds": _number("refresh_now_min_interval_seconds", 0, 3600),
     "prefetch": _string_list("prefetch", None),
     "metrics": _boolean("metrics"),
     "backend_connect_timeout_seconds": _number("backend_connect_timeout_seconds", 0.1, 60),
@@ -242,7 +247,11 @@ assert set(PARSERS) == set(KNOWN_KEYS)
 def from_mapping(values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> AgentConfig:
     """Validate a parsed TOML table. Keys are checked in file order, as the user wrote them."""
     settings: dict[str, Any] = {}
+    notices: list[str] = []
     for key, raw in values.items():
+        if key in WITHDRAWN_KEYS:
+            notices.append(WITHDRAWN_KEYS[key])
+            continue
         parser = PARSERS.get(key)
         if parser is None:
             raise ConfigError(messages.unknown_key(key, KNOWN_KEYS))
@@ -262,7 +271,7 @@ def from_mapping(values: Mapping[str, Any], env: Mapping[str, str] | None = None
         settings["ssm_endpoint_url"] = (
             environment.get("AWS_ENDPOINT_URL_SSM") or environment.get("AWS_ENDPOINT_URL") or None
         )
-    return AgentConfig(**settings)
+    return AgentConfig(**settings, notices=tuple(notices))
 
 
 def load(path: str | None, env: Mapping[str, str] | None = None) -> AgentConfig:

@@ -179,6 +179,7 @@ class Connection(asyncio.Protocol):
         "_expired",
         "_forwarded",
         "_front",
+        "_head_size",
         "_header_kinds",
         "_parser",
         "_received",
@@ -202,6 +203,7 @@ class Connection(asyncio.Protocol):
         self._header_kinds = front.header_kinds
         self._write_paused = False
         self._received = 0
+        self._head_size = 0
         self._backlog: deque[tuple[bytes, bytes, bool, bool, bool]] = deque()
         self._timer: asyncio.TimerHandle | None = None
 
@@ -251,7 +253,8 @@ class Connection(asyncio.Protocol):
             return
         if self._received > REQUEST_LIMIT:
             # Counted since the last complete request: an unfinished head (or a GET body,
-            # which the agent never reads) past the AWS agent's buffer limit.
+            # which the agent never reads) past the AWS agent's buffer limit. A request
+            # that completes within one read is measured in on_message_complete instead.
             self._reply_and_close(R_TOO_LARGE)
 
     # -- httptools callbacks ------------------------------------------------------------
@@ -263,6 +266,8 @@ class Connection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Name, value, ": " and CRLF: the bytes the header took on the wire.
+        self._head_size += len(name) + len(value) + 4
         kind = self._header_kinds.get(name)
         if kind is None:
             kind = self._front.learn_header(name)
@@ -272,14 +277,22 @@ class Connection(asyncio.Protocol):
         elif kind == FORWARDED_HEADER:
             self._forwarded = True
 
+    def on_body(self, body: bytes) -> None:
+        self._head_size += len(body)  # never read, but it filled the buffer all the same
+
     def on_message_complete(self) -> None:
         if self._closed:  # an earlier request of this same read ended the connection
             return
         parser = self._parser
         url, forwarded, token_ok = self._url, self._forwarded, self._token_ok
+        if self._head_size + len(url) > REQUEST_LIMIT:
+            # The whole request came in one read, so data_received could not tell where
+            # it ended; its parts add up to the same limit.
+            self._reply_and_close(R_TOO_LARGE)
+            return
         self._url = b""
         self._forwarded = self._token_ok = False
-        self._received = 0
+        self._received = self._head_size = 0
         method = parser.get_method()
         keep_alive = parser.should_keep_alive()
         if self._busy or self._backlog:

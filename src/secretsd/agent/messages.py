@@ -70,6 +70,13 @@ def unknown_key(key: str, known: list[str]) -> str:
     return f"unknown field `{key}`, expected one of {expected}"
 
 
+def withdrawn_refresh_now_interval() -> str:
+    return (
+        "refresh_now_min_interval_seconds is withdrawn and ignored: refreshNow=true always "
+        "answers from a backend call that started after the request arrived"
+    )
+
+
 def bad_type(key: str, expected: str) -> str:
     return f"invalid type for `{key}`: expected {expected}"
 
@@ -106,6 +113,12 @@ def listening(version: str, url: str) -> str:
 
 def credentials_invalid(error: str) -> str:
     return f"Could not validate the backend credentials: {error}"
+
+
+NO_REGION = (
+    "No AWS region for the backend: set region in the configuration file, or AWS_REGION "
+    "(or AWS_DEFAULT_REGION) in the environment"
+)
 
 
 def extension_registration_failed(error: str) -> str:

@@ -28,7 +28,7 @@ _CACHE_COUNTERS = {
     "confirmed": "Revalidations where DescribeSecret confirmed the cached version",
     "replaced": "Revalidations that fetched a new version",
     "refresh_now": "Requests with refreshNow=true",
-    "refresh_now_limited": "refreshNow requests answered from a value fetched moments before",
+    "refresh_now_queued": "refreshNow requests that waited for the call after the one in flight",
     "evictions": "Entries evicted because the cache was full",
 }
 _PARAMETER_COUNTERS = {

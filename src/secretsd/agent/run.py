@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import NoRegionError
+
 from secretsd import __version__ as VERSION
 
 from . import backend as backends
@@ -140,6 +142,8 @@ def _failure(config: AgentConfig, message: str) -> StartupError:
 def prepare(config: AgentConfig, env: Mapping[str, str]) -> tuple[Agent, socket.socket]:
     """Everything before the event loop; raises StartupError with the message to print."""
     configure_logging(config)
+    for notice in config.notices:
+        log.warning("%s", notice)
     try:
         token = read_token(config.ssrf_env_variables, env)
     except Exception as exc:
@@ -155,6 +159,8 @@ def prepare(config: AgentConfig, env: Mapping[str, str]) -> tuple[Agent, socket.
         client = backends.make_client(session, config)
         if config.validate_credentials:
             backends.validate_credentials(session, client, config)
+    except NoRegionError:
+        raise _failure(config, messages.NO_REGION) from None
     except Exception as exc:
         raise _failure(config, messages.credentials_invalid(str(exc))) from None
     backend = backends.BotocoreBackend(

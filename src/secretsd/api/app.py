@@ -39,6 +39,11 @@ TARGET_PREFIX = "secretsmanager."
 CONTENT_TYPE = b"application/x-amz-json-1.1"
 MAX_BODY = 1 << 20  # secret values are at most 64 KiB; a batch of 20 still fits easily
 
+# Reads whose cost grows with the page they return, and the threads that serve them when
+# point reads run on the loop.
+BULK_READS = frozenset({"ListSecrets", "BatchGetSecretValue"})
+BULK_THREADS = 2
+
 READ_ONLY = frozenset(
     {
         "GetSecretValue",
@@ -108,17 +113,28 @@ class ApiApp:
             if read_threads
             else None
         )
+        # A listing page decodes and renders up to a hundred secrets, milliseconds of work:
+        # on the loop it would hold up every point read queued behind it. It gets threads
+        # of its own even where point reads stay on the loop.
+        self.bulk_readers = self.readers or ThreadPoolExecutor(
+            BULK_THREADS, thread_name_prefix="secretsd-list"
+        )
 
     def close(self) -> None:
         self.writer.close()
+        self.bulk_readers.shutdown(wait=False, cancel_futures=True)
         if self.readers is not None:
             self.readers.shutdown(wait=False, cancel_futures=True)
 
     async def _read(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        if self.readers is None or operation in STORELESS:
+        if operation in BULK_READS:
+            pool = self.bulk_readers
+        elif self.readers is None or operation in STORELESS:
             return self.service.call(operation, request)
+        else:
+            pool = self.readers
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.readers, self.service.call, operation, request)
+        return await loop.run_in_executor(pool, self.service.call, operation, request)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":

@@ -13,7 +13,13 @@ from ._db import (
     postgres_refused,
 )
 from ._environ import variable_name
-from ._errors import ClientError, RequestRefused, SecretNotFound, SourceUnavailable
+from ._errors import (
+    AgentRefused,
+    ClientError,
+    RequestRefused,
+    SecretNotFound,
+    SourceUnavailable,
+)
 from ._reports import (
     CostEstimate,
     CostReport,
@@ -26,6 +32,7 @@ from ._usage import SourceUsage, Usage
 from ._value import SecretValue
 
 __all__ = [
+    "AgentRefused",
     "ClientError",
     "CostEstimate",
     "CostReport",

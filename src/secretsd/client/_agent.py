@@ -1,11 +1,14 @@
 """The agent as a source: one keep-alive connection per thread to the local agent.
 
 Theory of operation: the agent answers 200 with the secret, a backend error as JSON with the
-backend's ``__type`` (a definite answer unless it is transient), and its own refusals (bad
-token, connection limit, unknown path) as plain text. Only definite backend answers are
-raised; everything else, and any I/O failure, makes the agent unavailable so the client
-asks the next source. The agent closes idle connections (after 61 s), so a failure on a
-reused connection is retried once on a new one before the agent counts as down.
+backend's ``__type`` (a definite answer unless it is transient, by the rule in
+secretsd.transient), and its own refusals (bad token, connection limit, unknown path) as
+plain text. Definite backend answers are raised. A 403 in plain text is the agent refusing
+this client's token: a configuration error, signalled apart (``Refused``) so the client can
+say so instead of quietly reading from the next source. Everything else, and any I/O
+failure, makes the agent unavailable so the client asks the next source. The agent closes
+idle connections (after 61 s), so a failure on a reused connection is retried once on a new
+one before the agent counts as down.
 """
 
 from __future__ import annotations
@@ -21,14 +24,10 @@ from urllib.parse import urlencode, urlsplit
 
 import httptools
 
+from secretsd.transient import is_transient
+
 from ._agent_connection import AgentConnection, AgentConnectionClosed
-from ._errors import (
-    NOT_FOUND_CODE,
-    TRANSIENT_CODES,
-    RequestRefused,
-    SecretNotFound,
-    Unavailable,
-)
+from ._errors import NOT_FOUND_CODE, Refused, RequestRefused, SecretNotFound, Unavailable
 from ._value import SecretValue
 
 DEFAULT_URL = "http://127.0.0.1:2773"
@@ -40,6 +39,9 @@ TARGETS_LIMIT = 1024
 BACKEND_CALLS = "secretsd_agent_backend_calls"
 SSM_OPERATIONS = frozenset({"GetParameter"})
 STALE_CONNECTION = (AgentConnectionClosed, ConnectionResetError, BrokenPipeError)
+# Answers without a secret id: 400 (missing parameter) once the token passed, 403 if not.
+# Both agents check the token before the parameters and call no backend for this.
+TOKEN_PROBE = "/secretsmanager/get"
 
 
 class AgentSource:
@@ -61,7 +63,9 @@ class AgentSource:
             raise ValueError("the agent URL must look like http://HOST[:PORT]")
         self.host = parts.hostname
         self.port = parts.port or 2773
+        self.url = f"http://{parts.netloc}"
         self._token = token
+        self._resolved: str | None = None
         self._env = env
         self._settings = (connect_timeout, read_timeout, busy_poll)
         self._local = threading.local()
@@ -69,6 +73,9 @@ class AgentSource:
         self._connections: set[AgentConnection] = set()
         self._lock = threading.Lock()
         self._targets: dict[tuple[str, str | None, str | None, bool], str] = {}
+        # Why the last read through the agent failed on the agent's side of it (its backend
+        # timed out or answered 5xx); None once a read succeeds. For health().
+        self.backend_problem: str | None = None
 
     def fetch(
         self, secret_id: str, stage: str | None, version_id: str | None, refresh: bool
@@ -82,13 +89,20 @@ class AgentSource:
                 self._targets.clear()
         status, body = self._request(target, self._read_token())
         if status == 200:
+            self.backend_problem = None
             return _parse_secret(body)
         code, message = _backend_error(body)
+        if code is None:
+            if status == 403:
+                raise Refused(f"answered 403 {_first_line(body)}")
+            raise Unavailable(f"answered {status} {_first_line(body)}")
+        if is_transient(status):
+            self.backend_problem = f"answered {status} {code}"
+            raise Unavailable(self.backend_problem)
+        self.backend_problem = None
         if code == NOT_FOUND_CODE:
             raise SecretNotFound(secret_id, message, self.name)
-        if code is not None and 400 <= status < 500 and code not in TRANSIENT_CODES:
-            raise RequestRefused(secret_id, code, message, self.name)
-        raise Unavailable(f"answered {status} {code or _first_line(body)}")
+        raise RequestRefused(secret_id, code, message, self.name)
 
     def ping(self) -> float:
         """Milliseconds for the agent to answer ``/ping``; raises Unavailable."""
@@ -97,6 +111,15 @@ class AgentSource:
         if status != 200:
             raise Unavailable(f"answered {status} {_first_line(body)}")
         return (time.perf_counter() - started) * 1000
+
+    def check_token(self) -> None:
+        """Raises Refused when the agent refuses this client's token, Unavailable when it
+        cannot be asked (no token, down); calls nothing on the agent's backend."""
+        status, body = self._request(TOKEN_PROBE, self._read_token())
+        if status == 403:
+            raise Refused(f"answered 403 {_first_line(body)}")
+        if status != 400:
+            raise Unavailable(f"answered {status} {_first_line(body)}")
 
     def backend_calls(self) -> int | None:
         """The agent's Secrets Manager calls so far, from its /metrics (its SSM calls are
@@ -142,19 +165,22 @@ class AgentSource:
             connection.close()
 
     def _read_token(self) -> str:
-        if self._token is None:
-            value = self._env.get(TOKEN_VARIABLE)
+        # Read on first use and kept: a token given as file://PATH (as token= or in
+        # AWS_TOKEN, the AWS agent's convention) is that file's contents, trimmed. A token
+        # file that cannot be read is a configuration error, like a wrong token.
+        if self._resolved is None:
+            value = self._token if self._token is not None else self._env.get(TOKEN_VARIABLE)
             if not value:
                 raise Unavailable(f"no SSRF token ({TOKEN_VARIABLE} is not set)")
             if value.startswith(FILE_PREFIX):
                 try:
                     value = Path(value[len(FILE_PREFIX) :]).read_text("utf-8").strip()
                 except (OSError, UnicodeDecodeError) as exc:
-                    raise Unavailable(f"token file unreadable: {type(exc).__name__}") from exc
+                    raise Refused(f"token file unreadable: {type(exc).__name__}") from exc
                 if not value:
-                    raise Unavailable("the token file is empty")
-            self._token = value
-        return self._token
+                    raise Refused("the token file is empty")
+            self._resolved = value
+        return self._resolved
 
     def _request(self, target: str, token: str) -> tuple[int, bytes]:
         connection = getattr(self._local, "connection", None)

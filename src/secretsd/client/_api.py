@@ -1,8 +1,9 @@
 """The Secrets Manager API as a source, through boto3: AWS itself or a secretsd server.
 
 Credentials come from the usual AWS chain of the boto3 session (a caller may pass its own
-session). Errors the service returns for this request are definite; failures to reach it,
-to sign (no credentials, no region) or to get past throttling make it unavailable.
+session). Errors the service returns for this request are definite unless transient (5xx,
+by the rule in secretsd.transient; throttling is definite); failures to reach it or to sign
+(no credentials, no region) make it unavailable.
 """
 
 from __future__ import annotations
@@ -15,13 +16,9 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from ._errors import (
-    NOT_FOUND_CODE,
-    TRANSIENT_CODES,
-    RequestRefused,
-    SecretNotFound,
-    Unavailable,
-)
+from secretsd.transient import is_transient
+
+from ._errors import NOT_FOUND_CODE, RequestRefused, SecretNotFound, Unavailable
 from ._value import SecretValue
 
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_SECRETS_MANAGER"
@@ -89,9 +86,9 @@ class ApiSource:
         if code == NOT_FOUND_CODE:
             return SecretNotFound(secret_id, message, self.name)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if status < 500 and code not in TRANSIENT_CODES:
-            return RequestRefused(secret_id, code, message, self.name)
-        return Unavailable(f"answered {status} {code}")
+        if is_transient(status):
+            return Unavailable(f"answered {status} {code}")
+        return RequestRefused(secret_id, code, message, self.name)
 
     def _secretsmanager(self) -> Any:
         # Clients are built once: building one loads botocore's data (tenths of a second),

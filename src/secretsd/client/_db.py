@@ -6,9 +6,9 @@ already has the AWSPENDING password while AWSCURRENT is still the old one; just 
 finishSecret a cache may still hold the old AWSCURRENT. So a refused login is retried with
 AWSPENDING (when there is one) and then with a freshly fetched AWSCURRENT. When rotations
 follow each other faster than one such sequence, the database can move on between two
-attempts, so the sequence repeats, a few rounds at most, with a pause. The pauses (0.5 s,
-then 1 s) outlast the agent's limit on ``refreshNow`` (a key fetched within the last second
-is answered from that fetch), so the last round reads what the service holds. Any error other
+attempts, so the sequence repeats, a few rounds at most, with a pause (0.5 s, then 1 s).
+Each refresh reads what the service holds: the agent answers ``refreshNow`` from a backend
+call that started after the request arrived. Any error other
 than a refused login (the database is down, a wrong host) is raised at once: other
 credentials would not fix it. Passwords go to the drivers as arguments, never into a
 connection string, so any character in them is safe.

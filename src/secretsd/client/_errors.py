@@ -6,8 +6,6 @@ Every message names secrets and sources, never a secret value: exceptions end up
 from __future__ import annotations
 
 NOT_FOUND_CODE = "ResourceNotFoundException"
-# Service error codes that say "not now" rather than "no": the next source may well answer.
-TRANSIENT_CODES = frozenset({"ThrottlingException", "RequestLimitExceeded", "InternalServiceError"})
 
 
 class ClientError(Exception):
@@ -34,6 +32,20 @@ class RequestRefused(ClientError):
         self.source = source
 
 
+class AgentRefused(ClientError):
+    """The agent refused this client (HTTP 403: the SSRF token is missing or wrong): a
+    configuration error, raised rather than silently reading from the next source.
+    ``SecretsClient(fall_back_when_refused=True)`` passes the request on instead."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"the agent at {url} refused this client ({reason}); "
+            "check the SSRF token (token=, else AWS_TOKEN)"
+        )
+        self.url = url
+        self.reason = reason
+
+
 class SourceUnavailable(ClientError):
     """No source could answer; ``reasons`` maps each source tried to why it could not."""
 
@@ -50,3 +62,7 @@ class Unavailable(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class Refused(Unavailable):
+    """Internal: the agent refused this client's token (see AgentRefused)."""

@@ -31,16 +31,24 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class HealthReport:
-    """Whether the agent answers, how fast, and how this client's requests have gone."""
+    """Whether the agent answers this client, how fast, and how its requests have gone.
+
+    ``agent_status``: ``ok``; ``down`` (no answer to /ping); ``refusing`` (the agent
+    refuses this client's SSRF token, or the client has none); ``backend_failing`` (the
+    agent answers, but the last read through it failed on its backend). The agent is
+    available when it is ``ok`` or ``backend_failing`` (it may still serve cached values).
+    """
 
     agent_available: bool
+    agent_status: str
     agent_response_ms: float | None
-    agent_problem: str | None  # why the agent is not available
+    agent_problem: str | None  # what is wrong, when the status is not ok
     usage: Usage
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready data, with the usage's rates."""
-        plain = _plain(self)
+        """The report as JSON-ready data, with the usage's rates at the top level too."""
+        plain = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        plain["usage"] = self.usage.to_dict()
         plain["fallback_rate"] = self.usage.fallback_rate
         plain["error_rate"] = self.usage.error_rate
         return plain
@@ -88,27 +96,45 @@ def rotation_status(describe: Mapping[str, Any], now: datetime) -> RotationStatu
 
 @dataclass(frozen=True)
 class CostReport:
-    """What this client's reads cost in Secrets Manager API calls, against what they would
-    have cost without the agent (every read a GetSecretValue)."""
+    """What this process's reads cost in Secrets Manager API calls, with the agent's own
+    calls kept apart.
+
+    The two figures cannot be merged: the agent's backend calls serve every client of the
+    agent, not only this process, so charging them all to this process's reads (as an
+    earlier version did) showed no savings in any short run. ``cost_without_agent`` prices
+    this process's reads as if each were a GetSecretValue; ``cost_of_direct_calls`` prices
+    the reads that did reach the API directly (routed past the agent, or passed on by it);
+    ``savings`` compares those two, so it is this process's saving on its own calls.
+    ``agent_cost`` prices the agent's calls for all its clients, for the whole picture
+    (None when the agent does not tell: the AWS agent has no metrics).
+    """
 
     requests: int  # reads asked of this client
-    api_calls_by_client: int  # reads that went to the API directly (fallbacks)
-    agent_backend_calls: int | None  # the agent's own API calls, for all its clients
+    reads_through_agent: int  # answered by the agent
+    api_calls_by_client: int  # reads sent to the API directly
+    agent_backend_calls: int | None  # the agent's Secrets Manager calls, all its clients
     price_per_10k_calls: float
     cost_without_agent: float
-    cost_with_agent: float | None  # None when the agent's count is unknown
+    cost_of_direct_calls: float
+    agent_cost: float | None
 
     @property
     def savings(self) -> float | None:
-        """The share of the cost without the agent that was saved (0 to 1)."""
-        if self.cost_with_agent is None or not self.cost_without_agent:
+        """The share of ``cost_without_agent`` this process did not spend on direct calls
+        (0 to 1); None before any read. The agent's own calls are in ``agent_cost``."""
+        if not self.cost_without_agent:
             return None
-        return max(0.0, 1 - self.cost_with_agent / self.cost_without_agent)
+        return max(0.0, 1 - self.cost_of_direct_calls / self.cost_without_agent)
 
     def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready data, with the savings."""
+        """The report as JSON-ready data, with the savings and what each figure prices."""
         plain = _plain(self)
         plain["savings"] = self.savings
+        plain["priced"] = {
+            "cost_without_agent": "this process's reads, each as one GetSecretValue",
+            "cost_of_direct_calls": "this process's reads that went to the API directly",
+            "agent_cost": "the agent's backend calls, for all of its clients",
+        }
         return plain
 
 
@@ -117,17 +143,17 @@ def cost_report(
 ) -> CostReport:
     """Costs from a client's usage and the agent's backend call count (None if unknown)."""
     api = usage.sources.get("api")
+    agent = usage.sources.get("agent")
     by_client = api.requests if api is not None else 0
-    with_agent = None
-    if agent_backend_calls is not None:
-        with_agent = (by_client + agent_backend_calls) * price / 10_000
     return CostReport(
         requests=usage.requests,
+        reads_through_agent=agent.answered if agent is not None else 0,
         api_calls_by_client=by_client,
         agent_backend_calls=agent_backend_calls,
         price_per_10k_calls=price,
         cost_without_agent=usage.requests * price / 10_000,
-        cost_with_agent=with_agent,
+        cost_of_direct_calls=by_client * price / 10_000,
+        agent_cost=None if agent_backend_calls is None else agent_backend_calls * price / 10_000,
     )
 
 

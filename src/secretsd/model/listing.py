@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -89,6 +90,16 @@ def _attributes(secret: Secret, key: str) -> list[str]:
     ]
 
 
+def all_words(value: str) -> list[str]:
+    """The words of an ``all`` filter value, folded: each must occur inside some attribute."""
+    return [w for w in _WORD_BREAK.split(value.lower()) if w]
+
+
+def description_words(text: str) -> list[str]:
+    """Words of a description, or of a ``description`` filter value, folded."""
+    return text.lower().split()
+
+
 def _value_matches(secret: Secret, key: str, value: str) -> bool:
     folded = key in ("description", "all")
     attributes = _attributes(secret, key)
@@ -96,13 +107,12 @@ def _value_matches(secret: Secret, key: str, value: str) -> bool:
         attributes = [a.lower() for a in attributes]
         value = value.lower()
     if key == "all":
-        words = _WORD_BREAK.split(value)
-        words = [w for w in words if w]
+        words = all_words(value)
         return bool(words) and all(any(word in attr for attr in attributes) for word in words)
     if key == "description":
         # Each word of the value starts some word of the description, in any order:
         # "My Description" finds "Description of my secret".
-        words = value.split()
+        words = description_words(value)
         return bool(words) and any(
             all(any(d.startswith(w) for d in attr.split()) for w in words) for attr in attributes
         )
@@ -120,10 +130,15 @@ def matches(secret: Secret, filters: Sequence[Filter]) -> bool:
     return True
 
 
-def sort_key(sort_by: str | None) -> Callable[[Secret], tuple[Any, str]]:
+def check_sort(sort_by: str | None) -> str:
+    """The ``SortBy`` asked for, created-date by default."""
     if sort_by is not None and sort_by not in SORT_KEYS:
         raise errors.InvalidParameter(f"SortBy must be one of: {', '.join(SORT_KEYS)}.")
-    key = SORT_KEYS[sort_by or "created-date"]
+    return sort_by or "created-date"
+
+
+def sort_key(sort_by: str | None) -> Callable[[Secret], tuple[Any, str]]:
+    key = SORT_KEYS[check_sort(sort_by)]
     return lambda s: (key(s), s.arn)
 
 
@@ -149,6 +164,24 @@ def decode_token(token: str) -> tuple[Any, ...]:
     if not isinstance(decoded, list) or len(decoded) < 2 or decoded[0] != "secretsd":
         raise errors.InvalidNextToken(_INVALID_TOKEN)
     return tuple(decoded[1:])
+
+
+def secret_after(token: str | None, sort_by: str) -> tuple[float | str, str] | None:
+    """The sort key a ListSecrets ``NextToken`` continues after (None for the first page),
+    checked against ``sort_by``: a token from a list in another order is invalid."""
+    if token is None:
+        return None
+    last = decode_token(token)
+    if len(last) != 2 or not isinstance(last[1], str):
+        raise errors.InvalidNextToken(_INVALID_TOKEN)
+    value = last[0]
+    if sort_by == "name":
+        if not isinstance(value, str):
+            raise errors.InvalidNextToken(_INVALID_TOKEN)
+        return value, last[1]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise errors.InvalidNextToken(_INVALID_TOKEN)
+    return float(value), last[1]
 
 
 def page(

@@ -2,12 +2,14 @@
 
 Theory of operation. ``plan`` is pure: given a secret, the time and what this process knows
 of recent failures, it says whether to start a new rotation, resume the one in progress
-(same token), or do nothing. The ``Scheduler`` thread calls it for every secret each tick
-and hands work to a small pool; a secret already rotating in this process is skipped, so
-there is at most one rotation per secret at a time. A failed attempt is retried with
-exponential backoff while its window is open (``rotation_retry_until``), then left for the
-next window of the schedule, when it resumes with the same token. Because the rotation in
-progress is in the store, a restarted server picks it up where the old one stopped.
+(same token), or do nothing. The ``Scheduler`` thread calls it each tick for the secrets the
+store's index names as possibly needing action (``rotation_dates.rotation_attention``, a
+superset of those ``plan`` acts on) and hands work to a small pool; a secret already
+rotating in this process is skipped, so there is at most one rotation per secret at a time.
+A failed attempt is retried with exponential backoff while its window is open
+(``rotation_retry_until``), then left for the next window of the schedule, when it resumes
+with the same token. Because the rotation in progress is in the store, a restarted server
+picks it up where the old one stopped.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ class Scheduler:
 
     def tick(self) -> None:
         now = self.clock()
-        for secret in self.service.all_secrets():
+        for secret in self.service.rotation_candidates(now):
             with self._lock:
                 if secret.arn in self._running:
                     continue

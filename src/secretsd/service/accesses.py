@@ -19,7 +19,9 @@ import logging
 import threading
 
 from secretsd.model.secret import Secret
-from secretsd.store.base import Change, Conflict, Storage, StorageError
+from secretsd.store.base import Conflict, Storage, StorageError
+
+from .edits import secret_change
 
 log = logging.getLogger("secretsd.service")
 
@@ -47,9 +49,8 @@ def record_access(storage: Storage, arn: str, days: dict[str, float]) -> None:
         if not changed:
             return
         try:
-            storage.commit(
-                Change(arn, secret.name, stored.revision, secret.to_document()), durable=False
-            )
+            # With its index record: lists sort on the last-accessed date.
+            storage.commit(secret_change(secret, stored.revision), durable=False)
             return
         except Conflict:
             continue

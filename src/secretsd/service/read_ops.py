@@ -7,7 +7,7 @@ from typing import Any
 
 from secretsd.model import errors, listing, versions
 from secretsd.model.secret import Secret
-from secretsd.store.base import Storage, StoredSecret
+from secretsd.store.base import ListQuery, Storage, StoredSecret
 
 from . import params
 from .accesses import AccessRecorder, record_access
@@ -29,6 +29,7 @@ class ReadOperations:
     accesses: AccessRecorder | None
     read: Callable[[str], tuple[Secret, int]]
     readable_secrets: Callable[[Iterable[StoredSecret]], Iterator[Secret]]
+    decode: Callable[[StoredSecret], Secret]
 
     def get_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
@@ -85,64 +86,55 @@ class ReadOperations:
                         {"SecretId": secret_id, "ErrorCode": exc.code, "Message": exc.message}
                     )
             return {"SecretValues": values, "Errors": failures}
-        matching = [
-            s
-            for s in self.all_secrets()
-            if not s.scheduled_for_deletion and listing.matches(s, filters)
-        ]
-        chunk, following = listing.page(
-            matching,
-            listing.sort_key(None),
-            descending=False,
-            token=token,
-            max_results=max_results,
-            default=20,
+        query = ListQuery(
+            now=self.clock(),
+            filters=tuple(filters),
+            after=listing.secret_after(token, "created-date"),
+            limit=max_results or 20,
         )
-        for secret in chunk:
+        page, after = self.storage.list_page(query)
+        for stored in page:
             try:
-                stored, revision = self.read(secret.arn)
-                values.append(self._read_value(stored, revision, None, None))
+                secret = self.decode(stored)
+                values.append(self._read_value(secret, stored.revision, None, None))
             except errors.SecretsManagerError as exc:
                 failures.append(
-                    {"SecretId": secret.arn, "ErrorCode": exc.code, "Message": exc.message}
+                    {"SecretId": stored.arn, "ErrorCode": exc.code, "Message": exc.message}
                 )
         response: Body = {"SecretValues": values, "Errors": failures}
-        if following:
-            response["NextToken"] = following
+        if after is not None:
+            response["NextToken"] = listing.encode_token(after)
         return response
 
     def describe_secret(self, body: Body) -> Body:
         secret, _ = self.read(params.secret_id(body))
         return describe(secret)
 
-    def all_secrets(self) -> list[Secret]:
-        now = self.clock()
-        return [
-            secret
-            for secret in self.readable_secrets(self.storage.iter_secrets())
-            if secret.deletion_date is None or secret.deletion_date > now
-        ]
+    def rotation_candidates(self, now: float) -> list[Secret]:
+        """The secrets whose rotation may need the scheduler at ``now`` (a superset of those
+        its ``plan`` acts on), read from the store's index instead of every document."""
+        return list(self.readable_secrets(self.storage.rotation_candidates(now)))
 
     def list_secrets(self, body: Body) -> Body:
         include_deleted = params.boolean(body, "IncludePlannedDeletion", False)
         max_results = params.integer(body, "MaxResults", low=1, high=100)
         token = params.string(body, "NextToken")
         filters = listing.parse_filters(body.get("Filters"))
-        chosen = [
-            s
-            for s in self.all_secrets()
-            if (include_deleted or not s.scheduled_for_deletion) and listing.matches(s, filters)
-        ]
-        chunk, following = listing.page(
-            chosen,
-            listing.sort_key(params.string(body, "SortBy")),
-            descending=listing.check_order(params.string(body, "SortOrder")),
-            token=token,
-            max_results=max_results,
+        sort_by = listing.check_sort(params.string(body, "SortBy"))
+        descending = listing.check_order(params.string(body, "SortOrder"))
+        query = ListQuery(
+            now=self.clock(),
+            filters=tuple(filters),
+            sort_by=sort_by,
+            descending=descending,
+            include_planned_deletion=bool(include_deleted),
+            after=listing.secret_after(token, sort_by),
+            limit=max_results or 100,
         )
-        response: Body = {"SecretList": [list_entry(s) for s in chunk]}
-        if following:
-            response["NextToken"] = following
+        page, after = self.storage.list_page(query)
+        response: Body = {"SecretList": [list_entry(s) for s in self.readable_secrets(page)]}
+        if after is not None:
+            response["NextToken"] = listing.encode_token(after)
         return response
 
     def list_secret_version_ids(self, body: Body) -> Body:

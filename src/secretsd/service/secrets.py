@@ -29,7 +29,7 @@ from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 from . import params
 from .accesses import AccessRecorder
 from .documents import DocumentCache
-from .edits import Edit
+from .edits import Edit, secret_change
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
@@ -253,14 +253,7 @@ class SecretsService(ReadOperations, RotationOperations):
                 return result
             try:
                 self.storage.commit(
-                    Change(
-                        secret.arn,
-                        secret.name,
-                        revision,
-                        secret.to_document(),
-                        change.put_values,
-                        change.drop_values,
-                    )
+                    secret_change(secret, revision, change.put_values, change.drop_values)
                 )
             except Conflict:
                 continue
@@ -321,7 +314,7 @@ class SecretsService(ReadOperations, RotationOperations):
             versions.add_version(secret, token, now, None)
             put_values[token] = value
         try:
-            self.storage.commit(Change(arn, name, None, secret.to_document(), put_values))
+            self.storage.commit(secret_change(secret, None, put_values))
         except Conflict:
             # Another request created it first; answer as if we had come second.
             return self.create_secret(body)

@@ -42,6 +42,12 @@ passes it on explicitly:
   that each rotation runs once across every process sharing the store;
 - ``reads_may_block``: whether a read can wait on something outside this process (another
   session's lock, the network). An event loop must not make such calls itself.
+
+Beside each document the store keeps the secret's *index record* (``model.index``), written
+in the same transaction from the ``Change``. ``list_page`` and ``rotation_candidates`` query
+these records, so their cost follows the page asked for, not the number of secrets stored.
+They return records the way ``iter_secrets`` does: one that can't be verified comes with
+``problem`` set.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
+from secretsd.model.index import IndexRecord
+from secretsd.model.listing import Filter
 from secretsd.model.secret import UnreadableRecord
 
 
@@ -95,6 +103,9 @@ class Change:
         it moved). ``delete`` removes the secret with all its values and history: guarded by
     ``expected_revision`` like an update, or unconditionally (and without error when the
     secret is already gone) when it is None. A version id both put and dropped ends dropped.
+    ``index`` replaces the secret's index record. Without one the record stays as it was:
+    changes that leave the metadata alone (re-sealing, authenticating a document) need not
+    know it; a secret created without one is in no list and never a rotation candidate.
     """
 
     arn: str
@@ -105,6 +116,29 @@ class Change:
     put_values: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     drop_values: Sequence[str] = ()
     delete: bool = False
+    index: IndexRecord | None = field(default=None, repr=False)
+
+
+# The position of a secret in a list: its sort value, then its ARN to break ties.
+SortKey = tuple[float | str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """One page of ListSecrets or BatchGetSecretValue, with ``listing``'s semantics.
+
+    ``sort_by`` is a key of ``listing.SORT_KEYS``. ``after`` is the sort key of the last
+    secret of the previous page. A secret whose deletion date is at or before ``now`` is
+    gone and never listed.
+    """
+
+    now: float
+    filters: tuple[Filter, ...] = ()
+    sort_by: str = "created-date"
+    descending: bool = False
+    include_planned_deletion: bool = False
+    after: SortKey | None = None
+    limit: int = 100
 
 
 class Storage(abc.ABC):
@@ -122,6 +156,15 @@ class Storage(abc.ABC):
     def iter_secrets(self) -> Iterator[StoredSecret]:
         """Every secret, ordered by name; one that can't be verified comes with ``problem``
         set instead of raising (see the module's docstring)."""
+
+    @abc.abstractmethod
+    def list_page(self, query: ListQuery) -> tuple[list[StoredSecret], SortKey | None]:
+        """The secrets of one page in order, and the key to ask for the next page after, or
+        None when this page is the last."""
+
+    @abc.abstractmethod
+    def rotation_candidates(self, now: float) -> list[StoredSecret]:
+        """The secrets whose index record's rotation attention time is at or before ``now``."""
 
     @abc.abstractmethod
     def commit(self, change: Change, *, durable: bool = True) -> int:

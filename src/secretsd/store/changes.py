@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from secretsd.store import index
 from secretsd.store.base import Change, Conflict
 
 
-def apply_change(
-    conn: Any, change: Change, *, placeholder: str, unique_violation: type[Exception]
-) -> int:
-    """Apply ``change``; return the new revision (0 for a delete). Raises Conflict."""
+def runners(conn: Any, placeholder: str) -> tuple[index.Run, index.RunMany]:
+    """Execute one statement, or one statement over many rows, on ``conn``."""
 
     def run(statement: str, args: tuple) -> Any:
         return conn.execute(statement.replace("?", placeholder), args)
@@ -24,6 +23,14 @@ def apply_change(
         finally:
             cursor.close()
 
+    return run, run_many
+
+
+def apply_change(
+    conn: Any, change: Change, *, placeholder: str, unique_violation: type[Exception]
+) -> int:
+    """Apply ``change``; return the new revision (0 for a delete). Raises Conflict."""
+    run, run_many = runners(conn, placeholder)
     arn, expected = change.arn, change.expected_revision
     if change.delete:
         if expected is None:
@@ -34,6 +41,7 @@ def apply_change(
             raise Conflict(f"secret {arn} changed since revision {expected}")
         run("DELETE FROM secret_values WHERE arn = ?", (arn,))
         run("DELETE FROM events WHERE arn = ?", (arn,))
+        index.remove(run, arn)
         return 0
     if expected is None:
         try:
@@ -67,4 +75,6 @@ def apply_change(
             "DELETE FROM secret_values WHERE arn = ? AND version_id = ?",
             [(arn, version_id) for version_id in change.drop_values],
         )
+    if change.index is not None:
+        index.write(run, run_many, arn, change.index)
     return revision

@@ -81,6 +81,16 @@ def record_key_id(record: bytes) -> str | None:
         return None
 
 
+def unverified_document(record: bytes) -> bytes:
+    """The document inside ``record`` (or ``record`` itself, when it is a plain document),
+    unchecked: for the index built below the encryption layer, where no key is at hand.
+    Whatever a forged record puts there only decides whether a secret is listed: every
+    record a listing returns is verified on its way up."""
+    if not is_authenticated(record) or len(record) < 3:
+        return record
+    return record[3 + record[2] + _TAG :]
+
+
 def verify(keyring: Keyring, stored: StoredSecret) -> bytes:
     """The document of ``stored`` (a row as a backend returned it), or raise TamperedRecord.
 

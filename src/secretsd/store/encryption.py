@@ -67,6 +67,8 @@ from secretsd.store import documents
 from secretsd.store.base import (
     Change,
     Conflict,
+    ListQuery,
+    SortKey,
     Storage,
     StorageError,
     StoredSecret,
@@ -282,13 +284,22 @@ class EncryptedStorage(Storage):
         stored = self.inner.load_by_arn(arn)
         return None if stored is None else self._verified(stored)
 
+    def _verified_or_flagged(self, stored: StoredSecret) -> StoredSecret:
+        try:
+            return self._verified(stored)
+        except TamperedRecord as exc:
+            return StoredSecret(stored.arn, stored.name, stored.revision, b"", exc)
+
     def iter_secrets(self) -> Iterator[StoredSecret]:
         for stored in self.inner.iter_secrets():
-            try:
-                verified = self._verified(stored)
-            except TamperedRecord as exc:
-                verified = StoredSecret(stored.arn, stored.name, stored.revision, b"", exc)
-            yield verified
+            yield self._verified_or_flagged(stored)
+
+    def list_page(self, query: ListQuery) -> tuple[list[StoredSecret], SortKey | None]:
+        page, after = self.inner.list_page(query)
+        return [self._verified_or_flagged(stored) for stored in page], after
+
+    def rotation_candidates(self, now: float) -> list[StoredSecret]:
+        return [self._verified_or_flagged(s) for s in self.inner.rotation_candidates(now)]
 
     def commit(self, change: Change, *, durable: bool = True) -> int:
         expected = None

@@ -32,10 +32,13 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from secretsd.store.base import Change, Storage, StorageError, StoredSecret
-from secretsd.store.changes import apply_change
+from secretsd.store import index
+from secretsd.store.base import Change, ListQuery, SortKey, Storage, StorageError, StoredSecret
+from secretsd.store.changes import apply_change, runners
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+# A step is a statement, or a function for what SQL alone cannot do (decoding documents).
+Step = str | Callable[[psycopg.Connection], None]
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         """CREATE TABLE secrets (
             arn text PRIMARY KEY,
@@ -54,6 +57,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             event bytea NOT NULL)""",
         "CREATE INDEX events_by_arn ON events (arn, at, id)",
         "CREATE TABLE settings (key text PRIMARY KEY, value bytea NOT NULL)",
+    ),
+    (
+        # "C" collation: ties and names sort by code point, as Python and SQLite sort them.
+        """CREATE TABLE secret_index (
+            arn text COLLATE "C" PRIMARY KEY,
+            name text COLLATE "C" NOT NULL,
+            created double precision NOT NULL,
+            last_changed double precision NOT NULL,
+            last_accessed double precision NOT NULL,
+            deleted_date double precision,
+            deletion_date double precision,
+            rotation_attention double precision)""",
+        "CREATE INDEX secret_index_name ON secret_index (name, arn)",
+        "CREATE INDEX secret_index_created ON secret_index (created, arn)",
+        "CREATE INDEX secret_index_last_changed ON secret_index (last_changed, arn)",
+        "CREATE INDEX secret_index_last_accessed ON secret_index (last_accessed, arn)",
+        "CREATE INDEX secret_index_rotation ON secret_index (rotation_attention)",
+        """CREATE TABLE secret_attributes (
+            arn text COLLATE "C" NOT NULL,
+            kind text NOT NULL,
+            value text COLLATE "C" NOT NULL,
+            folded text COLLATE "C" NOT NULL)""",
+        "CREATE INDEX secret_attributes_by_arn ON secret_attributes (arn, kind)",
+        lambda conn: index.rebuild(*runners(conn, "%s")),
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -229,8 +256,11 @@ class PostgresStorage(Storage):
                     f"release; run that release or a newer one"
                 )
             for steps in MIGRATIONS[version:]:
-                for statement in steps:
-                    conn.execute(statement)
+                for step in steps:
+                    if callable(step):
+                        step(conn)
+                    else:
+                        conn.execute(step)
             if version != known:
                 conn.execute("UPDATE schema_version SET version = %s", (known,))
 
@@ -299,6 +329,18 @@ class PostgresStorage(Storage):
             if len(rows) < _PAGE:
                 return
             after = rows[-1][1]
+
+    def list_page(self, query: ListQuery) -> tuple[list[StoredSecret], SortKey | None]:
+        statement, args = index.page_statement(query)
+        rows = self._read(statement.replace("?", "%s"), tuple(args), psycopg.Cursor.fetchall)
+        page, after = index.split_page(rows, query.limit)
+        return [StoredSecret(*row) for row in page], after
+
+    def rotation_candidates(self, now: float) -> list[StoredSecret]:
+        rows = self._read(
+            index.CANDIDATES_STATEMENT.replace("?", "%s"), (now,), psycopg.Cursor.fetchall
+        )
+        return [StoredSecret(*row) for row in rows]
 
     def read_value(self, arn: str, version_id: str) -> bytes | None:
         row = self._read(

@@ -24,13 +24,16 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from secretsd.store.base import Change, Storage, StorageError, StoredSecret
-from secretsd.store.changes import apply_change
+from secretsd.store import index
+from secretsd.store.base import Change, ListQuery, SortKey, Storage, StorageError, StoredSecret
+from secretsd.store.changes import apply_change, runners
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+# A step is a statement, or a function for what SQL alone cannot do (decoding documents).
+Step = str | Callable[[sqlite3.Connection], None]
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         """CREATE TABLE secrets (
             arn TEXT PRIMARY KEY,
@@ -49,6 +52,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             event BLOB NOT NULL)""",
         "CREATE INDEX events_by_arn ON events (arn, at, id)",
         "CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    ),
+    (
+        """CREATE TABLE secret_index (
+            arn TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            created REAL NOT NULL,
+            last_changed REAL NOT NULL,
+            last_accessed REAL NOT NULL,
+            deleted_date REAL,
+            deletion_date REAL,
+            rotation_attention REAL)""",
+        "CREATE INDEX secret_index_name ON secret_index (name, arn)",
+        "CREATE INDEX secret_index_created ON secret_index (created, arn)",
+        "CREATE INDEX secret_index_last_changed ON secret_index (last_changed, arn)",
+        "CREATE INDEX secret_index_last_accessed ON secret_index (last_accessed, arn)",
+        "CREATE INDEX secret_index_rotation ON secret_index (rotation_attention)",
+        """CREATE TABLE secret_attributes (
+            arn TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            folded TEXT NOT NULL)""",
+        "CREATE INDEX secret_attributes_by_arn ON secret_attributes (arn, kind)",
+        lambda conn: index.rebuild(*runners(conn, "?")),
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -160,8 +186,11 @@ class SQLiteStorage(Storage):
                         f"release; run that release or a newer one"
                     )
                 for steps in MIGRATIONS[version:]:
-                    for statement in steps:
-                        conn.execute(statement)
+                    for step in steps:
+                        if callable(step):
+                            step(conn)
+                        else:
+                            conn.execute(step)
                 if version != known:
                     # PRAGMA takes no parameters; the value is our own integer.
                     conn.execute(f"PRAGMA user_version = {known:d}")
@@ -221,6 +250,20 @@ class SQLiteStorage(Storage):
             if len(rows) < _PAGE:
                 return
             after = rows[-1][1]
+
+    def _all(self, query: str, params: tuple) -> list[tuple]:
+        try:
+            return self._conn().execute(query, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"reading {self.path} failed: {exc}") from exc
+
+    def list_page(self, query: ListQuery) -> tuple[list[StoredSecret], SortKey | None]:
+        statement, args = index.page_statement(query)
+        rows, after = index.split_page(self._all(statement, tuple(args)), query.limit)
+        return [StoredSecret(*row) for row in rows], after
+
+    def rotation_candidates(self, now: float) -> list[StoredSecret]:
+        return [StoredSecret(*row) for row in self._all(index.CANDIDATES_STATEMENT, (now,))]
 
     def read_value(self, arn: str, version_id: str) -> bytes | None:
         row = self._one(

@@ -20,8 +20,9 @@ import pytest
 
 from secretsd.model import versions
 from secretsd.model.secret import AWSPENDING, Secret
+from secretsd.service.edits import secret_change
 from secretsd.store import open_storage
-from secretsd.store.base import Change, Conflict
+from secretsd.store.base import Conflict
 from tests.support.server import REGION, ServerProcess
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
@@ -57,9 +58,7 @@ def edit_stored(
             dropped = edit(secret)
             if dropped is None:
                 return
-            change = Change(
-                secret.arn, secret.name, stored.revision, secret.to_document(), {}, dropped
-            )
+            change = secret_change(secret, stored.revision, drop_values=dropped)
             try:
                 storage.commit(change)
                 return
