@@ -20,6 +20,7 @@ import secrets
 import sys
 from pathlib import Path
 
+from secretsd.arguments import add_store_arguments
 from secretsd.model.errors import DecryptionFailure
 from secretsd.private_file import fsync_dir, publish_private_file
 from secretsd.store import StorageError, open_storage, rekey
@@ -52,15 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "retire-old-key", help="after a rotation: the old key no longer opens anything"
     )
     for command in (rotate, retire):
-        command.add_argument(
-            "--data-dir", type=Path, default=Path(os.environ.get("SECRETSD_DATA_DIR", "./data"))
-        )
-        command.add_argument("--database-url", default=os.environ.get("SECRETSD_DATABASE_URL"))
-        command.add_argument(
-            "--database-schema", default=os.environ.get("SECRETSD_DATABASE_SCHEMA", "secretsd")
-        )
-        command.add_argument("--master-key-command", default=None)
-        command.add_argument("--master-key-kms", default=None, metavar="KEY_ARN")
+        add_store_arguments(command)
     return parser
 
 

@@ -7,8 +7,8 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
+from secretsd.arguments import add_store_arguments
 from secretsd.service import StorageError, open_service
 
 
@@ -17,15 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     history = sub.add_parser("history", help="show the rotation attempts of a secret")
     history.add_argument("secret", help="name or ARN of the secret")
-    history.add_argument(
-        "--data-dir", type=Path, default=Path(os.environ.get("SECRETSD_DATA_DIR", "./data"))
-    )
-    history.add_argument("--database-url", default=os.environ.get("SECRETSD_DATABASE_URL"))
-    history.add_argument(
-        "--database-schema", default=os.environ.get("SECRETSD_DATABASE_SCHEMA", "secretsd")
-    )
-    history.add_argument("--master-key-command", default=None)
-    history.add_argument("--master-key-kms", default=None, metavar="KEY_ARN")
+    add_store_arguments(history)
     history.add_argument("--limit", type=int, default=50, help="newest events shown (50)")
     history.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
