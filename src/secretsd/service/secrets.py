@@ -39,7 +39,17 @@ log = logging.getLogger("secretsd.service")
 Body = dict[str, Any]
 Handler = Callable[[Body], Body]
 
-MAX_CONFLICT_RETRIES = 8
+MAX_CONFLICT_RETRIES = 16
+
+
+def conflict_backoff(attempt: int) -> None:
+    """Wait a little before retrying after a conflict: a random share of a window that doubles
+    with each attempt (1 ms, 2 ms, ... up to 64 ms). Two writers retrying in lockstep would
+    collide again and again; spread apart, one of them gets through."""
+    if attempt:
+        time.sleep(_random.SystemRandom().uniform(0, min(0.064, 0.001 * 2 ** (attempt - 1))))
+
+
 DAY = 86400.0
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+=.@-")
 
@@ -243,7 +253,8 @@ class SecretsService(ReadOperations, RotationOperations):
         *,
         allow_deleted: bool = False,
     ) -> Body:
-        for _ in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            conflict_backoff(attempt)
             secret, revision = self.load(secret_id)
             if secret.scheduled_for_deletion and not allow_deleted:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
@@ -444,7 +455,8 @@ class SecretsService(ReadOperations, RotationOperations):
 
     def _force_delete(self, secret_id: str) -> Body:
         now = self.clock()
-        for _ in range(MAX_CONFLICT_RETRIES):
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            conflict_backoff(attempt)
             try:
                 stored = self._lookup_record(secret_id)
             except UnreadableRecord as exc:
