@@ -26,7 +26,7 @@ def _metadata(secret: Secret) -> Body:
         ("LastAccessedDate", secret.last_accessed),
         ("DeletedDate", secret.deleted_date),
         ("NextRotationDate", secret.next_rotation if secret.rotation_enabled else None),
-        ("Tags", secret.tags or None),
+        ("Tags", secret.tags if secret.tags or secret.tagged else None),
     ]
     return {key: value for key, value in fields if value is not None}
 

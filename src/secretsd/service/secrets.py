@@ -308,6 +308,7 @@ class SecretsService(ReadOperations, RotationOperations):
             description=description,
             kms_key_id=kms_key_id or None,
             tags=tags,
+            tagged=bool(tags),
         )
         put_values = {}
         if value is not None:
@@ -488,6 +489,7 @@ class SecretsService(ReadOperations, RotationOperations):
             if len(merged) > 50:
                 raise errors.LimitExceeded("A secret can have at most 50 tags.")
             secret.tags = [{"Key": k, "Value": v} for k, v in merged.items()]
+            secret.tagged = secret.tagged or bool(secret.tags)
             return {}, Edit(True)
 
         return self._mutate(params.secret_id(body), edit)
