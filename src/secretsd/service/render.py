@@ -16,7 +16,8 @@ def _metadata(secret: Secret) -> Body:
     fields: list[tuple[str, Any]] = [
         ("ARN", secret.arn),
         ("Name", secret.name),
-        ("Description", secret.description),
+        # AWS omits an empty description as it omits an absent one.
+        ("Description", secret.description or None),
         ("KmsKeyId", secret.kms_key_id),
         ("RotationEnabled", secret.rotation_enabled),
         ("RotationLambdaARN", secret.rotation_lambda_arn),
