@@ -125,6 +125,11 @@ class SecretsService(ReadOperations, RotationOperations):
         for action in deferred:
             action()
 
+    def stamp(self) -> float:
+        """The time to record on a secret or version: AWS's dates have milliseconds, and
+        rounding here, where they are made, keeps stored and returned dates the same."""
+        return round(self.clock(), 3)
+
     def call(self, operation: str, body: Body) -> Body:
         handler = self.operations.get(operation)
         if handler is None:
@@ -247,7 +252,7 @@ class SecretsService(ReadOperations, RotationOperations):
             secret, revision = self.load(secret_id)
             if secret.scheduled_for_deletion and not allow_deleted:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
-            now = self.clock()
+            now = self.stamp()
             result, change = edit(secret, now)
             if not change.changed:
                 return result
@@ -298,7 +303,7 @@ class SecretsService(ReadOperations, RotationOperations):
                 return {"ARN": secret.arn, "Name": secret.name, "VersionId": token}
             raise errors.ResourceExists(errors.secret_exists(name))
 
-        now = self.clock()
+        now = self.stamp()
         arn = make_arn(self.region, self.account, name, self.new_suffix())
         secret = Secret(
             arn=arn,
@@ -433,7 +438,8 @@ class SecretsService(ReadOperations, RotationOperations):
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
             secret.deleted_date = now
-            secret.deletion_date = now + (window or 30) * DAY
+            # Rounded again: adding days to a millisecond can leave float noise behind.
+            secret.deletion_date = round(now + (window or 30) * DAY, 3)
             response = {
                 "ARN": secret.arn,
                 "Name": secret.name,
@@ -444,7 +450,7 @@ class SecretsService(ReadOperations, RotationOperations):
         return self._mutate(secret_id, edit, allow_deleted=True)
 
     def _force_delete(self, secret_id: str) -> Body:
-        now = self.clock()
+        now = self.stamp()
         for _ in range(MAX_CONFLICT_RETRIES):
             try:
                 stored = self._lookup_record(secret_id)
