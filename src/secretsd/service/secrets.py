@@ -349,10 +349,7 @@ class SecretsService(ReadOperations, RotationOperations):
             secret.last_changed = now
             return Edit(True, {token: value})
         if self.storage.read_value(secret.arn, token) != value:
-            raise errors.ResourceExists(
-                f"You can't modify an existing version, you can only create a new version. "
-                f"The version {token} already exists with a different value."
-            )
+            raise errors.ResourceExists(errors.token_in_use(token, secret.arn))
         return Edit()
 
     def put_secret_value(self, body: Body) -> Body:
