@@ -59,6 +59,8 @@ STORELESS = frozenset({"GetRandomPassword"})
 Headers = Sequence[tuple[bytes, bytes]]
 # (method, path, query, headers, body) -> access key id; raises an AuthError.
 Authenticator = Callable[[str, str, str, Headers, bytes], str]
+# An ASGI application that serves the paths under a prefix (health, metrics, the console).
+Route = Callable[[dict, Callable, Callable], Awaitable[None]]
 
 
 def _json_default(value: Any) -> Any:
@@ -103,8 +105,11 @@ class ApiApp:
         authenticate: Authenticator | None,
         writer: GroupWriter | None = None,
         read_threads: int = 0,
+        routes: dict[str, Route] | None = None,
     ) -> None:
         self.service = service
+        # AWS clients always send to "/"; any other path goes to the route owning its prefix.
+        self.routes = dict(routes or {})
         self.authenticate = authenticate
         self.writer = writer or GroupWriter(service)
         self.request_ids = RequestIds()
@@ -142,6 +147,11 @@ class ApiApp:
             return
         if scope["type"] != "http":
             return
+        if scope["path"] != "/" and self.routes:
+            route = self._route(scope["path"])
+            if route is not None:
+                await route(scope, receive, send)
+                return
         request_id = self.request_ids.next()
         started = time.perf_counter()
         operation = "-"
@@ -194,6 +204,12 @@ class ApiApp:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 },
             )
+
+    def _route(self, path: str) -> Route | None:
+        for prefix, route in self.routes.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return route
+        return None
 
     async def _lifespan(self, receive: Callable, send: Callable[[dict], Awaitable[None]]) -> None:
         while True:
