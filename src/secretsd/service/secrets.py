@@ -356,6 +356,7 @@ class SecretsService(ReadOperations, RotationOperations):
         value = params.secret_value(body)
         token = params.client_request_token(body, required=True)
         assert token is not None
+        params.rotation_token(body)
         if value is None:
             raise errors.InvalidParameter("You must provide either SecretString or SecretBinary.")
         stages = params.string_list(body, "VersionStages", max_items=20)
