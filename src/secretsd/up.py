@@ -135,8 +135,8 @@ def summary(data_dir: Path, server_url: str, agent_url: str, region: str) -> str
             f"  export AWS_SHARED_CREDENTIALS_FILE={q(str(credentials))} AWS_PROFILE={PROFILE}",
             f"  export AWS_DEFAULT_REGION={q(region)}"
             f" AWS_ENDPOINT_URL_SECRETS_MANAGER={q(server_url)}",
-            "  aws secretsmanager create-secret --name db/app"
-            ' --secret-string \'{"password":"..."}\'',
+            "  aws secretsmanager create-secret --name db/app --secret-string"
+            ' \'{"engine":"mysql","host":"127.0.0.1","username":"app","password":"..."}\'',
             "",
             "Read it through the agent (clients of the AWS agent read AWS_TOKEN):",
             f"  export AWS_TOKEN=file://{token}",
