@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import operator
 from collections.abc import Callable, Sequence
@@ -182,13 +183,21 @@ def _binary(value: object, policy: Segments) -> bool:
     return actual == expected
 
 
+@functools.lru_cache(maxsize=1024)
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
 def _ip_address(value: object, policy: Segments) -> bool:
+    network = _network(patterns.plain_text(policy))
     try:
         address = ipaddress.ip_address(str(value).strip())
-        network = ipaddress.ip_network(patterns.plain_text(policy).strip(), strict=False)
     except ValueError:
         return False
-    return address.version == network.version and address in network
+    return network is not None and address.version == network.version and address in network
 
 
 def _arn_like(value: object, policy: Segments) -> bool:
