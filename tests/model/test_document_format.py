@@ -43,6 +43,15 @@ def test_format_1_2_keeps_the_resource_policy() -> None:
     )
 
 
+def test_a_1_0_document_reads_as_never_tagged() -> None:
+    # Format 1.1 added "tagged"; documents written before it lack the field.
+    data = _document(format="1.0")
+    del data["tagged"]
+    secret = Secret.from_document(json.dumps(data).encode())
+    assert secret.tagged is False and secret.extra == {}
+    assert json.loads(secret.to_document())["tagged"] is False
+
+
 def test_documents_of_the_previous_release_still_read() -> None:
     # The previous release wrote the bare integer 1 and nothing it didn't know.
     data = _document(format=1)

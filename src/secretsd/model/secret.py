@@ -88,6 +88,10 @@ class Secret:
     description: str | None = None
     kms_key_id: str | None = None
     tags: list[dict[str, str]] = field(default_factory=list)
+    # Whether the secret has ever had a tag: AWS answers ``"Tags": []`` once the last tag
+    # is removed, and omits Tags only for a secret never tagged. Absent from documents
+    # written before format 1.1, where it reads as never tagged.
+    tagged: bool = False
     last_accessed: float | None = None
     deleted_date: float | None = None
     deletion_date: float | None = None

@@ -140,6 +140,11 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
         for action in deferred:
             action()
 
+    def stamp(self) -> float:
+        """The time to record on a secret or version: AWS's dates have milliseconds, and
+        rounding here, where they are made, keeps stored and returned dates the same."""
+        return round(self.clock(), 3)
+
     def call(self, operation: str, body: Body) -> Body:
         handler = self.operations.get(operation)
         if handler is None:
@@ -263,7 +268,7 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
             secret, revision = self.load(secret_id)
             if secret.scheduled_for_deletion and not allow_deleted:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
-            now = self.clock()
+            now = self.stamp()
             result, change = edit(secret, now)
             if not change.changed:
                 return result
@@ -314,7 +319,7 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
                 return {"ARN": secret.arn, "Name": secret.name, "VersionId": token}
             raise errors.ResourceExists(errors.secret_exists(name))
 
-        now = self.clock()
+        now = self.stamp()
         arn = make_arn(self.region, self.account, name, self.new_suffix())
         secret = Secret(
             arn=arn,
@@ -324,6 +329,7 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
             description=description,
             kms_key_id=kms_key_id or None,
             tags=tags,
+            tagged=bool(tags),
         )
         put_values = {}
         if value is not None:
@@ -359,10 +365,7 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
             secret.last_changed = now
             return Edit(True, {token: value})
         if self.storage.read_value(secret.arn, token) != value:
-            raise errors.ResourceExists(
-                f"You can't modify an existing version, you can only create a new version. "
-                f"The version {token} already exists with a different value."
-            )
+            raise errors.ResourceExists(errors.token_in_use(token, secret.arn))
         return Edit()
 
     def put_secret_value(self, body: Body) -> Body:
@@ -448,7 +451,8 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
             secret.deleted_date = now
-            secret.deletion_date = now + (window or 30) * DAY
+            # Rounded again: adding days to a millisecond can leave float noise behind.
+            secret.deletion_date = round(now + (window or 30) * DAY, 3)
             response = {
                 "ARN": secret.arn,
                 "Name": secret.name,
@@ -459,7 +463,7 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
         return self._mutate(secret_id, edit, allow_deleted=True)
 
     def _force_delete(self, secret_id: str) -> Body:
-        now = self.clock()
+        now = self.stamp()
         for attempt in range(MAX_CONFLICT_RETRIES):
             conflict_backoff(attempt)
             try:
@@ -505,6 +509,7 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
             if len(merged) > 50:
                 raise errors.LimitExceeded("A secret can have at most 50 tags.")
             secret.tags = [{"Key": k, "Value": v} for k, v in merged.items()]
+            secret.tagged = secret.tagged or bool(secret.tags)
             return {}, Edit(True)
 
         return self._mutate(params.secret_id(body), edit)
