@@ -52,6 +52,8 @@ READ_ONLY = frozenset(
         "ListSecrets",
         "ListSecretVersionIds",
         "GetRandomPassword",
+        "GetResourcePolicy",
+        "ValidateResourcePolicy",
     }
 )
 STORELESS = frozenset({"GetRandomPassword"})

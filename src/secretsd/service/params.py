@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,16 @@ def string(
         )
     if max_len is not None and len(value) > max_len:
         raise _constraint(name, value, f"Member must have length less than or equal to {max_len}")
+    return value
+
+
+def matching(body: Body, name: str, pattern: re.Pattern[str], *, max_len: int) -> str | None:
+    """A string member that must also match the model's pattern."""
+    value = string(body, name, min_len=1, max_len=max_len)
+    if value is not None and not pattern.fullmatch(value):
+        raise _constraint(
+            name, value, f"Member must satisfy regular expression pattern: {pattern.pattern}"
+        )
     return value
 
 

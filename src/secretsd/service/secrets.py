@@ -29,6 +29,7 @@ from . import params
 from .accesses import AccessRecorder
 from .documents import DocumentCache
 from .edits import Edit, secret_change
+from .policy_ops import ResourcePolicyOperations
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
@@ -56,7 +57,7 @@ def _random_suffix() -> str:
     return "".join(_random.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
 
 
-class SecretsService(ReadOperations, RotationOperations):
+class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperations):
     """All operations over one storage. Thread-safe as far as the storage is."""
 
     def __init__(
@@ -101,6 +102,10 @@ class SecretsService(ReadOperations, RotationOperations):
             "UntagResource": self.untag_resource,
             "RotateSecret": self.rotate_secret,
             "CancelRotateSecret": self.cancel_rotate_secret,
+            "GetResourcePolicy": self.get_resource_policy,
+            "PutResourcePolicy": self.put_resource_policy,
+            "DeleteResourcePolicy": self.delete_resource_policy,
+            "ValidateResourcePolicy": self.validate_resource_policy,
         }
 
     def after_commit(self, action: Callable[[], None]) -> None:
