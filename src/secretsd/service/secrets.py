@@ -33,6 +33,7 @@ from .edits import Edit, secret_change
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
+from .rotation_status import RotationStatusOperations
 
 log = logging.getLogger("secretsd.service")
 
@@ -62,7 +63,7 @@ def _token() -> str:
     return str(uuid.uuid4())
 
 
-class SecretsService(ReadOperations, RotationOperations):
+class SecretsService(ReadOperations, RotationOperations, RotationStatusOperations):
     """All operations over one storage. Thread-safe as far as the storage is."""
 
     def __init__(
@@ -109,6 +110,8 @@ class SecretsService(ReadOperations, RotationOperations):
             "UntagResource": self.untag_resource,
             "RotateSecret": self.rotate_secret,
             "CancelRotateSecret": self.cancel_rotate_secret,
+            # secretsd's own (see service/rotation_status.py).
+            "DescribeRotation": self.describe_rotation,
         }
 
     def after_commit(self, action: Callable[[], None]) -> None:
