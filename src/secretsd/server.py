@@ -12,14 +12,27 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from secretsd import logs
+from secretsd import __version__, logs
 from secretsd.api import guard
-from secretsd.api.app import ApiApp
+from secretsd.api.app import ApiApp, Route
 from secretsd.api.credentials import CredentialsError
+from secretsd.api.health import HealthApp
+from secretsd.api.metrics import (
+    TOKEN_ENV,
+    MetricsApp,
+    MetricsConfigError,
+    MetricsOff,
+    RequestStats,
+    ServerCollector,
+    build_registry,
+    load_token,
+)
 from secretsd.arguments import port
 from secretsd.model.errors import SecretsManagerError
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import AccessRecorder, RotationRequests, SecretsService
+from secretsd.service.counters import RotationCounters
+from secretsd.service.timed_storage import TimedStorage
 from secretsd.store import CREATE, StorageError, open_storage
 
 log = logging.getLogger("secretsd.server")
@@ -99,8 +112,30 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept unsigned requests (tests and benchmarks only; never on a shared host)",
     )
+    metrics = parser.add_argument_group("metrics")
+    metrics.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve Prometheus metrics at /metrics, to requests bearing the metrics token",
+    )
+    metrics.add_argument(
+        "--metrics-token-file",
+        type=Path,
+        default=_path_or_none(os.environ.get("SECRETSD_METRICS_TOKEN_FILE")),
+        help=f"file holding the metrics bearer token (else env {TOKEN_ENV})",
+    )
+    metrics.add_argument(
+        "--metrics-secret-names",
+        action="store_true",
+        help="also export each secret's last rotation time, labelled with its name "
+        "(one series per secret; reads every secret at each scrape)",
+    )
     guard.add_arguments(parser)
     return parser
+
+
+def _path_or_none(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
 def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
@@ -146,6 +181,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
     if args.database_pool_size < 1:
         raise StorageError("--database-pool-size must be at least 1")
     limits = guard.limits_from(args)
+    metrics_token = load_token(args.metrics_token_file) if args.metrics else None
     if not _is_loopback(args.host):
         log.warning(
             "listening on %s, beyond this machine: anyone who can reach it may try keys",
@@ -154,7 +190,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
     # The port next: a start that cannot listen creates no store and spends no access key.
     sock = bind(args.host, args.port, guard.listen_backlog())
     try:
-        return _serve_on(args, sock, registry, limits, on_ready)
+        return _serve_on(args, sock, registry, limits, on_ready, metrics_token)
     finally:
         sock.close()
 
@@ -173,7 +209,7 @@ def _announce_keys(key, created: bool, url: str, credentials_file: Path, region:
         print(where)
 
 
-def _serve_on(args, sock, registry, limits, on_ready) -> int:
+def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
     from secretsd.api import credentials as access_keys
     from secretsd.api.sigv4 import SigV4Verifier
 
@@ -186,6 +222,9 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         master_key_kms=args.master_key_kms,
         pool_size=args.database_pool_size + BACKGROUND_CONNECTIONS,
     )
+    timed = None
+    if metrics_token is not None:
+        storage = timed = TimedStorage(storage)
     accesses = None
     try:
         keyring, created = access_keys.load_or_create(args.data_dir)
@@ -208,13 +247,33 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
 
         url = url_of(sock)
         _announce_keys(keyring.primary, created, url, credentials_file, args.region)
-        scheduler = _start_rotation(args, service, registry, url, keyring.primary)
+        rotations = RotationCounters()
+        scheduler = _start_rotation(args, service, registry, url, keyring.primary, rotations)
+        routes: dict[str, Route] = {"/health": HealthApp(service.health, __version__)}
+        observe = None
+        if metrics_token is None:
+            routes["/metrics"] = MetricsOff()
+        else:
+            requests = RequestStats(service.operations)
+            observe = requests.observe
+            collector = ServerCollector(
+                service,
+                requests,
+                rotations,
+                timed.timings if timed is not None else None,
+                __version__,
+                secret_names=args.metrics_secret_names,
+            )
+            routes["/metrics"] = MetricsApp(build_registry(collector), metrics_token)
+            logs.announce("secretsd.server", f"metrics: {url}/metrics (bearer token required)")
         logs.announce("secretsd.server", f"secretsd server listening on {url}", url=url)
         if on_ready is not None:
             on_ready(url, credentials_file)
         # The one choice of where reads run: on threads when the store says they may wait.
         read_threads = args.database_pool_size if storage.reads_may_block else 0
-        app = ApiApp(service, authenticate, read_threads=read_threads)
+        app = ApiApp(
+            service, authenticate, read_threads=read_threads, routes=routes, observe=observe
+        )
         try:
             _run_uvicorn(app, sock, args.log_level, limits)
         finally:
@@ -240,7 +299,14 @@ def function_environment(url: str, key, region: str) -> dict[str, str]:
     }
 
 
-def _start_rotation(args: argparse.Namespace, service: SecretsService, registry, url: str, key):
+def _start_rotation(
+    args: argparse.Namespace,
+    service: SecretsService,
+    registry,
+    url: str,
+    key,
+    counters: RotationCounters,
+):
     from secretsd.rotation.orchestrator import Rotator
     from secretsd.rotation.scheduler import Scheduler
 
@@ -255,7 +321,7 @@ def _start_rotation(args: argparse.Namespace, service: SecretsService, registry,
             os.environ.pop(name, None)
     scheduler = Scheduler(
         service,
-        Rotator(service, registry, environment=environment),
+        Rotator(service, registry, environment=environment, counters=counters),
         interval=args.scheduler_interval,
         retry_base=args.rotation_retry_base,
     )
@@ -299,6 +365,13 @@ def main(argv: list[str]) -> int:
     logs.configure(args.log_level, args.log_format == "json")
     try:
         return serve(args)
-    except (StorageError, CredentialsError, ConfigError, SecretsManagerError, OSError) as exc:
+    except (
+        StorageError,
+        CredentialsError,
+        ConfigError,
+        MetricsConfigError,
+        SecretsManagerError,
+        OSError,
+    ) as exc:
         print(f"secretsd server: {exc}", file=sys.stderr)
         return 1

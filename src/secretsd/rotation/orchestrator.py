@@ -18,12 +18,14 @@ from typing import Any
 
 from secretsd.model import rotation, versions
 from secretsd.model.rotation_dates import refresh_next_rotation
+from secretsd.model.rotation_state import RECENT_EVENTS, decode_events, failing_since
 from secretsd.model.secret import AWSCURRENT, AWSPENDING, Secret
 from secretsd.rotation.functions.common import service_environment
 from secretsd.service import Edit, SecretsService
+from secretsd.service.counters import RotationCounters
 
 from .redaction import scrub
-from .registry import FunctionRegistry
+from .registry import FunctionRegistry, function_name
 
 log = logging.getLogger("secretsd.rotation")
 
@@ -51,8 +53,11 @@ class Rotator:
         clock: Callable[[], float] = time.time,
         step_timeout: float = 300.0,
         environment: Mapping[str, str] | None = None,
+        counters: RotationCounters | None = None,
     ) -> None:
         self.service = service
+        # Attempts and step durations, for the server's metrics.
+        self.counters = counters or RotationCounters()
         self.registry = registry
         # What a function needs to reach this service (endpoint, key, region), as Lambda's
         # environment would give it; None leaves functions to the process environment.
@@ -81,7 +86,15 @@ class Rotator:
         with service_environment(self.environment):
             handler({"Step": step, "SecretId": arn, "ClientRequestToken": token}, context)
 
+    def _failing_since(self, arn: str, token: str) -> float:
+        """When rotation ``token`` first failed, for the failure about to be recorded: the
+        failure before it carries the date forward (see ``model.rotation_state``)."""
+        events = decode_events(self.service.storage.read_events(arn, RECENT_EVENTS))
+        return failing_since(events, token, self.clock())
+
     def _step_failed(self, arn: str, token: str, step: str, exc: Exception, started: float) -> None:
+        seconds = time.monotonic() - started
+        self.counters.step(step, "failed", seconds)
         current, _ = self.service.load(arn)
         message = scrub(f"{type(exc).__name__}: {exc}", self._values(current))
         self.record(
@@ -91,7 +104,8 @@ class Rotator:
             step=step,
             outcome="failed",
             error=message,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            duration_ms=round(seconds * 1000, 1),
+            failing_since=self._failing_since(arn, token),
         )
         log.warning(
             "rotation step failed",
@@ -141,14 +155,17 @@ class Rotator:
                 self._invoke(arn, token, step, function)
             except Exception as exc:
                 self._step_failed(arn, token, step, exc, step_started)
+                self.counters.attempt(function_name(function), "failed")
                 return False
+            seconds = time.monotonic() - step_started
+            self.counters.step(step, "ok", seconds)
             self.record(
                 arn,
                 kind="step",
                 token=token,
                 step=step,
                 outcome="ok",
-                duration_ms=round((time.monotonic() - step_started) * 1000, 1),
+                duration_ms=round(seconds * 1000, 1),
             )
 
         def finish(secret: Secret, now: float) -> None:
@@ -158,8 +175,17 @@ class Rotator:
         try:
             self.service.edit(arn, finish)
         except Exception as exc:
-            self.record(arn, kind="attempt", token=token, outcome="failed", error=str(exc))
+            self.record(
+                arn,
+                kind="attempt",
+                token=token,
+                outcome="failed",
+                error=str(exc),
+                failing_since=self._failing_since(arn, token),
+            )
+            self.counters.attempt(function_name(function), "failed")
             return False
+        self.counters.attempt(function_name(function), "succeeded")
         self.record(
             arn,
             kind="attempt",

@@ -33,6 +33,7 @@ from .policy_ops import ResourcePolicyOperations
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
+from .rotation_status import RotationStatusOperations
 
 log = logging.getLogger("secretsd.service")
 
@@ -57,7 +58,9 @@ def _random_suffix() -> str:
     return "".join(_random.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
 
 
-class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperations):
+class SecretsService(
+    ReadOperations, RotationOperations, ResourcePolicyOperations, RotationStatusOperations
+):
     """All operations over one storage. Thread-safe as far as the storage is."""
 
     def __init__(
@@ -106,6 +109,8 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
             "PutResourcePolicy": self.put_resource_policy,
             "DeleteResourcePolicy": self.delete_resource_policy,
             "ValidateResourcePolicy": self.validate_resource_policy,
+            # secretsd's own (see service/rotation_status.py).
+            "DescribeRotation": self.describe_rotation,
         }
 
     def after_commit(self, action: Callable[[], None]) -> None:
