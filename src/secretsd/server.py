@@ -18,8 +18,10 @@ from secretsd.api.app import ApiApp
 from secretsd.api.credentials import CredentialsError
 from secretsd.arguments import port
 from secretsd.model.errors import SecretsManagerError
+from secretsd.model.identity import root_caller
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import AccessRecorder, RotationRequests, SecretsService
+from secretsd.service.writer import GroupWriter
 from secretsd.store import CREATE, StorageError, open_storage
 
 log = logging.getLogger("secretsd.server")
@@ -27,6 +29,7 @@ log = logging.getLogger("secretsd.server")
 # PostgreSQL connections beyond the readers': the writer thread, the access recorder, the
 # scheduler and a rotation, so that readers stuck on a lock never hold up a write.
 BACKGROUND_CONNECTIONS = 4
+CONSOLE_PREFIX = "/console"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-auth",
         action="store_true",
         help="accept unsigned requests (tests and benchmarks only; never on a shared host)",
+    )
+    parser.add_argument(
+        "--no-console", action="store_true", help="do not serve the web console at /console"
+    )
+    parser.add_argument(
+        "--console-sign-in-link",
+        action="store_true",
+        help="print a one-time sign-in link to the web console (secretsd up does)",
     )
     guard.add_arguments(parser)
     return parser
@@ -192,6 +203,8 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
             def authenticate(method, path, query, headers, body) -> str:
                 return verifier.verify(method, path, query, headers, body).access_key_id
 
+        writer = GroupWriter(service)
+        console = None if args.no_console else _console(args, service, writer, keyring)
         url = url_of(sock)
         if created:
             # Shown once, when the key is made; later starts name only the file.
@@ -199,12 +212,19 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         else:
             print(f"access keys: {credentials_file} (profile {keyring.primary.profile})")
         scheduler = _start_rotation(args, service, registry, url, keyring.primary)
+        if console is not None:
+            print(f"web console: {url}{CONSOLE_PREFIX}/")
+            if args.console_sign_in_link:
+                root = root_caller(args.account, keyring.primary.access_key_id)
+                link = console.sign_in_link(url, root)
+                print(f"console sign-in link (one use, expires in 15 minutes): {link}")
         print(f"secretsd server listening on {url}", flush=True)
         if on_ready is not None:
             on_ready(url, credentials_file)
         # The one choice of where reads run: on threads when the store says they may wait.
         read_threads = args.database_pool_size if storage.reads_may_block else 0
-        app = ApiApp(service, authenticate, read_threads=read_threads)
+        routes = {CONSOLE_PREFIX: console} if console is not None else {}
+        app = ApiApp(service, authenticate, writer=writer, read_threads=read_threads, routes=routes)
         try:
             _run_uvicorn(app, sock, args.log_level, limits)
         finally:
@@ -216,6 +236,14 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         storage.close()
     log.info("server stopped")
     return 0
+
+
+def _console(args: argparse.Namespace, service: SecretsService, writer: GroupWriter, keyring):
+    """The web console, signing in with the keys the SigV4 verifier accepts."""
+    from secretsd.api.console import ConsoleApp, ConsoleOperations, KeyCheck
+
+    check_key = KeyCheck(keyring.lookup, lambda key: root_caller(args.account, key))
+    return ConsoleApp(ConsoleOperations(service, writer), check_key, prefix=CONSOLE_PREFIX)
 
 
 def function_environment(url: str, key, region: str) -> dict[str, str]:
