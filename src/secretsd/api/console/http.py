@@ -3,7 +3,7 @@
 Every response carries the same headers: a Content-Security-Policy that lets a page load
 only this server's own stylesheet and script (no inline script or style, no frames, forms
 posting only here), ``X-Frame-Options: DENY``, no caching (pages may show a secret value) and
-no Referer (a sign-in link carries its token in the URL).
+no Referer to other sites (a sign-in link carries its token in the URL).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ SECURITY_HEADERS = (
     ("content-security-policy", CONTENT_SECURITY_POLICY),
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
-    ("referrer-policy", "no-referrer"),
+    # Not no-referrer: under it a browser sends "Origin: null" with the console's own forms.
+    ("referrer-policy", "same-origin"),
     ("cross-origin-opener-policy", "same-origin"),
 )
 HTML = "text/html; charset=utf-8"
