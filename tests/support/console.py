@@ -60,7 +60,7 @@ def over_http(base_url: str) -> Transport:
     return send
 
 
-def in_process(app, host: str = "console.test") -> Transport:
+def in_process(app, host: str = "console.test", scheme: str = "http") -> Transport:
     def send(method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
         path, _, query = target.partition("?")
         scope = {
@@ -69,7 +69,7 @@ def in_process(app, host: str = "console.test") -> Transport:
             "path": path,
             "raw_path": path.encode(),
             "query_string": query.encode(),
-            "scheme": "http",
+            "scheme": scheme,
             "headers": [(b"host", host.encode())]
             + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
         }

@@ -53,8 +53,8 @@ class ConsoleApp:
     ) -> None:
         self.operations = operations
         self.check_key = check_key
-        self.sessions = sessions or Sessions(clock=clock)
-        self.links = links or SignInLinks(clock=clock)
+        self.sessions = sessions if sessions is not None else Sessions(clock=clock)
+        self.links = links if links is not None else SignInLinks(clock=clock)
         self.prefix = prefix
         self.clock = clock
         self.pages = Pages(prefix)

@@ -170,7 +170,9 @@ def chart(history: list[Attempt], label: Any = str) -> Chart | None:
     shown = [a for a in history if a.steps][-CHART_ATTEMPTS:][::-1]
     if not shown:
         return None
-    longest = max(a.steps_ms for a in shown) or 1.0
+    # At least a millisecond: durations are recorded to a tenth of one, and a scale over
+    # nothing would be infinite.
+    longest = max(max(a.steps_ms for a in shown), 1.0)
     scale = BAR_AREA / longest
     rows = []
     for index, attempt in enumerate(shown):
