@@ -170,6 +170,20 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
         sock.close()
 
 
+def _announce_keys(key, created: bool, url: str, credentials_file: Path, region: str) -> None:
+    from secretsd.api import credentials as access_keys
+
+    where = f"access keys: {credentials_file} (profile {key.profile})"
+    if logs.json_format():
+        # Log collectors keep what they read: the new secret key stays in its private file.
+        logs.announce("secretsd.server", where, credentials_file=str(credentials_file))
+    elif created:
+        # Shown once, when the key is made; later starts name only the file.
+        print(access_keys.client_setup(key, url, credentials_file, region))
+    else:
+        print(where)
+
+
 def _serve_on(args, sock, registry, limits, on_ready) -> int:
     from secretsd.api import credentials as access_keys
     from secretsd.api.sigv4 import SigV4Verifier
@@ -206,19 +220,11 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         writer = GroupWriter(service)
         console = None if args.no_console else _console(args, service, writer, keyring)
         url = url_of(sock)
-        if created:
-            # Shown once, when the key is made; later starts name only the file.
-            print(access_keys.client_setup(keyring.primary, url, credentials_file, args.region))
-        else:
-            print(f"access keys: {credentials_file} (profile {keyring.primary.profile})")
+        _announce_keys(keyring.primary, created, url, credentials_file, args.region)
         scheduler = _start_rotation(args, service, registry, url, keyring.primary)
         if console is not None:
-            print(f"web console: {url}{CONSOLE_PREFIX}/")
-            if args.console_sign_in_link:
-                root = root_caller(args.account, keyring.primary.access_key_id)
-                link = console.sign_in_link(url, root)
-                print(f"console sign-in link (one use, expires in 15 minutes): {link}")
-        print(f"secretsd server listening on {url}", flush=True)
+            _announce_console(args, console, url, keyring.primary)
+        logs.announce("secretsd.server", f"secretsd server listening on {url}", url=url)
         if on_ready is not None:
             on_ready(url, credentials_file)
         # The one choice of where reads run: on threads when the store says they may wait.
@@ -236,6 +242,16 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         storage.close()
     log.info("server stopped")
     return 0
+
+
+def _announce_console(args: argparse.Namespace, console, url: str, key) -> None:
+    logs.announce("secretsd.server", f"web console: {url}{CONSOLE_PREFIX}/")
+    if args.console_sign_in_link:
+        # For whoever started the server, as the new access key is: it signs in once, soon.
+        link = console.sign_in_link(url, root_caller(args.account, key.access_key_id))
+        logs.announce(
+            "secretsd.server", f"console sign-in link (one use, expires in 15 minutes): {link}"
+        )
 
 
 def _console(args: argparse.Namespace, service: SecretsService, writer: GroupWriter, keyring):

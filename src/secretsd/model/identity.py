@@ -24,7 +24,6 @@ class Caller:
     access_key_id: str
     # None for the account's root, which has no user name.
     user_name: str | None = None
-    # A factory: dataclasses refuse an unhashable default such as a mapping proxy.
     tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
 
     @property

@@ -36,6 +36,7 @@ def rotated_once(sm, name: str) -> str:
 
 
 def test_sign_in_find_reveal_rotate_and_see_the_new_history_row(rotating_server, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     sm = rotating_server.client()
@@ -51,10 +52,18 @@ def test_sign_in_find_reveal_rotate_and_see_the_new_history_row(rotating_server,
     current = sm.get_secret_value(SecretId=name)["SecretString"]
 
     def find(css: str):
-        return browser.find_element(By.CSS_SELECTOR, css)
+        """The first element matching ``css``, once the page has one."""
+        return wait_for(
+            lambda: next(iter(browser.find_elements(By.CSS_SELECTOR, css)), None),
+            message=f"no {css} on {browser.current_url}",
+        )
 
-    def texts(css: str) -> list[str]:
-        return [e.text for e in browser.find_elements(By.CSS_SELECTOR, css)]
+    def texts(css: str) -> list[str] | None:
+        """The texts of the elements, or None while the page is being replaced."""
+        try:
+            return [e.text for e in browser.find_elements(By.CSS_SELECTOR, css)]
+        except StaleElementReferenceException:
+            return None
 
     # Sign in: the console sends a browser without a session to the sign-in page.
     browser.get(f"{rotating_server.endpoint_url}/console/")
@@ -69,6 +78,7 @@ def test_sign_in_find_reveal_rotate_and_see_the_new_history_row(rotating_server,
     # Find it by tag, then by name.
     find("#search-tag").send_keys(f"team={team}")
     find("#search").click()
+    wait_for(lambda: "tag=team" in browser.current_url)
     wait_for(lambda: texts("a.secret-link") == [name], message="tag search")
     find("#search-tag").clear()
     find("#search-name").send_keys("browser/")
@@ -85,27 +95,23 @@ def test_sign_in_find_reveal_rotate_and_see_the_new_history_row(rotating_server,
     )
     assert badge.text == "OK"
     browser.find_element(By.LINK_TEXT, name).click()
-    wait_for(lambda: find("#secret-name").text.startswith(name))
+    wait_for(lambda: (texts("#secret-name") or [""])[0].startswith(name))
 
     # The value stays hidden until Reveal.
     assert current not in browser.page_source
     assert find("#hidden-value").is_displayed()
     find("#reveal").click()
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#secret-value"))
     assert find("#secret-value").text == current
 
     # Rotate now, and see the new attempt in the history once it succeeded.
     before = texts("#history tr.attempt")
     assert len(before) == 1
     find("#rotate").click()
-    wait_for(lambda: "Rotation started" in find("#flash").text)
+    wait_for(lambda: "Rotation started" in (texts("#flash") or [""])[0])
 
     def new_row_succeeded() -> bool:
         browser.refresh()
-        rows = browser.find_elements(By.CSS_SELECTOR, "#history tr.attempt")
-        return len(rows) == 2 and rows[0].find_element(By.CSS_SELECTOR, ".outcome").text == (
-            "succeeded"
-        )
+        return texts("#history tr.attempt .outcome") == ["succeeded", "succeeded"]
 
     wait_for(new_row_succeeded, interval=0.2, message="the new history row")
     newest = find("#history tr.attempt")
