@@ -302,7 +302,7 @@ class ConsoleApp:
             timeline=timeline(listed["Versions"], stages),
             schedule=schedule(described, now),
             history=history[::-1],
-            chart=chart(history, lambda at: when(at)[:16]),
+            chart=chart(history, lambda at: when(at)[5:19]),
             now=now,
             self_url=self.secret_url(described["Name"]),
             revealed=extra.get("revealed"),

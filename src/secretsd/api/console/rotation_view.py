@@ -32,7 +32,7 @@ IN_PROGRESS = Badge("in-progress", "In progress")
 FAILING = Badge("failing", "Failing")
 OVERDUE = Badge("overdue", "Overdue")
 OFF = Badge("off", "Not rotating")
-DELETED = Badge("deleted", "Scheduled for deletion")
+DELETED = Badge("deleted", "Deleted")
 
 
 @dataclass(slots=True)

@@ -71,7 +71,7 @@ def schedule(described: Mapping[str, Any], now: float) -> ScheduleView | None:
     if "ScheduleExpression" in rules_request:
         # DescribeSecret adds the computed days beside an expression; parsing wants one.
         rules_request.pop("AutomaticallyAfterDays", None)
-    summary = ", ".join(f"{key} {value}" for key, value in rules_request.items())
+    summary = _summary(rules_request)
     try:
         rules = parse_rotation_rules(rules_request)
     except SecretsManagerError as exc:
@@ -83,6 +83,15 @@ def schedule(described: Mapping[str, Any], now: float) -> ScheduleView | None:
         windows.append((window.start.timestamp(), window.end.timestamp()))
         window = rules.next_window(window.start)
     return ScheduleView(summary, tuple(windows))
+
+
+def _summary(rules: Mapping[str, Any]) -> str:
+    expression = rules.get("ScheduleExpression")
+    days = rules.get("AutomaticallyAfterDays")
+    words = str(expression) if expression else f"every {days} days after the last rotation"
+    if "Duration" in rules:
+        words += f", windows of {rules['Duration']}"
+    return words
 
 
 def _datetime(epoch: float) -> datetime:
