@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -24,6 +25,9 @@ from secretsd.api.console.rotation_view import (
     chart,
 )
 from secretsd.api.console.views import schedule, timeline
+from secretsd.model.rotation_dates import refresh_next_rotation
+from secretsd.model.secret import Secret
+from secretsd.service.render import describe
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC
 DAY = 86400.0
@@ -168,3 +172,45 @@ def test_the_search_form_becomes_list_filters() -> None:
     ]
     assert body["IncludePlannedDeletion"] is True and body["NextToken"] == "tok"
     assert "Filters" not in actions.list_request("", "", False, None, 50)
+
+
+RULES = (
+    {"AutomaticallyAfterDays": 1},
+    {"AutomaticallyAfterDays": 30},
+    {"AutomaticallyAfterDays": 7, "Duration": "3h"},
+    {"ScheduleExpression": "rate(4 hours)"},
+    {"ScheduleExpression": "rate(10 days)", "Duration": "2h"},
+    {"ScheduleExpression": "cron(0 8 * * ? *)", "Duration": "2h"},
+    {"ScheduleExpression": "cron(0 4/6 * * ? *)"},
+    {"ScheduleExpression": "cron(0 10 ? * MON-FRI *)"},
+)
+
+
+@given(
+    rules=st.sampled_from(RULES),
+    enabled_after=st.floats(0, 40 * DAY),
+    rotated_after=st.none() | st.floats(0, 40 * DAY),
+    looked_after=st.floats(0, 3 * DAY),
+)
+def test_the_first_window_is_the_one_describe_secret_names(
+    rules, enabled_after, rotated_after, looked_after
+) -> None:
+    secret = Secret(
+        arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf",
+        name="s",
+        created=T0,
+        last_changed=T0,
+        rotation_enabled=True,
+        rotation_rules=rules,
+        rotation_base=T0 + enabled_after,
+    )
+    if rotated_after is not None:
+        secret.last_rotated = secret.rotation_base = T0 + enabled_after + rotated_after
+    now = secret.rotation_base + looked_after
+    refresh_next_rotation(secret, now)
+    view = schedule(describe(secret), now)
+    assert view is not None and view.problem is None
+    opens, closes = view.windows[0]
+    assert closes - 1 == secret.next_rotation
+    assert opens < closes
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(view.windows))

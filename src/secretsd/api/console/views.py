@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from secretsd.model.cron import midnight
 from secretsd.model.errors import SecretsManagerError
-from secretsd.model.schedule import parse_rotation_rules
+from secretsd.model.schedule import RotationRules, Window, parse_rotation_rules
 
 WINDOWS_SHOWN = 5
 
@@ -61,8 +62,8 @@ class ScheduleView:
 def schedule(described: Mapping[str, Any], now: float) -> ScheduleView | None:
     """The rotation rules in words and the next windows, or None without rules.
 
-    The first window is the next one counted from the last rotation (or the secret's
-    creation); each later one is counted as if the rotation ran as the window before opened.
+    The first window is the one NextRotationDate (the last second of a window) falls in;
+    each later one is counted as if the rotation ran as the window before it opened.
     """
     wire = described.get("RotationRules")
     if not wire:
@@ -76,13 +77,27 @@ def schedule(described: Mapping[str, Any], now: float) -> ScheduleView | None:
         rules = parse_rotation_rules(rules_request)
     except SecretsManagerError as exc:
         return ScheduleView(summary, (), exc.message)
-    base = described.get("LastRotatedDate") or described.get("CreatedDate") or now
-    window = rules.next_window(_datetime(base), _datetime(now))
+    window = _first_window(rules, described, now)
     windows = []
     for _ in range(WINDOWS_SHOWN):
         windows.append((window.start.timestamp(), window.end.timestamp()))
         window = rules.next_window(window.start)
     return ScheduleView(summary, tuple(windows))
+
+
+def _first_window(rules: RotationRules, described: Mapping[str, Any], now: float) -> Window:
+    next_rotation = described.get("NextRotationDate")
+    if next_rotation is not None:
+        moment = _datetime(next_rotation)
+        if rules.interval_days is not None:
+            # Windows of a schedule in days open at midnight.
+            return rules.window(midnight(moment))
+        found = rules.window_at(moment)
+        if found is not None:
+            return found
+    # Without a next date, count from the last rotation, or from the secret's creation.
+    base = described.get("LastRotatedDate") or described.get("CreatedDate") or now
+    return rules.next_window(_datetime(base), _datetime(now))
 
 
 def _summary(rules: Mapping[str, Any]) -> str:
