@@ -11,6 +11,7 @@ import pytest
 from secretsd.api.console.http import CONTENT_SECURITY_POLICY
 from tests.api.console.conftest import sign_in_link
 from tests.support.console import ConsoleClient, over_http, root_key
+from tests.support.wait import wait_for
 
 
 def new_client(server) -> ConsoleClient:
@@ -200,3 +201,16 @@ def test_signing_out_ends_the_session(console_server):
     assert reply.status == 303
     client.cookie = session  # a copy of the old cookie is worth nothing now
     assert client.get("/console/secrets").status == 303
+
+
+def test_a_refused_sign_in_logs_no_secret(console_server):
+    key_id, secret = root_key(console_server.data_dir)
+    client = new_client(console_server)
+    # The secret typed into the key id field, and the right id with a wrong secret.
+    assert client.sign_in(secret, secret).status == 401
+    assert client.sign_in(key_id, secret[::-1]).status == 401
+    wait_for(lambda: console_server.log_text().count("console sign-in refused") >= 2)
+    text = console_server.log_text()
+    log = text[text.index("listening on") :]  # before it, the new key is shown on purpose
+    assert secret not in log and secret[::-1] not in log
+    assert key_id in log

@@ -10,6 +10,7 @@ the secret's page (post/redirect/get) and a message shown there once.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,6 +39,13 @@ BAD_FORM = (
 ENDED = "Your session has ended. Sign in again."
 
 Handler = Callable[[Request], Awaitable[Response]]
+# Only what has the shape of a key id is logged: a secret pasted into the wrong field is not.
+_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
+
+
+def _loggable(request: Request) -> str:
+    typed = request.form.get("access_key_id", "").strip()
+    return typed if _KEY_ID.fullmatch(typed) else "(not an access key id)"
 
 
 class ConsoleApp:
@@ -104,7 +112,7 @@ class ConsoleApp:
     # -- sessions ----------------------------------------------------------------------
 
     def _cookie(self, response: Response, request: Request, session: Session) -> Response:
-        seconds = int(self.sessions.seconds_left(session)) + 1
+        seconds = int(self.sessions.cookie_seconds(session)) + 1
         response.set_cookie(
             COOKIE, session.id, path=self.prefix, max_age=seconds, secure=request.secure
         )
@@ -163,7 +171,7 @@ class ConsoleApp:
             request.form.get("secret_access_key", "").strip(),
         )
         if caller is None:
-            log.warning("console sign-in refused")
+            log.warning("console sign-in refused", extra={"access_key_id": _loggable(request)})
             return await self.sign_in_form(request, WRONG_KEY)
         return self._start(request, session, caller)
 

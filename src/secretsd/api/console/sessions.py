@@ -86,8 +86,14 @@ class Sessions:
             return session.started + ANONYMOUS_SECONDS
         return min(session.last_seen + self.idle_seconds, session.started + self.lifetime_seconds)
 
-    def seconds_left(self, session: Session) -> float:
-        return max(0.0, self._limit(session) - self.clock())
+    def cookie_seconds(self, session: Session) -> float:
+        """How long the browser should keep the cookie: until the session's last possible
+        moment (the idle limit moves with each request, and is enforced here)."""
+        if session.caller is None:
+            end = session.started + ANONYMOUS_SECONDS
+        else:
+            end = session.started + self.lifetime_seconds
+        return max(0.0, end - self.clock())
 
     def open(self, caller: Caller | None = None) -> Session:
         now = self.clock()
