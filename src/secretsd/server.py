@@ -258,7 +258,11 @@ def _console(args: argparse.Namespace, service: SecretsService, writer: GroupWri
     """The web console, signing in with the keys the SigV4 verifier accepts."""
     from secretsd.api.console import ConsoleApp, ConsoleOperations, KeyCheck
 
-    check_key = KeyCheck(keyring.lookup, lambda key: root_caller(args.account, key))
+    def lookup(access_key_id: str):
+        secret = keyring.lookup(access_key_id)
+        return None if secret is None else (secret, root_caller(args.account, access_key_id))
+
+    check_key = KeyCheck(lookup)
     return ConsoleApp(ConsoleOperations(service, writer), check_key, prefix=CONSOLE_PREFIX)
 
 

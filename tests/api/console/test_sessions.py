@@ -35,13 +35,19 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def console(tmp_path, clock):
+def keys() -> dict:
+    """The server's keys: access key id -> (secret, caller); tests may remove one."""
+    return {KEY_ID: (SECRET, root_caller("123456789012", KEY_ID))}
+
+
+@pytest.fixture
+def console(tmp_path, clock, keys):
     storage = open_storage(tmp_path / "data", env={}, mode="create")
     service = SecretsService(storage, clock=clock)
     writer = GroupWriter(service)
     app = ConsoleApp(
         ConsoleOperations(service, writer),
-        KeyCheck({KEY_ID: SECRET}.get, lambda key: root_caller("123456789012", key)),
+        KeyCheck(keys.get),
         sessions=Sessions(clock=clock, idle_seconds=IDLE, lifetime_seconds=LIFETIME),
         links=SignInLinks(clock=clock),
         clock=clock,
@@ -124,3 +130,12 @@ def test_the_cookie_is_secure_over_tls(console):
     reply = client.sign_in(KEY_ID, SECRET)
     assert reply.status == 303
     assert "secure" in [a.strip().lower() for a in reply.header("set-cookie").split(";")]
+
+
+def test_a_session_ends_with_its_key(console, keys):
+    client = signed_in(console)
+    del keys[KEY_ID]
+    reply = client.get("/console/secrets")
+    assert reply.status == 303 and reply.header("location") == "/console/sign-in?ended=1"
+    keys[KEY_ID] = (SECRET, root_caller("123456789012", KEY_ID))
+    assert client.get("/console/secrets").status == 303  # the session itself is gone

@@ -9,6 +9,7 @@ the secret's page (post/redirect/get) and a message shown there once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -122,10 +123,19 @@ class ConsoleApp:
         response.set_cookie(COOKIE, "", path=self.prefix, max_age=0, secure=request.secure)
         return response
 
-    def _signed_in(self, request: Request) -> Session | Response:
+    async def _signed_in(self, request: Request) -> Session | Response:
         """The signed-in session, or the response that sends the browser to sign in; for a
         POST, also the refusal of a form without this session's CSRF token."""
         session = self.sessions.get(request.cookies.get(COOKIE))
+        if session is not None and session.caller is not None:
+            # The key as it stands now: deactivated keys end their sessions, changed
+            # policies apply at once. The lookup may need the store: off the loop.
+            current = await asyncio.to_thread(self.check_key.current, session.caller)
+            if current is None:
+                self.sessions.close(session)
+                session = None
+            else:
+                session.caller = current
         if session is None or session.caller is None:
             ended = COOKIE in request.cookies and request.cookies[COOKIE] != ""
             target = f"{self.prefix}/sign-in" + ("?ended=1" if ended else "")
@@ -166,7 +176,8 @@ class ConsoleApp:
         session = self.sessions.get(request.cookies.get(COOKIE))
         if session is None or not self._form_ok(request, session):
             return self.message(403, "Refused", BAD_FORM)
-        caller = self.check_key(
+        caller = await asyncio.to_thread(
+            self.check_key,
             request.form.get("access_key_id", "").strip(),
             request.form.get("secret_access_key", "").strip(),
         )
@@ -197,7 +208,7 @@ class ConsoleApp:
         return self._start(request, session, caller)
 
     async def sign_out(self, request: Request) -> Response:
-        session = self._signed_in(request)
+        session = await self._signed_in(request)
         if isinstance(session, Response):
             return session
         self.sessions.close(session)
@@ -229,7 +240,7 @@ class ConsoleApp:
         return Response(200, content, STATIC_TYPES[name])
 
     async def secrets_page(self, request: Request) -> Response:
-        session = self._signed_in(request)
+        session = await self._signed_in(request)
         if isinstance(session, Response):
             return session
         assert session.caller is not None
@@ -278,7 +289,7 @@ class ConsoleApp:
         }
 
     async def secret_page(self, request: Request) -> Response:
-        session = self._signed_in(request)
+        session = await self._signed_in(request)
         if isinstance(session, Response):
             return session
         return await self._secret(session, request.query.get("id", ""))
@@ -321,7 +332,7 @@ class ConsoleApp:
         return f"{self.prefix}/secret?{urlencode({'id': secret_id})}"
 
     async def reveal(self, request: Request) -> Response:
-        session = self._signed_in(request)
+        session = await self._signed_in(request)
         if isinstance(session, Response):
             return session
         assert session.caller is not None
@@ -335,7 +346,7 @@ class ConsoleApp:
         return await self._secret(session, secret_id, revealed=value)
 
     async def act(self, request: Request) -> Response:
-        session = self._signed_in(request)
+        session = await self._signed_in(request)
         if isinstance(session, Response):
             return session
         assert session.caller is not None

@@ -167,22 +167,23 @@ class SignInLinks:
 class KeyCheck:
     """Checks an access key pair with the lookup the SigV4 verifier uses.
 
-    ``lookup_secret`` maps an access key id to its secret access key (None when unknown);
-    ``caller_for`` names the principal that owns a key.
+    ``lookup`` maps an access key id to its secret access key and the principal that owns
+    it, or None when the key is unknown (or no longer active).
     """
 
-    def __init__(
-        self,
-        lookup_secret: Callable[[str], str | None],
-        caller_for: Callable[[str], Caller],
-    ) -> None:
-        self._lookup = lookup_secret
-        self._caller_for = caller_for
+    def __init__(self, lookup: Callable[[str], tuple[str, Caller] | None]) -> None:
+        self._lookup = lookup
 
     def __call__(self, access_key_id: str, secret_access_key: str) -> Caller | None:
-        known = self._lookup(access_key_id) if access_key_id else None
-        expected = (known if known is not None else _NO_SECRET).encode()
+        found = self._lookup(access_key_id) if access_key_id else None
+        expected = (found[0] if found is not None else _NO_SECRET).encode()
         matches = hmac.compare_digest(expected, secret_access_key.encode("utf-8", "replace"))
-        if known is None or not matches:
+        if found is None or not matches:
             return None
-        return self._caller_for(access_key_id)
+        return found[1]
+
+    def current(self, caller: Caller) -> Caller | None:
+        """``caller`` as its key stands now (its policies may have changed), or None once
+        the key is gone: a session lasts no longer than the key it signed in with."""
+        found = self._lookup(caller.access_key_id)
+        return found[1] if found is not None else None
