@@ -23,6 +23,7 @@ from secretsd.api.console.rotation_view import (
     attempts,
     badge,
     chart,
+    failing_since,
 )
 from secretsd.api.console.views import schedule, timeline
 from secretsd.model.rotation_dates import refresh_next_rotation
@@ -67,6 +68,14 @@ def test_history_events_group_into_attempts() -> None:
         ("test", "u", "ok"),
     ]
     assert [s.name for s in found[0].steps] == list(STEPS)
+    assert failing_since(found[:2]) == (T0 + DAY, 1)
+    assert failing_since(found[:3]) is None  # the retry is still running
+    assert failing_since(
+        [*found[:2], Attempt("rotation", T0 + 2 * DAY, "b", outcome="failed")]
+    ) == (
+        T0 + DAY,
+        2,
+    )
     assert found[0].duration_ms == 45.0
     assert found[1].error == "FunctionError: boom"
 

@@ -23,7 +23,7 @@ from . import actions
 from .http import BadRequest, Request, Response, read_request, redirect, send_response
 from .operations import ConsoleOperations
 from .pages import STATIC_TYPES, Pages
-from .rotation_view import attempts, badge, chart, pending_version
+from .rotation_view import attempts, badge, chart, failing_since, pending_version
 from .sessions import KeyCheck, Session, Sessions, SignInLinks
 from .views import schedule, timeline, when
 
@@ -318,6 +318,7 @@ class ConsoleApp:
             session,
             secret=described,
             badge=badge(described, history, now),
+            failing=failing_since(history),
             timeline=timeline(listed["Versions"], stages),
             schedule=schedule(described, now),
             history=history[::-1],

@@ -118,6 +118,20 @@ def badge(described: Mapping[str, Any], history: list[Attempt] | None, now: floa
     return OK
 
 
+def failing_since(history: list[Attempt]) -> tuple[float, int] | None:
+    """When the current run of failed attempts of one rotation began, and how many there
+    were; None when the latest attempt did not fail."""
+    rotations = [a for a in history if a.kind == "rotation"]
+    if not rotations or rotations[-1].outcome != "failed":
+        return None
+    token, since, count = rotations[-1].token, rotations[-1].started, 0
+    for attempt in reversed(rotations):
+        if attempt.token != token or attempt.outcome != "failed":
+            break
+        since, count = attempt.started, count + 1
+    return since, count
+
+
 # -- the chart: step durations of the latest attempts, as horizontal stacked bars -----------
 
 CHART_ATTEMPTS = 12
