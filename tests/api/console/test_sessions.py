@@ -139,3 +139,11 @@ def test_a_session_ends_with_its_key(console, keys):
     assert reply.status == 303 and reply.header("location") == "/console/sign-in?ended=1"
     keys[KEY_ID] = (SECRET, root_caller("123456789012", KEY_ID))
     assert client.get("/console/secrets").status == 303  # the session itself is gone
+
+
+def test_loading_the_sign_in_page_over_and_over_evicts_no_signed_in_session(clock):
+    sessions = Sessions(clock=clock, max_sessions=3)
+    signed_in = sessions.open(root_caller("123456789012", KEY_ID))
+    anonymous = [sessions.open() for _ in range(10)]
+    assert sessions.get(signed_in.id) is signed_in
+    assert [sessions.get(s.id) is not None for s in anonymous] == [False] * 7 + [True] * 3

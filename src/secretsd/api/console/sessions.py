@@ -30,7 +30,7 @@ IDLE_SECONDS = 30 * 60.0
 LIFETIME_SECONDS = 12 * 3600.0
 ANONYMOUS_SECONDS = 15 * 60.0
 LINK_SECONDS = 15 * 60.0
-# Anonymous sessions cost a request each: the oldest go first past this many.
+# Sessions kept of each kind (anonymous, signed in): the oldest go first past this many.
 MAX_SESSIONS = 10_000
 MAX_LINKS = 100
 
@@ -78,7 +78,13 @@ class Sessions:
         self.idle_seconds = idle_seconds
         self.lifetime_seconds = lifetime_seconds
         self.max_sessions = max_sessions
-        self._sessions: OrderedDict[bytes, Session] = OrderedDict()
+        # Apart, so that anyone loading the sign-in page over and over evicts only the
+        # anonymous sessions of others, never a signed-in one.
+        self._anonymous: OrderedDict[bytes, Session] = OrderedDict()
+        self._signed_in: OrderedDict[bytes, Session] = OrderedDict()
+
+    def _table(self, session: Session) -> OrderedDict[bytes, Session]:
+        return self._anonymous if session.caller is None else self._signed_in
 
     def _limit(self, session: Session) -> float:
         """When ``session`` ends if nothing else happens."""
@@ -98,9 +104,10 @@ class Sessions:
     def open(self, caller: Caller | None = None) -> Session:
         now = self.clock()
         session = Session(new_token(), new_token(), caller, now, now)
-        self._sessions[_digest(session.id)] = session
-        while len(self._sessions) > self.max_sessions:
-            self._sessions.popitem(last=False)
+        table = self._table(session)
+        table[_digest(session.id)] = session
+        while len(table) > self.max_sessions:
+            table.popitem(last=False)
         return session
 
     def get(self, session_id: str | None) -> Session | None:
@@ -108,12 +115,12 @@ class Sessions:
         if not session_id:
             return None
         key = _digest(session_id)
-        session = self._sessions.get(key)
+        session = self._signed_in.get(key) or self._anonymous.get(key)
         if session is None:
             return None
         now = self.clock()
         if now >= self._limit(session):
-            del self._sessions[key]
+            del self._table(session)[key]
             return None
         session.last_seen = now
         return session
@@ -125,10 +132,10 @@ class Sessions:
         return self.open(caller)
 
     def close(self, session: Session) -> None:
-        self._sessions.pop(_digest(session.id), None)
+        self._table(session).pop(_digest(session.id), None)
 
     def __len__(self) -> int:
-        return len(self._sessions)
+        return len(self._anonymous) + len(self._signed_in)
 
 
 @dataclass(frozen=True, slots=True)
