@@ -12,6 +12,9 @@ Three ways to look at it:
     .venv/bin/python bench/request_path.py --profile          # cProfile, by own time
     .venv/bin/python bench/request_path.py --instructions     # instructions per request
 
+``--metrics`` builds the app as ``secretsd server --metrics`` does (requests counted, the
+store timed), to compare the cost of the metrics with the same measure off and on.
+
 ``--instructions`` runs this script under ``valgrind --tool=callgrind`` and reports the
 instructions per request, and per call of the steps that cost most (``pieces``), counted in
 their loops only. Instruction counts barely move with machine load, unlike wall-clock time, which
@@ -43,8 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from secretsd import logs
 from secretsd.api.app import ApiApp, decode_json, encode
+from secretsd.api.metrics import RequestStats
 from secretsd.api.sigv4 import SigV4Verifier
 from secretsd.service import SecretsService
+from secretsd.service.timed_storage import TimedStorage
 from secretsd.store import open_storage
 
 REGION = "us-east-1"
@@ -58,8 +63,10 @@ HOST = "127.0.0.1:8787"
 class RequestPath:
     """One app over a fresh store holding one secret with a current and a previous version."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, metrics: bool = False) -> None:
         self.storage = open_storage(data_dir, env={}, mode="create")
+        if metrics:
+            self.storage = TimedStorage(self.storage)
         self.service = SecretsService(self.storage)
         self.service.call(
             "CreateSecret",
@@ -75,7 +82,8 @@ class RequestPath:
         def authenticate(method, path, query, headers, body) -> str:
             return verifier.verify(method, path, query, headers, body).access_key_id
 
-        self.app = ApiApp(self.service, authenticate)
+        observe = RequestStats(self.service.operations).observe if metrics else None
+        self.app = ApiApp(self.service, authenticate, observe=observe)
         self.scope, body = signed_scope()
         self._message = {"type": "http.request", "body": body, "more_body": False}
         self.status = 0
@@ -173,7 +181,7 @@ def pieces(path: RequestPath) -> dict[str, Callable[[], object]]:
     }
 
 
-def instructions(count: int) -> dict[str, float]:
+def instructions(count: int, metrics: bool) -> dict[str, float]:
     """Instructions per call of each of ``pieces``, counted by callgrind.
 
     Start-up (imports, the store, the first write of the day) runs uncounted: collection is
@@ -196,6 +204,7 @@ def instructions(count: int) -> dict[str, float]:
                 "--requests",
                 str(count),
                 "--counted",
+                *(["--metrics"] if metrics else []),
             ],
             capture_output=True,
             text=True,
@@ -219,18 +228,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--profile", action="store_true", help="cProfile the requests")
     parser.add_argument("--instructions", action="store_true", help="count under callgrind")
+    parser.add_argument("--metrics", action="store_true", help="as with --metrics")
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.instructions:
         print("GetSecretValue in process, instructions per call:")
-        for name, per_call in instructions(args.requests).items():
+        for name, per_call in instructions(args.requests, args.metrics).items():
             print(f"{name:32s} {per_call:>10,.0f}")
         return
     # As the server runs: info level, so reads are not logged but the check for it is made.
     logs.configure("info")
     logging.getLogger().handlers[:] = [logging.NullHandler()]
     with tempfile.TemporaryDirectory() as data_dir:
-        path = RequestPath(Path(data_dir))
+        path = RequestPath(Path(data_dir), args.metrics)
         try:
             path.check()
             loop(path, min(args.requests, 1000))  # warm: the first read of a day writes

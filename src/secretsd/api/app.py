@@ -52,6 +52,9 @@ READ_ONLY = frozenset(
         "ListSecrets",
         "ListSecretVersionIds",
         "GetRandomPassword",
+        "GetResourcePolicy",
+        "ValidateResourcePolicy",
+        "DescribeRotation",
     }
 )
 STORELESS = frozenset({"GetRandomPassword"})
@@ -61,6 +64,8 @@ Headers = Sequence[tuple[bytes, bytes]]
 Authenticator = Callable[[str, str, str, Headers, bytes], str]
 # An ASGI application that serves the paths under a prefix (health, metrics, the console).
 Route = Callable[[dict, Callable, Callable], Awaitable[None]]
+# Told of every API request once answered: (operation, outcome, seconds); on the loop.
+Observer = Callable[[str, str, float], None]
 
 
 def _json_default(value: Any) -> Any:
@@ -106,8 +111,10 @@ class ApiApp:
         writer: GroupWriter | None = None,
         read_threads: int = 0,
         routes: dict[str, Route] | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self.service = service
+        self.observe = observe
         # AWS clients always send to "/"; any other path goes to the route owning its prefix.
         self.routes = dict(routes or {})
         self.authenticate = authenticate
@@ -204,6 +211,8 @@ class ApiApp:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 },
             )
+        if self.observe is not None:
+            self.observe(operation, outcome, time.perf_counter() - started)
 
     def _route(self, path: str) -> Route | None:
         for prefix, route in self.routes.items():

@@ -51,6 +51,10 @@ class MalformedPolicyDocument(SecretsManagerError):
     code = "MalformedPolicyDocumentException"
 
 
+class PublicPolicy(SecretsManagerError):
+    code = "PublicPolicyException"
+
+
 class PreconditionNotMet(SecretsManagerError):
     code = "PreconditionNotMetException"
 

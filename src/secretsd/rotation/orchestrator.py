@@ -8,28 +8,28 @@ stored: a function that puts a password into an exception message does not leak 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from secretsd.model import rotation, versions
 from secretsd.model.rotation_dates import refresh_next_rotation
+from secretsd.model.rotation_state import RECENT_EVENTS, decode_events, failing_since
 from secretsd.model.secret import AWSCURRENT, AWSPENDING, Secret
 from secretsd.rotation.functions.common import service_environment
 from secretsd.service import Edit, SecretsService
+from secretsd.service.counters import RotationCounters
 
-from .registry import FunctionRegistry
+from .redaction import scrub
+from .registry import FunctionRegistry, function_name
 
 log = logging.getLogger("secretsd.rotation")
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
-REDACTED = "********"
-MIN_REDACTED_LENGTH = 4
 
 
 @dataclass
@@ -44,33 +44,6 @@ class InvocationContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def scrub(text: str, secrets: Iterable[bytes]) -> str:
-    """``text`` with every secret value, and every string field inside JSON values, masked."""
-    words: set[str] = set()
-    for stored in secrets:
-        plain = stored[1:].decode(errors="replace") if stored[:1] == b"S" else ""
-        if not plain:
-            continue
-        words.add(plain)
-        with contextlib.suppress(ValueError):
-            words.update(_strings(json.loads(plain)))
-    for word in sorted(words, key=len, reverse=True):
-        if len(word) >= MIN_REDACTED_LENGTH:
-            text = text.replace(word, REDACTED)
-    return text
-
-
 class Rotator:
     def __init__(
         self,
@@ -80,8 +53,11 @@ class Rotator:
         clock: Callable[[], float] = time.time,
         step_timeout: float = 300.0,
         environment: Mapping[str, str] | None = None,
+        counters: RotationCounters | None = None,
     ) -> None:
         self.service = service
+        # Attempts and step durations, for the server's metrics.
+        self.counters = counters or RotationCounters()
         self.registry = registry
         # What a function needs to reach this service (endpoint, key, region), as Lambda's
         # environment would give it; None leaves functions to the process environment.
@@ -118,7 +94,15 @@ class Rotator:
         with service_environment(self.environment):
             handler(event, context)
 
+    def _failing_since(self, arn: str, token: str) -> float:
+        """When rotation ``token`` first failed, for the failure about to be recorded: the
+        failure before it carries the date forward (see ``model.rotation_state``)."""
+        events = decode_events(self.service.storage.read_events(arn, RECENT_EVENTS))
+        return failing_since(events, token, self.clock())
+
     def _step_failed(self, arn: str, token: str, step: str, exc: Exception, started: float) -> None:
+        seconds = time.monotonic() - started
+        self.counters.step(step, "failed", seconds)
         current, _ = self.service.load(arn)
         message = scrub(f"{type(exc).__name__}: {exc}", self._values(current))
         self.record(
@@ -128,7 +112,8 @@ class Rotator:
             step=step,
             outcome="failed",
             error=message,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            duration_ms=round(seconds * 1000, 1),
+            failing_since=self._failing_since(arn, token),
         )
         log.warning(
             "rotation step failed",
@@ -179,14 +164,17 @@ class Rotator:
                 self._invoke(arn, token, step, function, rotation_token)
             except Exception as exc:
                 self._step_failed(arn, token, step, exc, step_started)
+                self.counters.attempt(function_name(function), "failed")
                 return False
+            seconds = time.monotonic() - step_started
+            self.counters.step(step, "ok", seconds)
             self.record(
                 arn,
                 kind="step",
                 token=token,
                 step=step,
                 outcome="ok",
-                duration_ms=round((time.monotonic() - step_started) * 1000, 1),
+                duration_ms=round(seconds * 1000, 1),
             )
 
         def finish(secret: Secret, now: float) -> None:
@@ -196,8 +184,17 @@ class Rotator:
         try:
             self.service.edit(arn, finish)
         except Exception as exc:
-            self.record(arn, kind="attempt", token=token, outcome="failed", error=str(exc))
+            self.record(
+                arn,
+                kind="attempt",
+                token=token,
+                outcome="failed",
+                error=str(exc),
+                failing_since=self._failing_since(arn, token),
+            )
+            self.counters.attempt(function_name(function), "failed")
             return False
+        self.counters.attempt(function_name(function), "succeeded")
         self.record(
             arn,
             kind="attempt",

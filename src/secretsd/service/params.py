@@ -45,6 +45,16 @@ def string(
     return value
 
 
+def matching(body: Body, name: str, pattern: re.Pattern[str], *, max_len: int) -> str | None:
+    """A string member that must also match the model's pattern."""
+    value = string(body, name, min_len=1, max_len=max_len)
+    if value is not None and not pattern.fullmatch(value):
+        raise _constraint(
+            name, value, f"Member must satisfy regular expression pattern: {pattern.pattern}"
+        )
+    return value
+
+
 def required_string(body: Body, name: str, *, min_len: int = 1, max_len: int | None = None) -> str:
     value = string(body, name, required=True, min_len=min_len, max_len=max_len)
     assert value is not None

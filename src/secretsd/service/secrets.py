@@ -29,9 +29,11 @@ from . import params
 from .accesses import AccessRecorder
 from .documents import DocumentCache
 from .edits import Edit, secret_change
+from .policy_ops import ResourcePolicyOperations
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
+from .rotation_status import RotationStatusOperations
 
 log = logging.getLogger("secretsd.service")
 
@@ -56,7 +58,9 @@ def _random_suffix() -> str:
     return "".join(_random.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
 
 
-class SecretsService(ReadOperations, RotationOperations):
+class SecretsService(
+    ReadOperations, RotationOperations, ResourcePolicyOperations, RotationStatusOperations
+):
     """All operations over one storage. Thread-safe as far as the storage is."""
 
     def __init__(
@@ -101,6 +105,12 @@ class SecretsService(ReadOperations, RotationOperations):
             "UntagResource": self.untag_resource,
             "RotateSecret": self.rotate_secret,
             "CancelRotateSecret": self.cancel_rotate_secret,
+            "GetResourcePolicy": self.get_resource_policy,
+            "PutResourcePolicy": self.put_resource_policy,
+            "DeleteResourcePolicy": self.delete_resource_policy,
+            "ValidateResourcePolicy": self.validate_resource_policy,
+            # secretsd's own (see service/rotation_status.py).
+            "DescribeRotation": self.describe_rotation,
         }
 
     def after_commit(self, action: Callable[[], None]) -> None:
