@@ -68,7 +68,10 @@ class RequestPath:
         if metrics:
             self.storage = TimedStorage(self.storage)
         self.service = SecretsService(self.storage)
-        self.service.call("CreateSecret", {"Name": NAME, "SecretString": VALUE + " "})
+        self.service.call(
+            "CreateSecret",
+            {"Name": NAME, "SecretString": VALUE + " ", "ClientRequestToken": "a" * 32},
+        )
         self.service.call(
             "PutSecretValue",
             {"SecretId": NAME, "SecretString": VALUE, "ClientRequestToken": "b" * 32},

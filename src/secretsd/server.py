@@ -195,6 +195,20 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
         sock.close()
 
 
+def _announce_keys(key, created: bool, url: str, credentials_file: Path, region: str) -> None:
+    from secretsd.api import credentials as access_keys
+
+    where = f"access keys: {credentials_file} (profile {key.profile})"
+    if logs.json_format():
+        # Log collectors keep what they read: the new secret key stays in its private file.
+        logs.announce("secretsd.server", where, credentials_file=str(credentials_file))
+    elif created:
+        # Shown once, when the key is made; later starts name only the file.
+        print(access_keys.client_setup(key, url, credentials_file, region))
+    else:
+        print(where)
+
+
 def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
     from secretsd.api import credentials as access_keys
     from secretsd.api.sigv4 import SigV4Verifier
@@ -232,11 +246,7 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
                 return verifier.verify(method, path, query, headers, body).access_key_id
 
         url = url_of(sock)
-        if created:
-            # Shown once, when the key is made; later starts name only the file.
-            print(access_keys.client_setup(keyring.primary, url, credentials_file, args.region))
-        else:
-            print(f"access keys: {credentials_file} (profile {keyring.primary.profile})")
+        _announce_keys(keyring.primary, created, url, credentials_file, args.region)
         rotations = RotationCounters()
         scheduler = _start_rotation(args, service, registry, url, keyring.primary, rotations)
         routes: dict[str, Route] = {"/health": HealthApp(service.health, __version__)}
@@ -255,8 +265,13 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
                 secret_names=args.metrics_secret_names,
             )
             routes["/metrics"] = MetricsApp(build_registry(collector), metrics_token)
-            print(f"metrics: {url}/metrics (bearer token required)")
-        print(f"secretsd server listening on {url}", flush=True)
+            metrics_url = f"{url}/metrics"
+            logs.announce(
+                "secretsd.server",
+                f"metrics: {metrics_url} (bearer token required)",
+                url=metrics_url,
+            )
+        logs.announce("secretsd.server", f"secretsd server listening on {url}", url=url)
         if on_ready is not None:
             on_ready(url, credentials_file)
         # The one choice of where reads run: on threads when the store says they may wait.

@@ -41,7 +41,14 @@ def make_overdue(data_dir, name: str) -> None:
     storage = open_storage(data_dir, env={}, mode=CREATE)
     try:
         service = SecretsService(storage, clock=lambda: datetime.now(UTC).timestamp() - 3 * DAY)
-        service.call("CreateSecret", {"Name": name, "SecretString": json.dumps({"k": "v"})})
+        service.call(
+            "CreateSecret",
+            {
+                "Name": name,
+                "SecretString": json.dumps({"k": "v"}),
+                "ClientRequestToken": str(uuid.uuid4()),
+            },
+        )
         hour = (datetime.now(UTC).hour + 12) % 24
         rules = {"ScheduleExpression": f"cron(0 {hour} * * ? *)", "Duration": "1h"}
         service.call(
@@ -51,6 +58,7 @@ def make_overdue(data_dir, name: str) -> None:
                 "RotationLambdaARN": GENERIC,
                 "RotationRules": rules,
                 "RotateImmediately": False,
+                "ClientRequestToken": str(uuid.uuid4()),
             },
         )
     finally:

@@ -53,6 +53,8 @@ READ_ONLY = frozenset(
         "ListSecretVersionIds",
         "GetRandomPassword",
         "DescribeRotation",
+        "GetResourcePolicy",
+        "ValidateResourcePolicy",
     }
 )
 STORELESS = frozenset({"GetRandomPassword"})

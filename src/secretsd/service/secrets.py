@@ -14,7 +14,6 @@ import logging
 import secrets as _random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -30,6 +29,7 @@ from . import params
 from .accesses import AccessRecorder
 from .documents import DocumentCache
 from .edits import Edit, secret_change
+from .policy_ops import ResourcePolicyOperations
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
@@ -52,18 +52,15 @@ def conflict_backoff(attempt: int) -> None:
 
 
 DAY = 86400.0
-NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+=.@-")
 
 
 def _random_suffix() -> str:
     return "".join(_random.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
 
 
-def _token() -> str:
-    return str(uuid.uuid4())
-
-
-class SecretsService(ReadOperations, RotationOperations, RotationStatusOperations):
+class SecretsService(
+    ReadOperations, RotationOperations, ResourcePolicyOperations, RotationStatusOperations
+):
     """All operations over one storage. Thread-safe as far as the storage is."""
 
     def __init__(
@@ -74,7 +71,6 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
         account: str = "123456789012",
         clock: Callable[[], float] = time.time,
         new_suffix: Callable[[], str] = _random_suffix,
-        new_token: Callable[[], str] = _token,
         knows_function: Callable[[str], bool] = lambda name: True,
         rotation_requests: RotationRequests | None = None,
         accesses: AccessRecorder | None = None,
@@ -86,7 +82,6 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
         self.account = account
         self.clock = clock
         self.new_suffix = new_suffix
-        self.new_token = new_token
         self.knows_function = knows_function
         self.rotation_requests = rotation_requests or RotationRequests()
         self._thread = threading.local()
@@ -112,6 +107,10 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
             "CancelRotateSecret": self.cancel_rotate_secret,
             # secretsd's own (see service/rotation_status.py).
             "DescribeRotation": self.describe_rotation,
+            "GetResourcePolicy": self.get_resource_policy,
+            "PutResourcePolicy": self.put_resource_policy,
+            "DeleteResourcePolicy": self.delete_resource_policy,
+            "ValidateResourcePolicy": self.validate_resource_policy,
         }
 
     def after_commit(self, action: Callable[[], None]) -> None:
@@ -137,6 +136,11 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
             self._thread.deferred = None
         for action in deferred:
             action()
+
+    def stamp(self) -> float:
+        """The time to record on a secret or version: AWS's dates have milliseconds, and
+        rounding here, where they are made, keeps stored and returned dates the same."""
+        return round(self.clock(), 3)
 
     def call(self, operation: str, body: Body) -> Body:
         handler = self.operations.get(operation)
@@ -261,7 +265,7 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
             secret, revision = self.load(secret_id)
             if secret.scheduled_for_deletion and not allow_deleted:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
-            now = self.clock()
+            now = self.stamp()
             result, change = edit(secret, now)
             if not change.changed:
                 return result
@@ -277,14 +281,8 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
     # -- operations ---------------------------------------------------------------------
 
     def create_secret(self, body: Body) -> Body:
-        name = params.required_string(body, "Name", max_len=512)
-        if not set(name) <= NAME_CHARS:
-            raise errors.InvalidParameter(
-                "Invalid name. Must be a valid name containing alphanumeric characters, or any "
-                "of the following: -/_+=.@!"
-            )
-        token = params.client_request_token(body) or self.new_token()
-        value = params.secret_value(body)
+        name = params.secret_id(body, "Name")
+        made = params.new_version(body)
         description = params.string(body, "Description", max_len=2048)
         kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
         tags = params.tags(body) or []
@@ -302,17 +300,18 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
         else:
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.NAME_SCHEDULED_FOR_DELETION)
-            version = secret.versions.get(token)
-            if (
-                value is not None
-                and version is not None
-                and version.has_value
-                and self.storage.read_value(secret.arn, token) == value
-            ):
-                return {"ARN": secret.arn, "Name": secret.name, "VersionId": token}
+            if made is not None:
+                token, value = made
+                version = secret.versions.get(token)
+                if (
+                    version is not None
+                    and version.has_value
+                    and self.storage.read_value(secret.arn, token) == value
+                ):
+                    return {"ARN": secret.arn, "Name": secret.name, "VersionId": token}
             raise errors.ResourceExists(errors.secret_exists(name))
 
-        now = self.clock()
+        now = self.stamp()
         arn = make_arn(self.region, self.account, name, self.new_suffix())
         secret = Secret(
             arn=arn,
@@ -322,9 +321,11 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
             description=description,
             kms_key_id=kms_key_id or None,
             tags=tags,
+            tagged=bool(tags),
         )
         put_values = {}
-        if value is not None:
+        if made is not None:
+            token, value = made
             versions.add_version(secret, token, now, None)
             put_values[token] = value
         try:
@@ -333,8 +334,8 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
             # Another request created it first; answer as if we had come second.
             return self.create_secret(body)
         response: Body = {"ARN": arn, "Name": name}
-        if value is not None:
-            response["VersionId"] = token
+        if made is not None:
+            response["VersionId"] = made[0]
         return response
 
     def _put_version(
@@ -357,18 +358,14 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
             secret.last_changed = now
             return Edit(True, {token: value})
         if self.storage.read_value(secret.arn, token) != value:
-            raise errors.ResourceExists(
-                f"You can't modify an existing version, you can only create a new version. "
-                f"The version {token} already exists with a different value."
-            )
+            raise errors.ResourceExists(errors.token_in_use(token, secret.arn))
         return Edit()
 
     def put_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
-        token = params.client_request_token(body)
-        if token is None:
-            raise errors.InvalidParameter(errors.TOKEN_REQUIRED)
         value = params.secret_value(body)
+        token = params.client_request_token(body, required=True)
+        assert token is not None
         if value is None:
             raise errors.InvalidParameter("You must provide either SecretString or SecretBinary.")
         stages = params.string_list(body, "VersionStages", max_items=20)
@@ -388,8 +385,7 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
 
     def update_secret(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
-        token = params.client_request_token(body) or self.new_token()
-        value = params.secret_value(body)
+        made = params.new_version(body)
         description = params.string(body, "Description", max_len=2048)
         kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
 
@@ -403,7 +399,8 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
                 # An empty key id returns the secret to the default key.
                 secret.kms_key_id = kms_key_id or None
                 change.changed = True
-            if value is not None:
+            if made is not None:
+                token, value = made
                 added = self._put_version(secret, now, token, value, None)
                 change.changed |= added.changed
                 change.put_values.update(added.put_values)
@@ -446,7 +443,8 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
             secret.deleted_date = now
-            secret.deletion_date = now + (window or 30) * DAY
+            # Rounded again: adding days to a millisecond can leave float noise behind.
+            secret.deletion_date = round(now + (window or 30) * DAY, 3)
             response = {
                 "ARN": secret.arn,
                 "Name": secret.name,
@@ -457,7 +455,7 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
         return self._mutate(secret_id, edit, allow_deleted=True)
 
     def _force_delete(self, secret_id: str) -> Body:
-        now = self.clock()
+        now = self.stamp()
         for attempt in range(MAX_CONFLICT_RETRIES):
             conflict_backoff(attempt)
             try:
@@ -503,6 +501,7 @@ class SecretsService(ReadOperations, RotationOperations, RotationStatusOperation
             if len(merged) > 50:
                 raise errors.LimitExceeded("A secret can have at most 50 tags.")
             secret.tags = [{"Key": k, "Value": v} for k, v in merged.items()]
+            secret.tagged = secret.tagged or bool(secret.tags)
             return {}, Edit(True)
 
         return self._mutate(params.secret_id(body), edit)
