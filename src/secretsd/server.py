@@ -278,7 +278,12 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
                 secret_names=args.metrics_secret_names,
             )
             routes["/metrics"] = MetricsApp(build_registry(collector), metrics_token)
-            logs.announce("secretsd.server", f"metrics: {url}/metrics (bearer token required)")
+            metrics_url = f"{url}/metrics"
+            logs.announce(
+                "secretsd.server",
+                f"metrics: {metrics_url} (bearer token required)",
+                url=metrics_url,
+            )
         if console is not None:
             _announce_console(args, console, url, keyring.primary)
             routes[CONSOLE_PREFIX] = console

@@ -52,9 +52,9 @@ READ_ONLY = frozenset(
         "ListSecrets",
         "ListSecretVersionIds",
         "GetRandomPassword",
+        "DescribeRotation",
         "GetResourcePolicy",
         "ValidateResourcePolicy",
-        "DescribeRotation",
     }
 )
 STORELESS = frozenset({"GetRandomPassword"})
