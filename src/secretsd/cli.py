@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "up": ("secretsd.up", "Run a server and an agent in front of it (the quick start)."),
     "rotation": ("secretsd.rotation.cli", "Inspect rotations: history of attempts."),
     "keys": ("secretsd.keys_cli", "Rotate the master key that seals stored values."),
+    "audit": ("secretsd.audit_cli", "Verify the audit chain; tail the audit log, filtered."),
 }
 
 

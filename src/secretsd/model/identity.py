@@ -24,7 +24,7 @@ class Caller:
     access_key_id: str
     # None for the account's root, which has no user name.
     user_name: str | None = None
-    tags: Mapping[str, str] = field(default=_NO_TAGS)
+    tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
 
     @property
     def is_root(self) -> bool:
