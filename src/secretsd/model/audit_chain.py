@@ -1,33 +1,33 @@
 """The audit trail's hash chain: how a record is sealed to the one before it, and how a
 sequence of records is checked.
 
-Theory of operation. Each record is a JSON object (CloudTrail's shape) with three members
-of our own:
+Theory of operation. A record is a JSON object (CloudTrail's shape) whose *body* is its
+canonical form: members sorted by name, no whitespace between tokens, strings in UTF-8 with
+only ``"``, ``\\`` and control characters escaped, no floating-point numbers (records hold
+strings, integers, booleans, null, lists and objects). For such records this is RFC 8785
+(JCS), so any language can check a log. Sealing adds three members of our own at the end
+of the stored line:
 
 - ``sequence``: 1 for the first record ever written, then one more per record, continuing
   across rolled files and across server nodes;
 - ``previousHash``: the ``hash`` of the record before (64 zeros for the first);
-- ``hash``: the SHA-256, in lower-case hex, of the record's canonical form without its
-  ``hash`` member.
+- ``hash``: lower-case hex SHA-256 of the UTF-8 text
+  ``<sequence> LF <previousHash> LF <body>``, the body being the canonical form of the
+  record without these three members.
 
-The canonical form is the JSON text with members sorted by name, no whitespace between
-tokens, strings in UTF-8 with only ``"``, ``\\`` and control characters escaped, and no
-floating-point numbers (records hold strings, integers, booleans, null, lists and
-objects). For the records secretsd writes this is RFC 8785 (JCS), so any language can
-check a log. A stored line is the canonical form of the whole record, ``hash`` included.
-
-Because each hash covers ``sequence`` and ``previousHash``, editing a record breaks its own
-hash; re-computing that hash breaks the next record's ``previousHash``; removing or moving
-a record breaks the run of sequence numbers. ``find_problem`` names the first record where
-any of these shows. Removing records from the *end* leaves a valid, shorter chain: only a
-copy of the last hash kept elsewhere detects that (``audit verify`` prints it).
+Because each hash covers the record's body, its sequence number and the hash before it,
+editing a record breaks its own hash; re-computing that hash breaks the next record's
+``previousHash``; removing or moving a record breaks the run of sequence numbers.
+``check`` names the first record where any of these shows. Removing records from the *end*
+leaves a valid, shorter chain: only a copy of the last hash kept elsewhere detects that
+(``audit verify`` prints it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ SEQUENCE, PREVIOUS, HASH = "sequence", "previousHash", "hash"
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def canonical(record: Mapping[str, Any]) -> str:
+def canonical(record: Any) -> str:
     return _CANONICAL.encode(record)
 
 
@@ -56,18 +56,25 @@ class Head:
 EMPTY = Head()
 
 
-def seal(record: dict[str, Any], head: Head) -> tuple[str, Head]:
-    """The stored line (no newline) of ``record`` appended after ``head``, and the new head.
+def chain_hash(sequence: int, previous: str, body: str) -> str:
+    return _chain_hash(sequence, previous, body.encode())
 
-    ``record`` gains the three chain members."""
-    record[SEQUENCE] = head.sequence + 1
-    record[PREVIOUS] = head.hash
-    record.pop(HASH, None)
-    body = canonical(record)
-    record_hash = digest(body)
-    record[HASH] = record_hash
-    # "hash" is inserted where sorting puts it, so the line is canonical too.
-    return canonical(record), Head(head.sequence + 1, record_hash)
+
+def _chain_hash(sequence: int, previous: str, body: bytes) -> str:
+    hasher = hashlib.sha256(f"{sequence}\n{previous}\n".encode())
+    hasher.update(body)
+    return hasher.hexdigest()
+
+
+def seal(body: str, head: Head) -> tuple[bytes, Head]:
+    """The stored line, newline included, of the record whose canonical form is ``body``,
+    appended after ``head``; and the new head."""
+    sequence = head.sequence + 1
+    encoded = body.encode()
+    record_hash = _chain_hash(sequence, head.hash, encoded)
+    members = f'"{SEQUENCE}":{sequence},"{PREVIOUS}":"{head.hash}","{HASH}":"{record_hash}"}}\n'
+    line = encoded[:-1] + (b"," if body != "{}" else b"") + members.encode()
+    return line, Head(sequence, record_hash)
 
 
 def head_of(line: str) -> Head:
@@ -130,9 +137,14 @@ def check(lines: Iterable[Line]) -> Verified | Problem:
         if sequence != expected:
             return _out_of_sequence(line, record, expected, head, stream)
         stated = record.pop(HASH)
-        if digest(canonical(record)) != stated:
+        previous = record.pop(PREVIOUS, None)
+        del record[SEQUENCE]
+        if (
+            not isinstance(previous, str)
+            or chain_hash(sequence, previous, canonical(record)) != stated
+        ):
             return Problem(line.where, sequence, event_id, "was edited: its hash does not match")
-        if record.get(PREVIOUS) != head.hash:
+        if previous != head.hash:
             return Problem(
                 previous_where or line.where,
                 head.sequence or None,
@@ -154,14 +166,6 @@ def _out_of_sequence(
 ) -> Problem:
     found = record[SEQUENCE]
     event_id = record.get("eventID")
-    if head.sequence == 0 and found > 1:
-        return Problem(
-            line.where,
-            found,
-            event_id,
-            f"is the first record found: records 1 to {found - 1} were removed "
-            "(or older audit files deleted)",
-        )
     if found < expected:
         return Problem(
             line.where, found, event_id, f"is out of order: it was expected before {head.sequence}"
@@ -180,9 +184,8 @@ def _out_of_sequence(
         if found == expected + 1
         else (f"records {expected} to {found - 1} were")
     )
-    return Problem(
-        line.where,
-        found,
-        event_id,
-        f"does not follow record {head.sequence}: {missing} removed before it",
-    )
+    if head.sequence == 0:
+        reason = f"is the first record: {missing} removed before it (or older files deleted)"
+    else:
+        reason = f"does not follow record {head.sequence}: {missing} removed before it"
+    return Problem(line.where, found, event_id, reason)

@@ -28,9 +28,10 @@ from concurrent.futures import Future
 from typing import Any
 
 from secretsd.model import errors
+from secretsd.model.audit_chain import canonical
 from secretsd.store.audit import AuditLog, AuditWriteError
 
-from .audit import ApiCall, EventIds, shape_call, shape_service_event
+from .audit import ApiCall, CallRenderer, EventIds, shape_service_event
 
 log = logging.getLogger("secretsd.audit")
 
@@ -59,8 +60,9 @@ class AuditTrail:
         self.clock = clock
         self.failing = False
         self._ids = EventIds()
+        self._renderer = CallRenderer(region=region, account=account)
         self._max_group = max_group
-        self._queue: queue.SimpleQueue[tuple[dict[str, Any], Future[None]] | None] | None = None
+        self._queue: queue.SimpleQueue[tuple[str, Future[None]] | None] | None = None
         self._thread: threading.Thread | None = None
         if audit_log.appends_may_block:
             self._queue = queue.SimpleQueue()
@@ -69,14 +71,9 @@ class AuditTrail:
 
     # Shaping.
 
-    def call_record(self, call: ApiCall) -> dict[str, Any]:
-        return shape_call(
-            call,
-            region=self.region,
-            account=self.account,
-            at=self.clock(),
-            event_id=self._ids.next(),
-        )
+    def call_record(self, call: ApiCall) -> str:
+        """The canonical JSON of the record of ``call``."""
+        return self._renderer.render(call, at=self.clock(), event_id=self._ids.next())
 
     def service_event(self, name: str, arn: str, **details: Any) -> dict[str, Any]:
         return shape_service_event(
@@ -101,12 +98,13 @@ class AuditTrail:
 
     def record_blocking(self, record: Mapping[str, Any]) -> None:
         """Store ``record`` from a thread that may wait (the rotation orchestrator)."""
+        body = canonical(record)
         if self._queue is None:
-            self._append_now(dict(record))
+            self._append_now(body)
         else:
-            self._enqueue(dict(record)).result()
+            self._enqueue(body).result()
 
-    def _append_now(self, record: dict[str, Any]) -> None:
+    def _append_now(self, record: str) -> None:
         try:
             self.log.append((record,))
         except AuditWriteError as exc:
@@ -114,7 +112,7 @@ class AuditTrail:
             raise AuditUnavailable() from None
         self.failing = False
 
-    def _enqueue(self, record: dict[str, Any]) -> Future[None]:
+    def _enqueue(self, record: str) -> Future[None]:
         assert self._queue is not None
         future: Future[None] = Future()
         self._queue.put((record, future))

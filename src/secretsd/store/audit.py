@@ -48,8 +48,9 @@ class AuditLog(abc.ABC):
     appends_may_block: bool = False
 
     @abc.abstractmethod
-    def append(self, records: Sequence[dict[str, Any]]) -> None:
-        """Seal ``records`` onto the chain, in order, and store them all or none."""
+    def append(self, records: Sequence[str]) -> None:
+        """Seal ``records`` (each the canonical JSON of one record, ``model.audit_chain``)
+        onto the chain, in order, and store them all or none."""
 
     @abc.abstractmethod
     def lines(self, after: int = 0) -> Iterator[Line]:
@@ -166,16 +167,19 @@ class FileAuditLog(AuditLog):
                 os.close(self._fd)
             self._fd = -1
 
-    def append(self, records: Sequence[dict[str, Any]]) -> None:
+    def append(self, records: Sequence[str]) -> None:
         with self._mutex:
             if self._fd < 0:
                 self._open()
             head = self._head
-            lines = []
-            for record in records:
-                line, head = seal(record, head)
-                lines.append(line)
-            data = ("\n".join(lines) + "\n").encode()
+            if len(records) == 1:
+                data, head = seal(records[0], head)
+            else:
+                lines = []
+                for record in records:
+                    line, head = seal(record, head)
+                    lines.append(line)
+                data = b"".join(lines)
             try:
                 _write_all(self._fd, data)
             except OSError as exc:
@@ -227,10 +231,11 @@ class FileAuditLog(AuditLog):
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    written = os.write(fd, data)
+    if written < len(data):  # rare: a signal, or a disk filling up
+        view = memoryview(data)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def _last_line(path: Path) -> str | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -55,6 +54,9 @@ class PostgresAuditLog(AuditLog):
             conn = self._connection()
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+                )
                 for statement in _TABLES:
                     conn.execute(statement)
         except psycopg.Error as exc:
@@ -79,7 +81,7 @@ class PostgresAuditLog(AuditLog):
                 self._conn.close()
             self._conn = None
 
-    def append(self, records: Sequence[dict[str, Any]]) -> None:
+    def append(self, records: Sequence[str]) -> None:
         with self._mutex:
             try:
                 conn = self._connection()
@@ -92,7 +94,7 @@ class PostgresAuditLog(AuditLog):
                     rows = []
                     for record in records:
                         line, head = seal(record, head)
-                        rows.append((head.sequence, line))
+                        rows.append((head.sequence, line.decode().rstrip("\n")))
                     cur.executemany("INSERT INTO audit_log VALUES (%s, %s)", rows)
                     cur.execute(
                         "UPDATE audit_head SET sequence = %s, hash = %s WHERE id = 1",
