@@ -67,7 +67,10 @@ class RequestPath:
     def __init__(self, data_dir: Path, audit: bool = False) -> None:
         self.storage = open_storage(data_dir, env={}, mode="create")
         self.service = SecretsService(self.storage)
-        self.service.call("CreateSecret", {"Name": NAME, "SecretString": VALUE + " "})
+        self.service.call(
+            "CreateSecret",
+            {"Name": NAME, "SecretString": VALUE + " ", "ClientRequestToken": "a" * 32},
+        )
         self.service.call(
             "PutSecretValue",
             {"SecretId": NAME, "SecretString": VALUE, "ClientRequestToken": "b" * 32},

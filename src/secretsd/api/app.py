@@ -56,6 +56,8 @@ READ_ONLY = frozenset(
         "ListSecrets",
         "ListSecretVersionIds",
         "GetRandomPassword",
+        "GetResourcePolicy",
+        "ValidateResourcePolicy",
     }
 )
 STORELESS = frozenset({"GetRandomPassword"})
