@@ -140,7 +140,7 @@ def test_a_chain_that_does_not_start_at_one_is_reported():
     )
 )
 def test_any_record_body_round_trips_through_a_line(value):
-    body = canonical({"value": value})
+    body = canonical({"value": value} if value is not None else {})
     line, _ = seal(body, EMPTY)
     outcome = check([Line("x", line.decode().rstrip("\n"))])
     assert outcome == Verified(1, head_of(line.decode()))

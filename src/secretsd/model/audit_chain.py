@@ -72,9 +72,10 @@ def seal(body: str, head: Head) -> tuple[bytes, Head]:
     sequence = head.sequence + 1
     encoded = body.encode()
     record_hash = _chain_hash(sequence, head.hash, encoded)
-    members = f'"{SEQUENCE}":{sequence},"{PREVIOUS}":"{head.hash}","{HASH}":"{record_hash}"}}\n'
-    line = encoded[:-1] + (b"," if body != "{}" else b"") + members.encode()
-    return line, Head(sequence, record_hash)
+    members = f',"{SEQUENCE}":{sequence},"{PREVIOUS}":"{head.hash}","{HASH}":"{record_hash}"}}\n'
+    if body == "{}":
+        members = members[1:]  # no comma after the opening brace
+    return b"".join((encoded[:-1], members.encode())), Head(sequence, record_hash)
 
 
 def head_of(line: str) -> Head:

@@ -208,6 +208,9 @@ class CallRenderer:
         self._sources = {name: encode_basestring(host) for name, host in EVENT_SOURCES.items()}
         self._identities: dict[tuple[str, str, str, str | None], str] = {}
         self._resources: dict[tuple[str, ...], str] = {}
+        # Applications ask for the same few secrets with the same SDK again and again.
+        self._requests: dict[tuple[tuple[str, Any], ...], str] = {}
+        self._agents: dict[str, str] = {}
         self._second = -1
         self._time = ""
 
@@ -231,6 +234,29 @@ class CallRenderer:
             found = self._resources[key] = canonical(
                 [{"ARN": arn, "type": SECRET_TYPE, "accountId": self.account} for arn in arns]
             )
+        return found
+
+    def _parameters(self, request: Mapping[str, Any] | None) -> str:
+        # Only flat requests of a few strings are cached: their key holds only immutable
+        # values, so a cached text can't go stale.
+        if request is None or len(request) > 4:
+            return _parameters(request)
+        key = tuple(request.items())
+        if not all(type(value) is str for _, value in key):
+            return _parameters(request)
+        found = self._requests.get(key)
+        if found is None:
+            if len(self._requests) >= self.MAX_CACHED:
+                self._requests.clear()
+            found = self._requests[key] = _parameters(request)
+        return found
+
+    def _user_agent(self, agent: str) -> str:
+        found = self._agents.get(agent)
+        if found is None:
+            if len(self._agents) >= self.MAX_CACHED:
+                self._agents.clear()
+            found = self._agents[agent] = encode_basestring(agent[:MAX_USER_AGENT])
         return found
 
     def _event_time(self, at: float) -> str:
@@ -262,7 +288,7 @@ class CallRenderer:
             self._recipient,
             encode_basestring(call.context.request_id),
             ',"requestParameters":',
-            _parameters(call.request),
+            self._parameters(call.request),
         )
         arns = _secret_arns(call)
         if arns:
@@ -275,7 +301,7 @@ class CallRenderer:
             ',"sourceIPAddress":',
             encode_basestring(call.context.source_ip),
             ',"userAgent":',
-            encode_basestring(call.context.user_agent[:MAX_USER_AGENT]),
+            self._user_agent(call.context.user_agent),
             ',"userIdentity":',
             self._identity(call.caller),
             "}",
