@@ -17,9 +17,10 @@ from secretsd.api import guard
 from secretsd.api.app import ApiApp
 from secretsd.api.credentials import CredentialsError
 from secretsd.arguments import port
-from secretsd.model.errors import SecretsManagerError
+from secretsd.model.errors import MalformedIamPolicy, SecretsManagerError
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import AccessRecorder, RotationRequests, SecretsService
+from secretsd.service.identities import IdentityService
 from secretsd.store import CREATE, StorageError, open_storage
 
 log = logging.getLogger("secretsd.server")
@@ -161,7 +162,8 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
 
 def _serve_on(args, sock, registry, limits, on_ready) -> int:
     from secretsd.api import credentials as access_keys
-    from secretsd.api.sigv4 import SigV4Verifier
+    from secretsd.api.auth import Authenticator
+    from secretsd.api.iam import QueryApi
 
     storage = open_storage(
         args.data_dir,
@@ -185,12 +187,18 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
             rotation_requests=RotationRequests(),
             accesses=accesses,
         )
+        identities = IdentityService(
+            storage, account=args.account, parse_policy=_parse_policy_document
+        )
         authenticate = None
         if not args.no_auth:
-            verifier = SigV4Verifier(keyring.lookup, region=args.region)
-
-            def authenticate(method, path, query, headers, body) -> str:
-                return verifier.verify(method, path, query, headers, body).access_key_id
+            authenticate = Authenticator(
+                keyring,
+                identities,
+                account=args.account,
+                region=args.region,
+                store_may_block=storage.reads_may_block,
+            )
 
         url = url_of(sock)
         if created:
@@ -204,7 +212,9 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
             on_ready(url, credentials_file)
         # The one choice of where reads run: on threads when the store says they may wait.
         read_threads = args.database_pool_size if storage.reads_may_block else 0
-        app = ApiApp(service, authenticate, read_threads=read_threads)
+        app = ApiApp(
+            service, authenticate, read_threads=read_threads, query_api=QueryApi(identities)
+        )
         try:
             _run_uvicorn(app, sock, args.log_level, limits)
         finally:
@@ -216,6 +226,15 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         storage.close()
     log.info("server stopped")
     return 0
+
+
+def _parse_policy_document(text: str) -> object:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise MalformedIamPolicy("Syntax errors in policy.") from None
 
 
 def function_environment(url: str, key, region: str) -> dict[str, str]:

@@ -29,7 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
 
+from secretsd.api import query
+from secretsd.api.auth import Authenticator, NeedsThread
+from secretsd.api.iam import QueryApi, service_of
 from secretsd.model import errors
+from secretsd.model.identity import Caller, root_caller
 from secretsd.service import SecretsService
 from secretsd.service.writer import GroupWriter
 
@@ -57,8 +61,6 @@ READ_ONLY = frozenset(
 STORELESS = frozenset({"GetRandomPassword"})
 
 Headers = Sequence[tuple[bytes, bytes]]
-# (method, path, query, headers, body) -> access key id; raises an AuthError.
-Authenticator = Callable[[str, str, str, Headers, bytes], str]
 # An ASGI application that serves the paths under a prefix (health, metrics, the console).
 Route = Callable[[dict, Callable, Callable], Awaitable[None]]
 
@@ -106,8 +108,13 @@ class ApiApp:
         writer: GroupWriter | None = None,
         read_threads: int = 0,
         routes: dict[str, Route] | None = None,
+        query_api: QueryApi | None = None,
     ) -> None:
         self.service = service
+        # IAM and STS, over the Query protocol at the same endpoint.
+        self.query_api = query_api
+        # Who an unsigned request acts as, when the server accepts them (--no-auth).
+        self.anonymous = root_caller(service.account, "")
         # AWS clients always send to "/"; any other path goes to the route owning its prefix.
         self.routes = dict(routes or {})
         self.authenticate = authenticate
@@ -127,19 +134,23 @@ class ApiApp:
 
     def close(self) -> None:
         self.writer.close()
+        if self.query_api is not None:
+            self.query_api.close()
         self.bulk_readers.shutdown(wait=False, cancel_futures=True)
         if self.readers is not None:
             self.readers.shutdown(wait=False, cancel_futures=True)
 
-    async def _read(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def _read(
+        self, operation: str, request: dict[str, Any], caller: Caller
+    ) -> dict[str, Any]:
         if operation in BULK_READS:
             pool = self.bulk_readers
         elif self.readers is None or operation in STORELESS:
-            return self.service.call(operation, request)
+            return self.service.call(operation, request, caller)
         else:
             pool = self.readers
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, self.service.call, operation, request)
+        return await loop.run_in_executor(pool, self.service.call, operation, request, caller)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -155,17 +166,24 @@ class ApiApp:
         request_id = self.request_ids.next()
         started = time.perf_counter()
         operation = "-"
+        access_key: str | None = None
+        content_type = CONTENT_TYPE
         try:
             body = await self._read_body(receive)
-            access_key = self._authenticate(scope, body)
-            operation = self._operation(scope)
-            request = self._decode(body, scope.get("query_string", b""))
-            if operation in READ_ONLY:
-                result = await self._read(operation, request)
+            if self.query_api is not None and query.is_query(scope):
+                content_type = query.CONTENT_TYPE
+                operation, status, payload, outcome = await self._query(scope, body, request_id)
             else:
-                result = await self.writer.call(operation, request)
-            status, payload = 200, encode(result)
-            outcome = "ok"
+                caller = await self._authenticate(scope, body, False)
+                access_key = caller.access_key_id
+                operation = self._operation(scope)
+                request = self._decode(body, scope.get("query_string", b""))
+                if operation in READ_ONLY:
+                    result = await self._read(operation, request, caller)
+                else:
+                    result = await self.writer.call(operation, request, caller)
+                status, payload = 200, encode(result)
+                outcome = "ok"
         except errors.SecretsManagerError as exc:
             status, payload = error_response(exc)
             outcome = exc.code
@@ -182,7 +200,7 @@ class ApiApp:
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", CONTENT_TYPE),
+                    (b"content-type", content_type),
                     (b"x-amzn-requestid", request_id.encode()),
                     (b"content-length", str(len(payload)).encode()),
                 ],
@@ -251,16 +269,58 @@ class ApiApp:
             raise errors.UnknownOperation(f"The target {target} is not Secrets Manager.")
         return target[len(TARGET_PREFIX) :]
 
-    def _authenticate(self, scope: dict, body: bytes) -> str | None:
+    async def _authenticate(self, scope: dict, body: bytes, query_protocol: bool) -> Caller:
+        return (await self._authenticate_for(scope, body, query_protocol))[0]
+
+    async def _authenticate_for(
+        self, scope: dict, body: bytes, query_protocol: bool
+    ) -> tuple[Caller, str | None]:
+        """The caller, and the service its credential scope names (None when unsigned)."""
         if self.authenticate is None:
-            return None
-        return self.authenticate(
+            return self.anonymous, None
+        args = (
             scope["method"],
             scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
             scope.get("query_string", b"").decode("latin-1"),
             scope["headers"],
             body,
         )
+        try:
+            return self.authenticate.authenticate(*args, query_protocol=query_protocol, inline=True)
+        except NeedsThread:
+            # Not a root key, and the store's reads may block: look it up on a thread.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self.bulk_readers,
+                lambda: self.authenticate.authenticate(  # type: ignore[union-attr]
+                    *args, query_protocol=query_protocol
+                ),
+            )
+
+    async def _query(
+        self, scope: dict, body: bytes, request_id: str
+    ) -> tuple[str, int, bytes, str]:
+        """An IAM or STS request: (operation, status, payload, outcome); errors as XML."""
+        assert self.query_api is not None
+        service = "iam"
+        operation = "-"
+        try:
+            if scope["method"] != "POST":
+                raise errors.InvalidAction("The Query API accepts only POST requests.")
+            operation, params = query.decode_form(body)
+            service = service_of(operation)
+            caller, signed_for = await self._authenticate_for(scope, body, True)
+            service = signed_for or service
+            result = await self.query_api.call(service, operation, params, caller)
+            return (
+                operation,
+                200,
+                self.query_api.render(service, operation, result, request_id),
+                "ok",
+            )
+        except errors.SecretsManagerError as exc:
+            status, payload = self.query_api.render_error(service, exc, request_id)
+            return operation, status, payload, exc.code
 
     @staticmethod
     def _decode(body: bytes, query: bytes) -> dict[str, Any]:

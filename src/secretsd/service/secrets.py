@@ -21,6 +21,7 @@ from typing import Any
 from secretsd.model import errors, versions
 from secretsd.model.arn import PREFIX as ARN_PREFIX
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
+from secretsd.model.identity import Caller
 from secretsd.model.password import password_arguments, random_password
 from secretsd.model.rotation_dates import refresh_next_rotation
 from secretsd.model.secret import AWSCURRENT, Secret, UnreadableRecord
@@ -135,7 +136,9 @@ class SecretsService(ReadOperations, RotationOperations):
         for action in deferred:
             action()
 
-    def call(self, operation: str, body: Body) -> Body:
+    def call(self, operation: str, body: Body, caller: Caller | None = None) -> Body:
+        """Run ``operation`` for ``caller``; None is the service's own machinery and tools,
+        like the account's root allowed everything."""
         handler = self.operations.get(operation)
         if handler is None:
             raise errors.UnknownOperation(f"The operation {operation} is not supported.")
