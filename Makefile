@@ -1,6 +1,9 @@
 # Two commands on a fresh machine: `make up` runs secretsd (server + agent) on the embedded
 # SQLite store, `make test` runs the test suite. Both build the virtual environment first.
 PYTHON ?= python3
+# A pipe fails when its first command does (pip's progress goes through sed).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 BIN := $(VENV)/bin
 # One stamp per install: `make up` installs what it runs, `make test` adds the test tools.
@@ -15,7 +18,9 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[server,agent]'
+	@echo "secretsd: installing the server and agent into $(VENV) (a minute at most, the first time)"
+	$(BIN)/python -m pip install --progress-bar off -e '.[server,agent]' \
+		| sed -n -u -E 's/^(Collecting|Successfully installed)/  \1/p'
 	touch $(RUN_STAMP)
 
 # The dev extra holds everything the run install does, so it stamps both.

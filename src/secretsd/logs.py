@@ -13,6 +13,8 @@ import sys
 import time
 
 QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer")
+# Set by ``configure``: whether ``announce`` writes JSON too.
+_json_format = False
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
@@ -20,11 +22,17 @@ def _extras(record: logging.LogRecord) -> dict[str, object]:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and v is not None}
 
 
+def _timestamp(created: float) -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+        + f".{int(created % 1 * 1000):03d}Z"
+    )
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -48,6 +56,8 @@ class TextFormatter(logging.Formatter):
 
 
 def configure(level: str = "info", json_format: bool = False) -> None:
+    global _json_format
+    _json_format = json_format
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     root = logging.getLogger()
@@ -57,3 +67,22 @@ def configure(level: str = "info", json_format: bool = False) -> None:
     # (rotation functions run boto3 inside the server): never below warning.
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def json_format() -> bool:
+    """Whether the command was configured for JSON lines."""
+    return _json_format
+
+
+def announce(logger: str, message: str, **fields: object) -> None:
+    """A line for whoever started the command (stdout), in the configured format.
+
+    Supervisors read these (``secretsd up`` waits for the ``listening on`` line), and in JSON
+    format a log collector reads every line of output as JSON, these too.
+    """
+    if _json_format:
+        entry = {"time": _timestamp(time.time()), "level": "info", "logger": logger}
+        line = json.dumps(dict(entry, message=message, **fields), default=str)
+    else:
+        line = message
+    print(line, flush=True)

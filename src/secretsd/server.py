@@ -160,6 +160,20 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
         sock.close()
 
 
+def _announce_keys(key, created: bool, url: str, credentials_file: Path, region: str) -> None:
+    from secretsd.api import credentials as access_keys
+
+    where = f"access keys: {credentials_file} (profile {key.profile})"
+    if logs.json_format():
+        # Log collectors keep what they read: the new secret key stays in its private file.
+        logs.announce("secretsd.server", where, credentials_file=str(credentials_file))
+    elif created:
+        # Shown once, when the key is made; later starts name only the file.
+        print(access_keys.client_setup(key, url, credentials_file, region))
+    else:
+        print(where)
+
+
 def _serve_on(args, sock, registry, limits, on_ready) -> int:
     from secretsd.api import credentials as access_keys
     from secretsd.api.auth import Authenticator
@@ -201,13 +215,9 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
             )
 
         url = url_of(sock)
-        if created:
-            # Shown once, when the key is made; later starts name only the file.
-            print(access_keys.client_setup(keyring.primary, url, credentials_file, args.region))
-        else:
-            print(f"access keys: {credentials_file} (profile {keyring.primary.profile})")
+        _announce_keys(keyring.primary, created, url, credentials_file, args.region)
         scheduler = _start_rotation(args, service, registry, url, keyring.primary)
-        print(f"secretsd server listening on {url}", flush=True)
+        logs.announce("secretsd.server", f"secretsd server listening on {url}", url=url)
         if on_ready is not None:
             on_ready(url, credentials_file)
         # The one choice of where reads run: on threads when the store says they may wait.

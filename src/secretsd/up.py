@@ -25,7 +25,7 @@ from pathlib import Path
 from secretsd.arguments import port
 from secretsd.private_file import publish_private_file
 
-LISTENING = re.compile(r"listening on (http://\S+)")
+LISTENING = re.compile(r"listening on (https?://[^\s\"]+)")
 TOKEN_FILE = "agent-token"
 AGENT_CONFIG = "agent.toml"
 PROFILE = "secretsd"
@@ -34,7 +34,10 @@ START_SECONDS = 30.0
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="secretsd up", description="Run a secretsd server and an agent in front of it."
+        prog="secretsd up",
+        description="Run a secretsd server and an agent in front of it.",
+        epilog="Every other option of `secretsd server` (--rotation-config, --log-format, "
+        "--database-url, ...) is passed on to the server.",
     )
     parser.add_argument(
         "--data-dir",
@@ -132,8 +135,8 @@ def summary(data_dir: Path, server_url: str, agent_url: str, region: str) -> str
             f"  export AWS_SHARED_CREDENTIALS_FILE={q(str(credentials))} AWS_PROFILE={PROFILE}",
             f"  export AWS_DEFAULT_REGION={q(region)}"
             f" AWS_ENDPOINT_URL_SECRETS_MANAGER={q(server_url)}",
-            "  aws secretsmanager create-secret --name db/app"
-            ' --secret-string \'{"password":"..."}\'',
+            "  aws secretsmanager create-secret --name db/app --secret-string"
+            ' \'{"engine":"mysql","host":"127.0.0.1","username":"app","password":"..."}\'',
             "",
             "Read it through the agent (clients of the AWS agent read AWS_TOKEN):",
             f"  export AWS_TOKEN=file://{token}",
@@ -146,8 +149,20 @@ def summary(data_dir: Path, server_url: str, agent_url: str, region: str) -> str
     )
 
 
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """``up``'s own options, and the server's, checked here so a mistake stops nothing."""
+    from secretsd.server import build_parser as server_parser
+
+    parser = build_parser()
+    args, server_args = parser.parse_known_args(argv)
+    given = server_parser().parse_args(server_args)
+    if given.no_auth:
+        parser.error("--no-auth is not for `up`: its agent signs its requests")
+    return args, server_args
+
+
 def main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args, server_args = parse(argv)
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -159,7 +174,7 @@ def main(argv: list[str]) -> int:
     base_env["PYTHONUNBUFFERED"] = "1"
     me = [sys.executable, "-m", "secretsd.cli"]
     server_cmd = me + ["server", "--port", str(args.port), "--data-dir", str(data_dir)]
-    server_cmd += ["--region", args.region]
+    server_cmd += ["--region", args.region, *server_args]
     server = Child("server", server_cmd, base_env)
     agent: Child | None = None
     try:

@@ -65,6 +65,15 @@ def test_create_with_description_and_tags(sm):
     assert sorted(described["Tags"], key=lambda t: t["Key"]) == sorted(tags, key=lambda t: t["Key"])
 
 
+def test_an_empty_description_is_omitted(sm):
+    # AWS leaves Description out of DescribeSecret and ListSecrets when it is "".
+    name = unique_name("create-nodesc")
+    sm.create_secret(Name=name, SecretString="x", Description="")
+    assert "Description" not in sm.describe_secret(SecretId=name)
+    listed = sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]
+    assert [entry.get("Description") for entry in listed if entry["Name"] == name] == [None]
+
+
 def test_create_without_value_has_no_version(sm):
     name = unique_name("create-empty")
     created = sm.create_secret(Name=name, Description="filled in later")

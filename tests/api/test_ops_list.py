@@ -255,6 +255,20 @@ def test_list_versions_includes_deprecated_without_a_stages_key(sm, five_version
             assert "VersionStages" not in entry, entry
 
 
+def test_list_versions_name_the_default_key(sm, five_versions):
+    # AWS lists KmsKeyIds on every version: "DefaultEncryptionKey" without a customer key.
+    name, _ = five_versions
+    listed = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)["Versions"]
+    assert [v["KmsKeyIds"] for v in listed] == [["DefaultEncryptionKey"]] * 5
+
+
+def test_list_versions_name_the_customer_key(sm):
+    name = unique_name("list-kms")
+    sm.create_secret(Name=name, SecretString="x", KmsKeyId="alias/app-secrets")
+    listed = sm.list_secret_version_ids(SecretId=name)["Versions"]
+    assert [v["KmsKeyIds"] for v in listed] == [["alias/app-secrets"]]
+
+
 def test_list_versions_pages_with_max_results(sm, five_versions):
     name, ids = five_versions
     seen: list[str] = []

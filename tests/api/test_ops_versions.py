@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from secretsd.model import errors
 from tests.api.test_ops_helpers import expect_error, labelled, stages_by_version, token, unique_name
 
 
@@ -212,8 +213,12 @@ def test_same_token_same_value_ignores_new_stages(sm, name):
 
 def test_same_token_different_value_is_resource_exists(sm, name):
     v1 = put(sm, name, "v1")
-    with expect_error("ResourceExistsException"):
+    arn = sm.describe_secret(SecretId=name)["ARN"]
+    # AWS's text, naming the token and the secret's full ARN.
+    with expect_error("ResourceExistsException", errors.token_in_use(v1, arn)):
         sm.put_secret_value(SecretId=name, SecretString="other", ClientRequestToken=v1)
+    with expect_error("ResourceExistsException", errors.token_in_use(v1, arn)):
+        sm.update_secret(SecretId=name, SecretString="other", ClientRequestToken=v1)
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "v1"
 
 

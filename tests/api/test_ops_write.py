@@ -272,6 +272,25 @@ def test_untag_removes_and_ignores_absent_keys(sm, secret):
     assert tags_of(sm, name) == {"b": "2"}
 
 
+def test_tags_is_an_empty_list_once_the_last_tag_is_removed(sm, secret):
+    # AWS omits Tags for a secret never tagged, but answers "Tags": [] once it has had
+    # tags, even after all of them were removed.
+    name, _, _ = secret
+    assert "Tags" not in sm.describe_secret(SecretId=name)
+    sm.tag_resource(SecretId=name, Tags=[{"Key": "a", "Value": "1"}])
+    sm.untag_resource(SecretId=name, TagKeys=["a"])
+    assert sm.describe_secret(SecretId=name)["Tags"] == []
+    listed = sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]
+    assert [entry["Tags"] for entry in listed if entry["Name"] == name] == [[]]
+
+
+def test_tags_given_at_creation_count_as_tagged(sm):
+    name = unique_name("tagged")
+    sm.create_secret(Name=name, SecretString="x", Tags=[{"Key": "a", "Value": "1"}])
+    sm.untag_resource(SecretId=name, TagKeys=["a"])
+    assert sm.describe_secret(SecretId=name)["Tags"] == []
+
+
 def test_tagging_unknown_secret(sm):
     with expect_error("ResourceNotFoundException", errors.SECRET_NOT_FOUND):
         sm.tag_resource(SecretId=unique_name("nope"), Tags=[{"Key": "a", "Value": "1"}])

@@ -2,7 +2,9 @@
 
 The model below is written from the spec's rules alone (a label on at most one version;
 AWSCURRENT moving takes AWSPREVIOUS to the version it left; a put without labels moves
-AWSCURRENT; the first version always gets AWSCURRENT) and shares no code with the server.
+AWSCURRENT; a put that takes AWSCURRENT leaves the old current exactly AWSPREVIOUS, without
+the AWSPENDING a finished rotation left there; the first version always gets AWSCURRENT) and
+shares no code with the server.
 After every step the server's whole label map must equal the model's.
 """
 
@@ -60,10 +62,15 @@ class LabelModel:
         wanted = [CURRENT] if stages is None else list(stages)
         if self.holder(CURRENT) is None and CURRENT not in wanted:
             wanted.append(CURRENT)
+        left = self.holder(CURRENT)
         self.labels[version] = set()
         self.values[version] = value
         for label in wanted:
             self.attach(label, version)
+        if left is not None and left != self.holder(CURRENT):
+            # AWS: PutSecretValue never leaves AWSPENDING on the version it took AWSCURRENT
+            # from; UpdateSecretVersionStage moves only the label it names.
+            self.labels[left].discard(PENDING)
 
 
 class LabelMachine(RuleBasedStateMachine):

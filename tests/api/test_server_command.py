@@ -3,11 +3,13 @@ and a start that fails leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 
 from secretsd import __version__
+from tests.support.server import start_server
 
 SECRETSD = [sys.executable, "-m", "secretsd.cli"]
 
@@ -48,3 +50,18 @@ def test_a_port_in_use_is_named_and_nothing_is_created(tmp_path):
     # No store, no master key, and no access key printed for a server that never ran.
     assert not (tmp_path / "data").exists()
     assert "AWS_SECRET_ACCESS_KEY" not in done.stdout
+
+
+def test_in_json_format_every_line_is_json_and_the_new_key_stays_in_its_file(tmp_path):
+    server = start_server(tmp_path / "data", "--log-format", "json", "--log-level", "debug")
+    try:
+        server.client().create_secret(Name="json/lines", SecretString="marker-value-json")
+    finally:
+        server.stop()
+    lines = [line for line in server.output if line.strip()]
+    records = [json.loads(line) for line in lines]  # each one parses
+    listening = [r for r in records if r["message"].startswith("secretsd server listening on")]
+    assert listening and listening[0]["url"] == server.endpoint_url
+    assert any("credentials_file" in record for record in records)
+    secret_key = server.session().get_credentials().secret_key
+    assert not any(secret_key in line for line in lines)

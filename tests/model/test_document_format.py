@@ -27,9 +27,18 @@ def _document(**changes) -> dict:
     return data
 
 
-def test_this_release_writes_format_1_0() -> None:
-    assert DOCUMENT_FORMAT == (1, 0)
-    assert _document()["format"] == "1.0"
+def test_this_release_writes_format_1_1() -> None:
+    assert DOCUMENT_FORMAT == (1, 1)
+    assert _document()["format"] == "1.1"
+
+
+def test_a_1_0_document_reads_as_never_tagged() -> None:
+    # Format 1.1 added "tagged"; documents written before it lack the field.
+    data = _document(format="1.0")
+    del data["tagged"]
+    secret = Secret.from_document(json.dumps(data).encode())
+    assert secret.tagged is False and secret.extra == {}
+    assert json.loads(secret.to_document())["tagged"] is False
 
 
 def test_documents_of_the_previous_release_still_read() -> None:
@@ -38,13 +47,13 @@ def test_documents_of_the_previous_release_still_read() -> None:
     secret = Secret.from_document(json.dumps(data).encode())
     assert secret.versions["v1"].stages == [AWSCURRENT]
     assert secret.extra == {}
-    assert json.loads(secret.to_document())["format"] == "1.0"
+    assert json.loads(secret.to_document())["format"] == "1.1"
     del data["format"]
     assert Secret.from_document(json.dumps(data).encode()).name == "db"
 
 
 def test_a_newer_minor_reads_edits_and_writes_back_its_fields() -> None:
-    data = _document(format="1.1", replica_status={"eu-west-1": "InSync"}, owner="team-a")
+    data = _document(format="1.2", replica_status={"eu-west-1": "InSync"}, owner="team-a")
     data["versions"][0]["checksum"] = "sha256:abc"
     secret = Secret.from_document(json.dumps(data).encode())
     assert secret.name == "db" and secret.versions["v1"].stages == [AWSCURRENT]
@@ -53,7 +62,7 @@ def test_a_newer_minor_reads_edits_and_writes_back_its_fields() -> None:
     secret.description = "edited by the older release"
     written = json.loads(secret.to_document())
 
-    assert written["format"] == "1.1"
+    assert written["format"] == "1.2"
     assert written["replica_status"] == {"eu-west-1": "InSync"}
     assert written["owner"] == "team-a"
     by_id = {v["version_id"]: v for v in written["versions"]}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from secretsd.cli import main
 from secretsd.store import CREATE, DATABASE_FILE_NAME, open_storage
 from secretsd.store.keys import KEY_FILE_NAME
 from tests.support.server import start_server
+from tests.support.wait import wait_for
 
 HISTORY = [sys.executable, "-m", "secretsd.cli", "rotation", "history"]
 
@@ -94,3 +97,57 @@ def test_secrets_of_another_region_are_found_by_name_full_and_partial_arn(
         text=True,
     )
     assert done.returncode == 1 and "no secret" in done.stderr
+
+
+def test_follow_prints_new_events_as_they_come_and_ends_quietly_on_interrupt(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path / "data", "--scheduler-interval", "0.1")
+    follower = None
+    try:
+        sm = server.client()
+        sm.create_secret(Name="follow/token", SecretString='{"token": "first-value"}')
+        follower = subprocess.Popen(
+            [*HISTORY, "follow/token", "--data-dir", str(server.data_dir)]
+            + ["--follow", "--interval", "0.1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines: list[str] = []
+
+        def pump() -> None:
+            for line in follower.stdout:
+                lines.append(line)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        wait_for(lambda: lines, message="no first line from --follow")
+        assert lines == ["follow/token: no rotation attempts recorded\n"]
+        sm.rotate_secret(SecretId="follow/token", RotationLambdaARN="secretsd-generic")
+        wait_for(
+            lambda: any("succeeded" in line for line in lines),
+            timeout=60,
+            message=f"--follow did not show the rotation end: {lines}",
+        )
+        steps = [line.split()[3] for line in lines[1:] if not line.startswith(" ")]
+        assert steps == [
+            "attempt",
+            "createSecret",
+            "setSecret",
+            "testSecret",
+            "finishSecret",
+            "attempt",
+        ]
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(20) == 0
+        reader.join(10)
+        assert "Traceback" not in follower.stderr.read()
+    finally:
+        if follower is not None:
+            if follower.poll() is None:
+                follower.kill()
+                follower.wait()
+            follower.stdout.close()
+            follower.stderr.close()
+        server.stop()

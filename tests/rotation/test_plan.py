@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+
+import pytest
 
 from secretsd.model import versions
 from secretsd.model.secret import AWSPENDING, Secret
-from secretsd.rotation.orchestrator import REDACTED, scrub
+from secretsd.rotation.redaction import REDACTED, is_secret_field, scrub
 from secretsd.rotation.scheduler import Action, Backoff, backoff_after, plan
 
 T0 = datetime(2024, 2, 27, 12, tzinfo=UTC).timestamp()
@@ -69,10 +72,61 @@ def test_backoff_doubles_up_to_a_ceiling():
     assert delays == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
 
 
-def test_scrub_masks_values_and_json_fields_but_not_short_words():
+def test_scrub_masks_credentials_and_plain_values_but_not_short_words():
     stored = [b'S{"username": "app", "password": "hunter2-long"}', b"Splain-token-value"]
     text = "login failed for app with hunter2-long; token plain-token-value"
     cleaned = scrub(text, stored)
     assert "hunter2-long" not in cleaned and "plain-token-value" not in cleaned
     assert cleaned.count(REDACTED) == 2
     assert "for app with" in cleaned  # three letters are too short to mask usefully
+
+
+def test_scrub_keeps_what_an_operator_needs_to_find_the_fault():
+    secret = {
+        "engine": "mysql",
+        "host": "db.internal.example",
+        "username": "app_user",
+        "password": "s3cret-pass",
+        "masterarn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:master-AbCdEf",
+        "ssl": {"client_key": "-----BEGIN KEY-----abc", "ca": "rds-ca-2019"},
+        "api_tokens": ["tok-one-1111", "tok-two-2222"],
+    }
+    stored = [b"S" + json.dumps(secret).encode()]
+    text = (
+        "cannot log in to db.internal.example as app_user with s3cret-pass "
+        f"(master {secret['masterarn']}, ca rds-ca-2019, key -----BEGIN KEY-----abc, "
+        "tokens tok-one-1111 tok-two-2222)"
+    )
+    cleaned = scrub(text, stored)
+    for kept in ("db.internal.example", "app_user", secret["masterarn"], "rds-ca-2019"):
+        assert kept in cleaned
+    for masked in ("s3cret-pass", "-----BEGIN KEY-----abc", "tok-one-1111", "tok-two-2222"):
+        assert masked not in cleaned
+    assert cleaned.count(REDACTED) == 4
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "password",
+        "Password",
+        "passwd",
+        "db_pwd",
+        "client_secret",
+        "token",
+        "apiKey",
+        "private_key",
+        "credentials",
+        "auth",
+        "passphrase",
+    ],
+)
+def test_credential_names_are_secret(name):
+    assert is_secret_field(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["host", "username", "engine", "port", "dbname", "masterarn", "ssl", "region"]
+)
+def test_connection_facts_are_not_secret(name):
+    assert not is_secret_field(name)

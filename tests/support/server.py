@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
-LISTENING = re.compile(r"listening on (http://\S+)")
+LISTENING = re.compile(r"listening on (https?://[^\s\"]+)")
 REGION = "us-east-1"
 _CLIENT_LOCK = threading.Lock()
 

@@ -127,6 +127,14 @@ def secret_exists(name: str) -> str:
     return f"The operation failed because the secret {name} already exists."
 
 
+def token_in_use(token: str, arn: str) -> str:
+    """A ClientRequestToken repeated with another value, in AWS's words."""
+    return (
+        f"You can't use ClientRequestToken {token} because that value is already in use for "
+        f"a version of secret {arn}."
+    )
+
+
 def value_not_found_for_stage(stage: str) -> str:
     return f"Secrets Manager can't find the specified secret value for staging label: {stage}"
 

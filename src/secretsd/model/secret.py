@@ -5,8 +5,8 @@ live beside it, one per version, behind the encryption layer.
 
 Theory of operation: document formats. A document says which format wrote it, as
 ``"format": "MAJOR.MINOR"`` (releases before formats had minors wrote the bare integer 1,
-read as "1.0"). The two numbers promise different things, so that a rolling upgrade of
-several nodes over one PostgreSQL store is safe:
+read as "1.0"; 1.1 added ``tagged``). The two numbers promise different things, so that a
+rolling upgrade of several nodes over one PostgreSQL store is safe:
 
 - A newer *minor* format only adds fields that an older release may carry without
   understanding them. This release keeps such fields, at the top level and in each version,
@@ -35,7 +35,7 @@ AWSPREVIOUS = "AWSPREVIOUS"
 AWSPENDING = "AWSPENDING"
 
 # (major, minor) of the documents this release writes.
-DOCUMENT_FORMAT = (1, 0)
+DOCUMENT_FORMAT = (1, 1)
 _FORMAT = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 # Attributes kept beside the document's fields rather than as fields of their own.
 _NOT_IN_DOCUMENTS = ("extra", "versions", "document_format")
@@ -87,6 +87,10 @@ class Secret:
     description: str | None = None
     kms_key_id: str | None = None
     tags: list[dict[str, str]] = field(default_factory=list)
+    # Whether the secret has ever had a tag: AWS answers ``"Tags": []`` once the last tag
+    # is removed, and omits Tags only for a secret never tagged. Absent from documents
+    # written before format 1.1, where it reads as never tagged.
+    tagged: bool = False
     last_accessed: float | None = None
     deleted_date: float | None = None
     deletion_date: float | None = None

@@ -11,7 +11,7 @@ Nothing here reads a clock or draws random numbers: ``now`` and ids come in as a
 from __future__ import annotations
 
 from . import errors
-from .secret import AWSCURRENT, AWSPREVIOUS, Secret, Version
+from .secret import AWSCURRENT, AWSPENDING, AWSPREVIOUS, Secret, Version
 
 MAX_STAGES_PER_VERSION = 20
 MAX_DEPRECATED_KEPT = 100
@@ -52,6 +52,8 @@ def add_version(
     """Add a new version with ``stages`` (default AWSCURRENT); return purged version ids.
 
     The first version of a secret always gets AWSCURRENT, whatever the caller asked for.
+    A version that held AWSCURRENT and AWSPENDING together loses both when the new version
+    takes AWSCURRENT; ``attach`` alone, as UpdateSecretVersionStage uses it, keeps AWSPENDING.
     """
     if version_id in secret.versions:
         raise AssertionError("the service resolves an existing ClientRequestToken first")
@@ -62,9 +64,14 @@ def add_version(
         )
     if secret.holder(AWSCURRENT) is None and AWSCURRENT not in wanted:
         wanted.insert(0, AWSCURRENT)
+    left = secret.holder(AWSCURRENT)
     secret.versions[version_id] = Version(version_id, now, [], has_value=has_value)
     for stage in wanted:
         attach(secret, stage, version_id)
+    if left is not None and AWSCURRENT not in left.stages and AWSPENDING in left.stages:
+        # AWSPENDING beside AWSCURRENT is what a finished rotation leaves; AWS drops it when
+        # a new version takes AWSCURRENT, so the old current is exactly AWSPREVIOUS.
+        detach(secret, AWSPENDING, left.version_id)
     secret.last_changed = now
     return purge_deprecated(secret, now)
 

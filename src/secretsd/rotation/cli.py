@@ -6,10 +6,14 @@ import argparse
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime
 
 from secretsd.arguments import add_store_arguments
 from secretsd.service import StorageError, open_service
+
+# More events than rotations write between two looks of --follow, however busy.
+FOLLOW_WINDOW = 500
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_arguments(history)
     history.add_argument("--limit", type=int, default=50, help="newest events shown (50)")
     history.add_argument("--json", action="store_true", help="one JSON object per line")
+    history.add_argument(
+        "--follow", action="store_true", help="keep printing new events until interrupted"
+    )
+    history.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between looks with --follow (1)"
+    )
     return parser
 
 
@@ -38,6 +48,8 @@ def format_event(at: float, event: dict) -> str:
 def main(argv: list[str]) -> int:
     try:
         return _history(build_parser().parse_args(argv))
+    except KeyboardInterrupt:
+        return 0  # how --follow ends
     except BrokenPipeError:
         # The reader (``| head``) has what it wanted. Point stdout at /dev/null so the
         # interpreter's final flush does not fail again.
@@ -63,19 +75,31 @@ def _history(args: argparse.Namespace) -> int:
         if secret is None:
             print(f"secretsd rotation: no secret {args.secret} in the store", file=sys.stderr)
             return 1
-        events = service.storage.read_events(secret.arn, args.limit)
+        # Following, the first look also reads what it does not print, so that the next
+        # look can tell new events from old ones it skipped.
+        window = max(args.limit, FOLLOW_WINDOW) if args.follow else args.limit
+        events = service.storage.read_events(secret.arn, window)
+        if not events and not args.json:
+            print(f"{secret.name}: no rotation attempts recorded", flush=True)
+        _print_events(events[-args.limit :] if args.limit > 0 else [], args.json)
+        seen = set(events)
+        while args.follow:
+            time.sleep(args.interval)
+            events = service.storage.read_events(secret.arn, window)
+            _print_events([event for event in events if event not in seen], args.json)
+            seen = set(events)
     except StorageError as exc:
         print(f"secretsd rotation: {exc}", file=sys.stderr)
         return 1
     finally:
         service.storage.close()
-    if not events and not args.json:
-        print(f"{secret.name}: no rotation attempts recorded")
-        return 0
+    return 0
+
+
+def _print_events(events: list[tuple[float, bytes]], as_json: bool) -> None:
     for at, raw in events:
         event = json.loads(raw)
-        if args.json:
-            print(json.dumps({"time": at, **event}))
+        if as_json:
+            print(json.dumps({"time": at, **event}), flush=True)
         else:
-            print(format_event(at, event))
-    return 0
+            print(format_event(at, event), flush=True)

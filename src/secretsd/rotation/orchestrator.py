@@ -8,12 +8,11 @@ stored: a function that puts a password into an exception message does not leak 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +22,12 @@ from secretsd.model.secret import AWSCURRENT, AWSPENDING, Secret
 from secretsd.rotation.functions.common import service_environment
 from secretsd.service import Edit, SecretsService
 
+from .redaction import scrub
 from .registry import FunctionRegistry
 
 log = logging.getLogger("secretsd.rotation")
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
-REDACTED = "********"
-MIN_REDACTED_LENGTH = 4
 
 
 @dataclass
@@ -42,33 +40,6 @@ class InvocationContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def scrub(text: str, secrets: Iterable[bytes]) -> str:
-    """``text`` with every secret value, and every string field inside JSON values, masked."""
-    words: set[str] = set()
-    for stored in secrets:
-        plain = stored[1:].decode(errors="replace") if stored[:1] == b"S" else ""
-        if not plain:
-            continue
-        words.add(plain)
-        with contextlib.suppress(ValueError):
-            words.update(_strings(json.loads(plain)))
-    for word in sorted(words, key=len, reverse=True):
-        if len(word) >= MIN_REDACTED_LENGTH:
-            text = text.replace(word, REDACTED)
-    return text
 
 
 class Rotator:

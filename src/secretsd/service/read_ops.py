@@ -154,7 +154,7 @@ class ReadOperations:
             max_results=max_results,
         )
         response: Body = {
-            "Versions": [version_entry(v) for v in chunk],
+            "Versions": [version_entry(secret, v) for v in chunk],
             "ARN": secret.arn,
             "Name": secret.name,
         }

@@ -16,7 +16,8 @@ def _metadata(secret: Secret) -> Body:
     fields: list[tuple[str, Any]] = [
         ("ARN", secret.arn),
         ("Name", secret.name),
-        ("Description", secret.description),
+        # AWS omits an empty description as it omits an absent one.
+        ("Description", secret.description or None),
         ("KmsKeyId", secret.kms_key_id),
         ("RotationEnabled", secret.rotation_enabled),
         ("RotationLambdaARN", secret.rotation_lambda_arn),
@@ -26,7 +27,7 @@ def _metadata(secret: Secret) -> Body:
         ("LastAccessedDate", secret.last_accessed),
         ("DeletedDate", secret.deleted_date),
         ("NextRotationDate", secret.next_rotation if secret.rotation_enabled else None),
-        ("Tags", secret.tags or None),
+        ("Tags", secret.tags if secret.tags or secret.tagged else None),
     ]
     return {key: value for key, value in fields if value is not None}
 
@@ -63,11 +64,18 @@ def secret_value_entry(secret: Secret, version: Version, value: bytes) -> Body:
     return body
 
 
-def version_entry(version: Version) -> Body:
+# What AWS names the AWS-managed key of a secret created without KmsKeyId.
+DEFAULT_KMS_KEY = "DefaultEncryptionKey"
+
+
+def version_entry(secret: Secret, version: Version) -> Body:
     body: Body = {"VersionId": version.version_id}
     if version.stages:
         body["VersionStages"] = list(version.stages)
     if version.last_accessed is not None:
         body["LastAccessedDate"] = version.last_accessed
+    # AWS names the key each version was encrypted under; versions don't record theirs, so
+    # every version is listed under the secret's present key.
+    body["KmsKeyIds"] = [secret.kms_key_id or DEFAULT_KMS_KEY]
     body["CreatedDate"] = version.created
     return body

@@ -136,6 +136,11 @@ class SecretsService(ReadOperations, RotationOperations):
         for action in deferred:
             action()
 
+    def stamp(self) -> float:
+        """The time to record on a secret or version: AWS's dates have milliseconds, and
+        rounding here, where they are made, keeps stored and returned dates the same."""
+        return round(self.clock(), 3)
+
     def call(self, operation: str, body: Body, caller: Caller | None = None) -> Body:
         """Run ``operation`` for ``caller``; None is the service's own machinery and tools,
         like the account's root allowed everything."""
@@ -261,7 +266,7 @@ class SecretsService(ReadOperations, RotationOperations):
             secret, revision = self.load(secret_id)
             if secret.scheduled_for_deletion and not allow_deleted:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
-            now = self.clock()
+            now = self.stamp()
             result, change = edit(secret, now)
             if not change.changed:
                 return result
@@ -312,7 +317,7 @@ class SecretsService(ReadOperations, RotationOperations):
                 return {"ARN": secret.arn, "Name": secret.name, "VersionId": token}
             raise errors.ResourceExists(errors.secret_exists(name))
 
-        now = self.clock()
+        now = self.stamp()
         arn = make_arn(self.region, self.account, name, self.new_suffix())
         secret = Secret(
             arn=arn,
@@ -322,6 +327,7 @@ class SecretsService(ReadOperations, RotationOperations):
             description=description,
             kms_key_id=kms_key_id or None,
             tags=tags,
+            tagged=bool(tags),
         )
         put_values = {}
         if value is not None:
@@ -357,10 +363,7 @@ class SecretsService(ReadOperations, RotationOperations):
             secret.last_changed = now
             return Edit(True, {token: value})
         if self.storage.read_value(secret.arn, token) != value:
-            raise errors.ResourceExists(
-                f"You can't modify an existing version, you can only create a new version. "
-                f"The version {token} already exists with a different value."
-            )
+            raise errors.ResourceExists(errors.token_in_use(token, secret.arn))
         return Edit()
 
     def put_secret_value(self, body: Body) -> Body:
@@ -446,7 +449,8 @@ class SecretsService(ReadOperations, RotationOperations):
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.MARKED_FOR_DELETION)
             secret.deleted_date = now
-            secret.deletion_date = now + (window or 30) * DAY
+            # Rounded again: adding days to a millisecond can leave float noise behind.
+            secret.deletion_date = round(now + (window or 30) * DAY, 3)
             response = {
                 "ARN": secret.arn,
                 "Name": secret.name,
@@ -457,7 +461,7 @@ class SecretsService(ReadOperations, RotationOperations):
         return self._mutate(secret_id, edit, allow_deleted=True)
 
     def _force_delete(self, secret_id: str) -> Body:
-        now = self.clock()
+        now = self.stamp()
         for attempt in range(MAX_CONFLICT_RETRIES):
             conflict_backoff(attempt)
             try:
@@ -503,6 +507,7 @@ class SecretsService(ReadOperations, RotationOperations):
             if len(merged) > 50:
                 raise errors.LimitExceeded("A secret can have at most 50 tags.")
             secret.tags = [{"Key": k, "Value": v} for k, v in merged.items()]
+            secret.tagged = secret.tagged or bool(secret.tags)
             return {}, Edit(True)
 
         return self._mutate(params.secret_id(body), edit)

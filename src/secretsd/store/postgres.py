@@ -217,8 +217,19 @@ class PostgresStorage(Storage):
         try:
             yield held
         finally:
-            # Ending the session releases every advisory lock it took.
-            conn.close()
+            try:
+                if held:
+                    # Released here, not left to the session's end: the server ends a
+                    # closed session in its own time, and until then another node's claim
+                    # would still find the lock taken.
+                    conn.execute(
+                        "SELECT pg_advisory_unlock(hashtext(%s), hashtext(%s))",
+                        (self.schema, name),
+                    )
+            except psycopg.Error:
+                pass  # a broken session drops its locks as it ends
+            finally:
+                conn.close()
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
