@@ -17,7 +17,7 @@ from secretsd.api import guard
 from secretsd.api.app import ApiApp
 from secretsd.api.credentials import CredentialsError
 from secretsd.arguments import port
-from secretsd.model.errors import MalformedIamPolicy, SecretsManagerError
+from secretsd.model.errors import SecretsManagerError
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import AccessRecorder, RotationRequests, SecretsService
 from secretsd.service.identities import IdentityService
@@ -201,9 +201,7 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
             rotation_requests=RotationRequests(),
             accesses=accesses,
         )
-        identities = IdentityService(
-            storage, account=args.account, parse_policy=_parse_policy_document
-        )
+        identities = IdentityService(storage, account=args.account)
         authenticate = None
         if not args.no_auth:
             authenticate = Authenticator(
@@ -236,15 +234,6 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         storage.close()
     log.info("server stopped")
     return 0
-
-
-def _parse_policy_document(text: str) -> object:
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise MalformedIamPolicy("Syntax errors in policy.") from None
 
 
 def function_environment(url: str, key, region: str) -> dict[str, str]:

@@ -35,6 +35,7 @@ from secretsd.api.iam import QueryApi, service_of
 from secretsd.model import errors
 from secretsd.model.identity import Caller, root_caller
 from secretsd.service import SecretsService
+from secretsd.service.authorization import NOWHERE, Origin
 from secretsd.service.writer import GroupWriter
 
 log = logging.getLogger("secretsd.api")
@@ -94,6 +95,12 @@ class RequestIds:
         return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
 
 
+def origin_of(scope: dict) -> Origin:
+    """What the connection tells policies: the client's address, and whether it is TLS."""
+    client = scope.get("client")
+    return Origin(client[0] if client else None, scope.get("scheme") == "https")
+
+
 def error_response(error: errors.SecretsManagerError) -> tuple[int, bytes]:
     return error.status, encode({"__type": error.code, "Message": error.message})
 
@@ -141,16 +148,18 @@ class ApiApp:
             self.readers.shutdown(wait=False, cancel_futures=True)
 
     async def _read(
-        self, operation: str, request: dict[str, Any], caller: Caller
+        self, operation: str, request: dict[str, Any], caller: Caller, origin: Origin
     ) -> dict[str, Any]:
         if operation in BULK_READS:
             pool = self.bulk_readers
         elif self.readers is None or operation in STORELESS:
-            return self.service.call(operation, request, caller)
+            return self.service.call(operation, request, caller, origin)
         else:
             pool = self.readers
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, self.service.call, operation, request, caller)
+        return await loop.run_in_executor(
+            pool, self.service.call, operation, request, caller, origin
+        )
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -178,10 +187,12 @@ class ApiApp:
                 access_key = caller.access_key_id
                 operation = self._operation(scope)
                 request = self._decode(body, scope.get("query_string", b""))
+                # The root is allowed everything: where it called from matters to no policy.
+                origin = NOWHERE if caller.is_root else origin_of(scope)
                 if operation in READ_ONLY:
-                    result = await self._read(operation, request, caller)
+                    result = await self._read(operation, request, caller, origin)
                 else:
-                    result = await self.writer.call(operation, request, caller)
+                    result = await self.writer.call(operation, request, caller, origin)
                 status, payload = 200, encode(result)
                 outcome = "ok"
         except errors.SecretsManagerError as exc:

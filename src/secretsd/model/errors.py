@@ -106,6 +106,12 @@ class AccessDenied(AuthError):
     code = "AccessDeniedException"
 
 
+class NotAuthorized(SecretsManagerError):
+    """A request that IAM's evaluation refused: HTTP 400, unlike a signature's AccessDenied."""
+
+    code = "AccessDeniedException"
+
+
 # Messages recorded from the real service.
 SECRET_NOT_FOUND = "Secrets Manager can't find the specified secret."
 STAGE_NOT_ON_VERSION = (

@@ -20,10 +20,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from secretsd.model import errors, iam
 from secretsd.model.identity import Caller
+from secretsd.model.policy import Policy, PolicyError, RequestContext, evaluate, parse_policy
 from secretsd.model.secret import UnreadableRecord
 from secretsd.store.base import Conflict, Storage, StoredUser, UserChange
 
@@ -33,8 +35,14 @@ log = logging.getLogger("secretsd.iam")
 
 Body = dict[str, Any]
 MAX_RETRIES = 16
-# Turns a policy's text into the parsed form the evaluator takes; raises MalformedIamPolicy.
-PolicyParser = Callable[[str], object]
+
+
+def parse_identity_policy(text: str) -> Policy:
+    """A user's inline policy, or IAM's MalformedPolicyDocument error."""
+    try:
+        return parse_policy(text, kind="identity")
+    except PolicyError as exc:
+        raise errors.MalformedIamPolicy(exc.message) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +64,11 @@ class IdentityService:
         *,
         account: str = "123456789012",
         clock: Callable[[], float] = time.time,
-        parse_policy: PolicyParser,
-        authorize: Callable[[Caller, str, str], None] | None = None,
         sessions: SessionKeys | None = None,
     ) -> None:
         self.storage = storage
         self.account = account
         self.clock = clock
-        self.parse_policy = parse_policy
-        # (caller, action, resource ARN) -> None or raise AccessDenied; None lets only root.
-        self._authorize = authorize
         self.sessions = sessions or SessionKeys(account)
         self._known: dict[str, _Known] = {}
         self._known_lock = threading.Lock()
@@ -119,11 +122,15 @@ class IdentityService:
             resource = caller.arn
         else:
             resource = f"arn:aws:iam::{self.account}:user/"
-        if self._authorize is None:
+        keys = {"aws:CurrentTime": datetime.fromtimestamp(self.clock(), UTC)}
+        context = RequestContext(action, resource, caller, keys)
+        policies = [p for p in caller.policies if isinstance(p, Policy)]
+        decision = evaluate(context, policies, None)
+        if not decision.allowed:
+            reason = decision.denied_by or "no-allow"
             raise errors.IamAccessDenied(
-                errors.not_authorized(caller.arn, action, resource, "no-allow")
+                errors.not_authorized(caller.arn, action, resource, reason)
             )
-        self._authorize(caller, action, resource)
 
     # -- authentication -------------------------------------------------------------------
 
@@ -153,7 +160,7 @@ class IdentityService:
         if info is None or info.status != iam.ACTIVE:
             return None
         try:
-            policies = tuple(self.parse_policy(text) for text in user.policies.values())
+            policies = tuple(parse_identity_policy(text) for text in user.policies.values())
         except errors.SecretsManagerError as exc:
             # Refused when stored, so this is a policy this release reads differently: better
             # no access than access without one of the user's policies (it may deny).
@@ -352,7 +359,7 @@ class IdentityService:
         name = _required(body, "UserName", "userName")
         policy_name = iam.check_name("policyName", _required(body, "PolicyName", "policyName"), 128)
         document = _required(body, "PolicyDocument", "policyDocument")
-        self.parse_policy(document)
+        parse_identity_policy(document)
 
         def edit(user: iam.User, revision: int, now: float) -> tuple[Body, UserChange]:
             user.put_policy(policy_name, document)

@@ -29,6 +29,7 @@ from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
 from .accesses import AccessRecorder
+from .authorization import NOWHERE, Authorization, Origin
 from .documents import DocumentCache
 from .edits import Edit, secret_change
 from .read_ops import ReadOperations
@@ -93,6 +94,7 @@ class SecretsService(ReadOperations, RotationOperations):
         self._refusals: set[tuple[str, str]] = set()
         self._documents = DocumentCache()
         self.arn_prefix = f"{ARN_PREFIX}{region}:{account}:secret:"
+        self.authorization = Authorization(self.find, self.arn_prefix, self.clock)
         self.operations: dict[str, Handler] = {
             "CreateSecret": self.create_secret,
             "GetSecretValue": self.get_secret_value,
@@ -141,13 +143,35 @@ class SecretsService(ReadOperations, RotationOperations):
         rounding here, where they are made, keeps stored and returned dates the same."""
         return round(self.clock(), 3)
 
-    def call(self, operation: str, body: Body, caller: Caller | None = None) -> Body:
-        """Run ``operation`` for ``caller``; None is the service's own machinery and tools,
-        like the account's root allowed everything."""
+    def call(
+        self,
+        operation: str,
+        body: Body,
+        caller: Caller | None = None,
+        origin: Origin = NOWHERE,
+    ) -> Body:
+        """Run ``operation`` for ``caller`` coming from ``origin``, if its policies allow it.
+
+        None is the service's own machinery and tools: like the account's root, allowed
+        everything without evaluating a policy."""
         handler = self.operations.get(operation)
         if handler is None:
             raise errors.UnknownOperation(f"The operation {operation} is not supported.")
+        if caller is not None and not caller.is_root:
+            self.authorization.check(operation, body, caller, origin)
+            if operation == "BatchGetSecretValue":
+                return self.batch_get_secret_value(
+                    body, self.authorization.check_each(caller, origin)
+                )
         return handler(body)
+
+    def find(self, secret_id: str) -> Secret | None:
+        """The secret ``secret_id`` names, shared (never change it), or None: for
+        authorization, which must not tell a caller it does not exist."""
+        try:
+            return self.read(secret_id)[0]
+        except (errors.ResourceNotFound, errors.DecryptionFailure):
+            return None
 
     # -- loading and committing -------------------------------------------------------
 

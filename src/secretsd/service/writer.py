@@ -19,6 +19,7 @@ from typing import Any
 from secretsd.model import errors
 from secretsd.model.identity import Caller
 
+from .authorization import NOWHERE, Origin
 from .secrets import SecretsService
 
 log = logging.getLogger("secretsd.service")
@@ -35,11 +36,15 @@ class GroupWriter:
         self._thread.start()
 
     async def call(
-        self, operation: str, request: dict[str, Any], caller: Caller | None = None
+        self,
+        operation: str,
+        request: dict[str, Any],
+        caller: Caller | None = None,
+        origin: Origin = NOWHERE,
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((operation, request, caller, loop, future))
+        self._queue.put((operation, request, (caller, origin), loop, future))
         return await future
 
     def close(self) -> None:
@@ -67,8 +72,8 @@ class GroupWriter:
             outcomes: list[tuple[bool, Any]] = []
             try:
                 with self.service.group_commit():
-                    for operation, request, caller, _, _ in group:
-                        outcomes.append(self._one(operation, request, caller))
+                    for operation, request, (caller, origin), _, _ in group:
+                        outcomes.append(self._one(operation, request, caller, origin))
             except Exception:
                 log.exception("group commit failed")
                 lost = errors.InternalServiceError("The change could not be stored; try again.")
@@ -77,10 +82,10 @@ class GroupWriter:
                 loop.call_soon_threadsafe(_settle, future, ok, value)
 
     def _one(
-        self, operation: str, request: dict[str, Any], caller: Caller | None
+        self, operation: str, request: dict[str, Any], caller: Caller | None, origin: Origin
     ) -> tuple[bool, Any]:
         try:
-            return True, self.service.call(operation, request, caller)
+            return True, self.service.call(operation, request, caller, origin)
         except errors.SecretsManagerError as exc:
             return False, exc
         except Exception:
