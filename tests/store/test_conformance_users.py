@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from secretsd.model.errors import DecryptionFailure
 from secretsd.store.base import Conflict, Storage, StoredUser, TamperedRecord, UserChange
 from secretsd.store.encryption import EncryptedStorage
 
@@ -142,3 +143,42 @@ def test_the_encrypted_store_seals_key_secrets_and_refuses_an_edited_user(store:
         store.load_user("sealed")
     with pytest.raises(TamperedRecord):
         store.load_access_key("AKIASEALED0000000000")
+
+
+def test_a_key_moved_to_another_users_row_does_not_open(store: Storage) -> None:
+    if not isinstance(store, EncryptedStorage):
+        pytest.skip("a property of the encryption layer")
+    create(store, "alice", AKIAALICE00000000000=b"alice-secret")
+    create(store, "admin")
+    assert store.load_access_key("AKIAALICE00000000000") is not None  # opened once, remembered
+    inner = store.inner
+    # Below the encryption layer, alice's key is re-pointed at the admin's row.
+    if hasattr(inner, "_conn"):
+        conn = inner._conn()
+        conn.execute("UPDATE iam_access_keys SET folded = 'admin'")
+    else:
+        with inner._pool.connection() as conn:
+            conn.execute("UPDATE iam_access_keys SET folded = 'admin'")
+    with pytest.raises(DecryptionFailure):
+        store.load_access_key("AKIAALICE00000000000")
+
+
+def test_the_change_marker_moves_with_every_commit_anywhere(reopen) -> None:
+    store, other = reopen(), reopen()
+    create(store, "marked")
+    before = store.change_marker()
+    if before is None:
+        pytest.skip("this backend has no change marker: every read goes to the store")
+    assert store.change_marker() == before
+    # Another connection (as another process would) commits: the marker moves.
+    other.commit_user(UserChange("marked", 1, b"changed"))
+    after_other = store.change_marker()
+    assert after_other != before
+    # This very store commits, from this thread and from another: it moves again.
+    store.commit_user(UserChange("marked", 2, b"again"))
+    after_own = store.change_marker()
+    assert after_own != after_other
+    thread = threading.Thread(target=store.commit_user, args=(UserChange("marked", 3, b"x"),))
+    thread.start()
+    thread.join()
+    assert store.change_marker() != after_own

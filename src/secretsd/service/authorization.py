@@ -11,6 +11,15 @@ and the conditions on its tags all need it; but a refusal says the same whether 
 not (the resource in the message is the one the caller named), and "not found" is only ever
 said to a caller who was allowed to ask. A secret that doesn't exist is matched under the
 ARN its name would have, without the random suffix.
+
+Decisions are remembered. ``evaluate`` is a pure function of the policies, the action, the
+resource, the caller and the condition keys it looks up; a context that records which keys
+the evaluation looked up (``_Traced``) tells which of the request's values the decision
+depended on. A later request by the same caller object (the same policies: a changed user is
+a new caller) for the same action, resource and resource policy, whose values of exactly
+those keys are equal, gets the same decision without evaluating again. A policy that looks
+at the time (``aws:CurrentTime``) sees a new value on every request, so its decisions are
+never reused.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from typing import Any
 
 from secretsd.model import errors
 from secretsd.model.identity import Caller
-from secretsd.model.policy import Policy, RequestContext, evaluate, parse_policy
+from secretsd.model.policy import Decision, Policy, RequestContext, evaluate, parse_policy
 from secretsd.model.policy.document import PolicyError
 from secretsd.model.secret import Secret
 
@@ -56,6 +65,27 @@ _REQUEST_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "PutResourcePolicy": (("BlockPublicPolicy", "secretsmanager:BlockPublicPolicy"),),
 }
 _POLICY_CACHE = 1024
+_DECISION_CACHE = 8192
+# Decisions kept per (caller, action, resource, resource policy): distinct key values.
+_DECISIONS_PER_REQUEST_KIND = 4
+_MISSING = object()
+
+
+class _Traced(RequestContext):
+    """A request context that records the condition keys the evaluation looks up."""
+
+    __slots__ = ("consulted",)
+
+    def lookup(self, key: str) -> object:
+        self.consulted.add(key)  # type: ignore[attr-defined]
+        return RequestContext.lookup(self, key)
+
+
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    caller: Caller  # held, so that the id in the cache key can't be reused meanwhile
+    depends_on: tuple[tuple[str, object], ...]
+    decision: Decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +113,7 @@ class Authorization:
         self._arn_prefix = arn_prefix
         self._clock = clock
         self._policies: dict[str, Policy | None] = {}
+        self._decisions: dict[tuple, list[_Remembered]] = {}
         self._lock = threading.Lock()
 
     def check(self, operation: str, body: Body, caller: Caller, origin: Origin) -> None:
@@ -112,11 +143,11 @@ class Authorization:
             secret = self._find(named)
             resource = secret.arn if secret is not None else self._arn_for(named)
         keys = self._keys(body, operation, origin)
-        keys["secretsmanager:SecretId"] = named
+        keys["secretsmanager:secretid"] = named
         if secret is not None:
             self._secret_keys(secret, keys)
         elif operation == "CreateSecret":
-            keys["secretsmanager:Name"] = named
+            keys["secretsmanager:name"] = named
         self._decide(caller, action, resource, named, secret, keys)
 
     def check_each(self, caller: Caller, origin: Origin) -> Callable[[str, Secret | None], None]:
@@ -124,7 +155,7 @@ class Authorization:
 
         def check(named: str, secret: Secret | None) -> None:
             keys = self._keys({}, "GetSecretValue", origin)
-            keys["secretsmanager:SecretId"] = named
+            keys["secretsmanager:secretid"] = named
             if secret is not None:
                 self._secret_keys(secret, keys)
             resource = secret.arn if secret is not None else self._arn_for(named)
@@ -138,37 +169,41 @@ class Authorization:
         return named if named.startswith("arn:") else f"{self._arn_prefix}{named}"
 
     def _keys(self, body: Body, operation: str, origin: Origin) -> dict[str, object]:
+        now = self._clock()
+        # Named in lower case, as the evaluator looks them up.
         keys: dict[str, object] = {
-            "aws:CurrentTime": datetime.fromtimestamp(self._clock(), UTC),
-            "aws:SecureTransport": origin.secure_transport,
+            "aws:currenttime": datetime.fromtimestamp(now, UTC),
+            "aws:epochtime": int(now),
+            "aws:securetransport": origin.secure_transport,
         }
         if origin.source_ip is not None:
-            keys["aws:SourceIp"] = origin.source_ip
+            keys["aws:sourceip"] = origin.source_ip
         for member, key in _REQUEST_KEYS.get(operation, ()):
             value = body.get(member)
             if value is not None:
-                keys[key] = value
+                keys[key.lower()] = value
         if operation in ("CreateSecret", "TagResource"):
             tags = body.get("Tags")
             if isinstance(tags, list):
                 pairs = [t for t in tags if isinstance(t, dict) and isinstance(t.get("Key"), str)]
                 for tag in pairs:
-                    keys[f"aws:RequestTag/{tag['Key']}"] = tag.get("Value", "")
-                keys["aws:TagKeys"] = [tag["Key"] for tag in pairs]
+                    keys[f"aws:requesttag/{tag['Key'].lower()}"] = tag.get("Value", "")
+                keys["aws:tagkeys"] = [tag["Key"] for tag in pairs]
         elif operation == "UntagResource":
             tag_keys = body.get("TagKeys")
             if isinstance(tag_keys, list):
-                keys["aws:TagKeys"] = [k for k in tag_keys if isinstance(k, str)]
+                keys["aws:tagkeys"] = [k for k in tag_keys if isinstance(k, str)]
         return keys
 
     @staticmethod
     def _secret_keys(secret: Secret, keys: dict[str, object]) -> None:
-        keys["secretsmanager:Name"] = secret.name
+        keys["secretsmanager:name"] = secret.name
         for tag in secret.tags:
-            keys[f"aws:ResourceTag/{tag['Key']}"] = tag["Value"]
-            keys[f"secretsmanager:ResourceTag/{tag['Key']}"] = tag["Value"]
+            key = tag["Key"].lower()
+            keys[f"aws:resourcetag/{key}"] = tag["Value"]
+            keys[f"secretsmanager:resourcetag/{key}"] = tag["Value"]
         if secret.rotation_lambda_arn:
-            keys["secretsmanager:resource/AllowRotationLambdaArn"] = secret.rotation_lambda_arn
+            keys["secretsmanager:resource/allowrotationlambdaarn"] = secret.rotation_lambda_arn
 
     def _resource_policy(self, secret: Secret | None) -> Policy | None:
         text = resource_policy_text(secret)
@@ -195,14 +230,44 @@ class Authorization:
         secret: Secret | None,
         keys: dict[str, object],
     ) -> None:
-        context = RequestContext(action, resource, caller, keys)
-        policies = [p for p in caller.policies if isinstance(p, Policy)]
-        decision = evaluate(context, policies, self._resource_policy(secret))
+        decision = self._decision(caller, action, resource, secret, keys)
         if decision.allowed:
             return
         raise errors.NotAuthorized(
             errors.not_authorized(caller.arn, action, named, decision.denied_by or "no-allow")
         )
+
+    def _decision(
+        self,
+        caller: Caller,
+        action: str,
+        resource: str,
+        secret: Secret | None,
+        keys: dict[str, object],
+    ) -> Decision:
+        text = resource_policy_text(secret)
+        kind = (id(caller), action, resource, text)
+        for remembered in self._decisions.get(kind, ()):
+            if remembered.caller is caller and all(
+                keys.get(key, _MISSING) == value for key, value in remembered.depends_on
+            ):
+                return remembered.decision
+        context = _Traced(action, resource, caller, keys)
+        object.__setattr__(context, "consulted", set())
+        policies = [p for p in caller.policies if isinstance(p, Policy)]
+        decision = evaluate(context, policies, self._resource_policy(secret))
+        depends_on = tuple(
+            (key, keys.get(key, _MISSING))
+            for key in sorted(context.consulted)  # type: ignore[attr-defined]
+        )
+        with self._lock:
+            if len(self._decisions) >= _DECISION_CACHE:
+                self._decisions.clear()
+            known = self._decisions.setdefault(kind, [])
+            if len(known) >= _DECISIONS_PER_REQUEST_KIND:
+                known.pop(0)
+            known.append(_Remembered(caller, depends_on, decision))
+        return decision
 
 
 def resource_policy_text(secret: Secret | None) -> str | None:

@@ -9,8 +9,10 @@ the store seals it.
 root's: the key's secret and the ``Caller`` it stands for. It reads the key and its user's
 current document from the store on every request (one indexed read), so a key made
 inactive or deleted, or a policy changed, takes effect on the next request on every node.
-Only the work of turning a document into a Caller (parsing its policies) is remembered, per
-key, and only for as long as the store hands back the very same document.
+The work of turning a document into a Caller (parsing its policies) is remembered, per key,
+for as long as the store hands back the very same document. Where the store can tell
+cheaply that nothing in it changed (SQLite's change marker, which moves on any commit by
+any connection), the read itself is skipped until something did.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ class IdentityService:
         self.clock = clock
         self.sessions = sessions or SessionKeys(account)
         self._known: dict[str, _Known] = {}
+        # Per key, the store's change marker and the answer read under it (stores that
+        # have markers: SQLite); see ``Storage.change_marker``.
+        self._fresh: dict[str, tuple[object, tuple[str, Caller] | None]] = {}
         self._known_lock = threading.Lock()
         self.operations: dict[str, Callable[[Body], Body]] = {
             "CreateUser": self.create_user,
@@ -139,6 +144,21 @@ class IdentityService:
         session = self.sessions.lookup(access_key_id)
         if session is not None:
             return session
+        # Taken before the read: a change committed after it moves the marker.
+        marker = self.storage.change_marker()
+        if marker is not None:
+            fresh = self._fresh.get(access_key_id)
+            if fresh is not None and fresh[0] == marker:
+                return fresh[1]
+        answer = self._read_key(access_key_id)
+        if marker is not None:
+            with self._known_lock:
+                if len(self._fresh) > 4096:
+                    self._fresh.clear()
+                self._fresh[access_key_id] = (marker, answer)
+        return answer
+
+    def _read_key(self, access_key_id: str) -> tuple[str, Caller] | None:
         try:
             found = self.storage.load_access_key(access_key_id)
         except (UnreadableRecord, errors.DecryptionFailure) as exc:

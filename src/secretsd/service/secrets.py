@@ -157,21 +157,28 @@ class SecretsService(ReadOperations, RotationOperations):
         handler = self.operations.get(operation)
         if handler is None:
             raise errors.UnknownOperation(f"The operation {operation} is not supported.")
-        if caller is not None and not caller.is_root:
+        if caller is None or caller.is_root:
+            return handler(body)
+        try:
             self.authorization.check(operation, body, caller, origin)
             if operation == "BatchGetSecretValue":
                 return self.batch_get_secret_value(
                     body, self.authorization.check_each(caller, origin)
                 )
-        return handler(body)
+            return handler(body)
+        finally:
+            self._thread.found = None
 
     def find(self, secret_id: str) -> Secret | None:
         """The secret ``secret_id`` names, shared (never change it), or None: for
-        authorization, which must not tell a caller it does not exist."""
+        authorization, which must not tell a caller it does not exist. The next ``read`` of
+        the same id by this thread returns what was found, without reading it again."""
         try:
-            return self.read(secret_id)[0]
+            secret, revision = self._load(secret_id, self._decode_shared)
         except (errors.ResourceNotFound, errors.DecryptionFailure):
             return None
+        self._thread.found = (secret_id, secret, revision)
+        return secret
 
     # -- loading and committing -------------------------------------------------------
 
@@ -238,6 +245,12 @@ class SecretsService(ReadOperations, RotationOperations):
 
     def read(self, secret_id: str) -> tuple[Secret, int]:
         """As ``load``, but the secret may be shared with other readers: never change it."""
+        found = getattr(self._thread, "found", None)
+        if found is not None and found[0] == secret_id:
+            # What authorization read for this request, moments ago: reading it again
+            # would cost a store read and see the same (there is no transaction between).
+            self._thread.found = None
+            return found[1], found[2]
         return self._load(secret_id, self._decode_shared)
 
     def _decode_shared(self, stored: StoredSecret) -> Secret:

@@ -288,4 +288,12 @@ class Storage(abc.ABC):
         """Apply ``change`` atomically and durably; the new revision (0 on delete)."""
 
     @abc.abstractmethod
+    def change_marker(self) -> object | None:
+        """A value that differs from the one returned before whenever anything in the store
+        may have changed since (by this thread, another thread or another process), when
+        the backend can tell at a fraction of a read's cost; None when it can't. A reader
+        that took a marker before a read may reuse what the read returned for as long as
+        the marker, taken again on the same thread, stays equal."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...

@@ -184,6 +184,10 @@ class EncryptedStorage(Storage):
         self._reported_lock = threading.Lock()
         # Per ARN, the last row that verified and what verifying it returned (``_verified``).
         self._verified_rows: dict[str, tuple[StoredSecret, StoredSecret]] = {}
+        # Per access key id, the user and sealed record last opened, and its secret: the same
+        # record for the same user opens to the same secret, as a verified row verifies again
+        # (a record moved to another user's row is opened, and refused, in full).
+        self._opened_keys: dict[str, tuple[str, bytes, bytes]] = {}
         if not self._check_key():
             self._authenticate_documents()
 
@@ -388,7 +392,17 @@ class EncryptedStorage(Storage):
             return None
         stored, sealed = found
         user = self._verified_user(stored)
-        return user, open_sealed(self.keyring, _user_identity(user.name), access_key_id, sealed)
+        opened = self._opened_keys.get(access_key_id)
+        if opened is not None and opened[0] == user.name and opened[1] == sealed:
+            return user, opened[2]
+        secret = open_sealed(self.keyring, _user_identity(user.name), access_key_id, sealed)
+        if len(self._opened_keys) >= _VERIFIED_ROWS:
+            self._opened_keys.clear()
+        self._opened_keys[access_key_id] = (user.name, sealed, secret)
+        return user, secret
+
+    def change_marker(self) -> object | None:
+        return self.inner.change_marker()
 
     def commit_user(self, change: UserChange) -> int:
         identity = _user_identity(change.name)

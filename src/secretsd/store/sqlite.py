@@ -426,6 +426,14 @@ class SQLiteStorage(Storage):
     def load_access_key(self, access_key_id: str) -> tuple[StoredUser, bytes] | None:
         return users.key(self._one(users.SELECT_KEY, (access_key_id,)))
 
+    def change_marker(self) -> object | None:
+        # data_version moves when another connection commits; total_changes when this one
+        # does. Connections are per thread, so the marker names the connection too.
+        conn = self._conn()
+        row = self._one("PRAGMA data_version", ())
+        assert row is not None
+        return (id(conn), row[0], conn.total_changes)
+
     def commit_user(self, change: UserChange) -> int:
         return self._write(
             lambda conn: users.apply_user_change(
