@@ -214,7 +214,9 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
 
         url = url_of(sock)
         _announce_keys(keyring.primary, created, url, credentials_file, args.region)
-        scheduler = _start_rotation(args, service, registry, url, keyring.primary)
+        scheduler = _start_rotation(
+            args, service, registry, url, keyring.primary, identities.sessions
+        )
         logs.announce("secretsd.server", f"secretsd server listening on {url}", url=url)
         if on_ready is not None:
             on_ready(url, credentials_file)
@@ -248,7 +250,9 @@ def function_environment(url: str, key, region: str) -> dict[str, str]:
     }
 
 
-def _start_rotation(args: argparse.Namespace, service: SecretsService, registry, url: str, key):
+def _start_rotation(
+    args: argparse.Namespace, service: SecretsService, registry, url: str, key, sessions
+):
     from secretsd.rotation.orchestrator import Rotator
     from secretsd.rotation.scheduler import Scheduler
 
@@ -263,7 +267,13 @@ def _start_rotation(args: argparse.Namespace, service: SecretsService, registry,
             os.environ.pop(name, None)
     scheduler = Scheduler(
         service,
-        Rotator(service, registry, environment=environment),
+        Rotator(
+            service,
+            registry,
+            environment=environment,
+            # Signed requests only: without --no-auth's checks, a session key means nothing.
+            sessions=None if args.no_auth else sessions,
+        ),
         interval=args.scheduler_interval,
         retry_base=args.rotation_retry_base,
     )

@@ -94,7 +94,7 @@ class SecretsService(ReadOperations, RotationOperations):
         self._refusals: set[tuple[str, str]] = set()
         self._documents = DocumentCache()
         self.arn_prefix = f"{ARN_PREFIX}{region}:{account}:secret:"
-        self.authorization = Authorization(self.find, self.arn_prefix, self.clock)
+        self.authorization = Authorization(self._find_for_request, self.arn_prefix, self.clock)
         self.operations: dict[str, Handler] = {
             "CreateSecret": self.create_secret,
             "GetSecretValue": self.get_secret_value,
@@ -170,9 +170,16 @@ class SecretsService(ReadOperations, RotationOperations):
             self._thread.found = None
 
     def find(self, secret_id: str) -> Secret | None:
-        """The secret ``secret_id`` names, shared (never change it), or None: for
-        authorization, which must not tell a caller it does not exist. The next ``read`` of
-        the same id by this thread returns what was found, without reading it again."""
+        """The secret ``secret_id`` names, shared (never change it), or None: for callers
+        that must not tell whether it exists (authorization)."""
+        try:
+            return self._load(secret_id, self._decode_shared)[0]
+        except (errors.ResourceNotFound, errors.DecryptionFailure):
+            return None
+
+    def _find_for_request(self, secret_id: str) -> Secret | None:
+        """``find``, for the request this thread is authorizing (``call``): its operation's
+        ``read`` of the same id returns what was found, without reading it again."""
         try:
             secret, revision = self._load(secret_id, self._decode_shared)
         except (errors.ResourceNotFound, errors.DecryptionFailure):
