@@ -79,7 +79,12 @@ class RequestPath:
         self.service = SecretsService(self.storage)
         self.service.call(
             "CreateSecret",
-            {"Name": NAME, "SecretString": VALUE + " ", "Tags": [{"Key": "team", "Value": "b"}]},
+            {
+                "Name": NAME,
+                "SecretString": VALUE + " ",
+                "ClientRequestToken": "a" * 32,
+                "Tags": [{"Key": "team", "Value": "b"}],
+            },
         )
         self.service.call(
             "PutSecretValue",

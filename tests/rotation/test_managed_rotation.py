@@ -157,13 +157,17 @@ def test_failed_rotation_is_retried_with_backoff_and_recorded(rotating_server):
     assert "createSecret  failed" in text and "do-not-log-me" not in text
 
 
-def test_unknown_function_name_is_refused(server):
+def test_unknown_function_name_is_refused_as_aws_refuses_a_function_it_cannot_invoke(server):
     sm = server.client()
     name = make_secret(sm)
     with pytest.raises(ClientError) as exc:
         sm.rotate_secret(SecretId=name, RotationLambdaARN="no-such-function")
-    assert exc.value.response["Error"]["Code"] == "InvalidRequestException"
-    assert "no-such-function" in exc.value.response["Error"]["Message"]
+    assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert exc.value.response["Error"]["Message"] == (
+        "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function "
+        "policy grants access to the principal secretsmanager.amazonaws.com."
+    )
+    assert "RotationEnabled" not in sm.describe_secret(SecretId=name)
 
 
 def test_rotation_rules_are_shown_in_the_services_wire_form(server):

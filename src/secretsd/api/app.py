@@ -57,6 +57,8 @@ READ_ONLY = frozenset(
         "ListSecrets",
         "ListSecretVersionIds",
         "GetRandomPassword",
+        "GetResourcePolicy",
+        "ValidateResourcePolicy",
     }
 )
 STORELESS = frozenset({"GetRandomPassword"})
