@@ -262,3 +262,59 @@ def test_a_policy_change_takes_effect_on_the_next_request(
     with pytest.raises(ClientError) as excinfo:
         sm.get_secret_value(SecretId=name)
     assert "explicit deny in an identity-based policy" in denied(excinfo)
+
+
+def resource_policy(effect: str, principal, action="secretsmanager:GetSecretValue") -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": effect,
+                    "Principal": {"AWS": principal},
+                    "Action": action,
+                    "Resource": "*",
+                }
+            ],
+        }
+    )
+
+
+def test_a_resource_policy_naming_a_user_lets_it_in_without_an_identity_policy(
+    root, make_user
+) -> None:
+    shared = unique("shared")
+    root.create_secret(Name=shared, SecretString="s")
+    named, named_arn = make_user()
+    stranger, stranger_arn = make_user()
+    root.put_resource_policy(SecretId=shared, ResourcePolicy=resource_policy("Allow", named_arn))
+    assert named.get_secret_value(SecretId=shared)["SecretString"] == "s"
+    with pytest.raises(ClientError) as excinfo:
+        stranger.get_secret_value(SecretId=shared)
+    assert denied(excinfo) == no_allow(stranger_arn, "GetSecretValue", shared)
+    # Naming the account delegates to its identity policies: on its own it lets no user in.
+    root.put_resource_policy(
+        SecretId=shared, ResourcePolicy=resource_policy("Allow", f"arn:aws:iam::{ACCOUNT}:root")
+    )
+    with pytest.raises(ClientError) as excinfo:
+        named.get_secret_value(SecretId=shared)
+    assert denied(excinfo) == no_allow(named_arn, "GetSecretValue", shared)
+
+
+def test_a_deny_in_the_resource_policy_wins_over_an_identity_allow(root, make_user) -> None:
+    locked = unique("locked")
+    root.create_secret(Name=locked, SecretString="l")
+    sm, arn = make_user(policy(statement("Allow", "secretsmanager:*")))
+    assert sm.get_secret_value(SecretId=locked)["SecretString"] == "l"
+    root.put_resource_policy(SecretId=locked, ResourcePolicy=resource_policy("Deny", arn))
+    with pytest.raises(ClientError) as excinfo:
+        sm.get_secret_value(SecretId=locked)
+    assert denied(excinfo) == (
+        f"User: {arn} is not authorized to perform: secretsmanager:GetSecretValue on "
+        f"resource: {locked} with an explicit deny in a resource-based policy"
+    )
+    # Other actions, and the root, are untouched by it.
+    assert sm.describe_secret(SecretId=locked)["Name"] == locked
+    assert root.get_secret_value(SecretId=locked)["SecretString"] == "l"
+    root.delete_resource_policy(SecretId=locked)
+    assert sm.get_secret_value(SecretId=locked)["SecretString"] == "l"

@@ -32,11 +32,11 @@ from typing import Any
 
 from secretsd.model import errors
 from secretsd.model.identity import Caller
-from secretsd.model.policy import Decision, Policy, RequestContext, evaluate, parse_policy
-from secretsd.model.policy.document import PolicyError
+from secretsd.model.policy import Decision, Policy, RequestContext, evaluate
 from secretsd.model.secret import Secret
 
 from . import params
+from .policy_ops import parsed_resource_policy
 
 Body = Mapping[str, Any]
 
@@ -64,7 +64,6 @@ _REQUEST_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "PutResourcePolicy": (("BlockPublicPolicy", "secretsmanager:BlockPublicPolicy"),),
 }
-_POLICY_CACHE = 1024
 _DECISION_CACHE = 8192
 # Decisions kept per (caller, action, resource, resource policy): distinct key values.
 _DECISIONS_PER_REQUEST_KIND = 4
@@ -112,7 +111,6 @@ class Authorization:
         self._find = find
         self._arn_prefix = arn_prefix
         self._clock = clock
-        self._policies: dict[str, Policy | None] = {}
         self._decisions: dict[tuple, list[_Remembered]] = {}
         self._lock = threading.Lock()
 
@@ -205,21 +203,10 @@ class Authorization:
         if secret.rotation_lambda_arn:
             keys["secretsmanager:resource/allowrotationlambdaarn"] = secret.rotation_lambda_arn
 
-    def _resource_policy(self, secret: Secret | None) -> Policy | None:
+    @staticmethod
+    def _resource_policy(secret: Secret | None) -> Policy | None:
         text = resource_policy_text(secret)
-        if text is None:
-            return None
-        policy = self._policies.get(text)
-        if policy is None:
-            try:
-                policy = parse_policy(text, kind="resource")
-            except PolicyError:
-                policy = None  # checked when it was put; never stored otherwise
-            with self._lock:
-                if len(self._policies) >= _POLICY_CACHE:
-                    self._policies.clear()
-                self._policies[text] = policy
-        return policy
+        return None if text is None else parsed_resource_policy(text)
 
     def _decide(
         self,
@@ -271,7 +258,4 @@ class Authorization:
 
 
 def resource_policy_text(secret: Secret | None) -> str | None:
-    """The secret's resource policy, once secrets have one."""
-    if secret is None:
-        return None
-    return None
+    return None if secret is None else secret.resource_policy
