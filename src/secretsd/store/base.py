@@ -138,8 +138,8 @@ class StoredUser:
 class UserChange:
     """One atomic change to one IAM user, with the semantics of ``Change``: create when
     ``expected_revision`` is None (Conflict when the name, in any case, is taken), otherwise
-    update or ``delete`` (with its keys) guarded by the revision read. ``put_keys`` adds
-    access keys (id -> secret); ``drop_keys`` removes them."""
+    update or ``delete`` (with its keys) guarded by the revision read. ``drop_keys`` removes
+    access keys, then ``put_keys`` adds them (id -> secret): a key in both is replaced."""
 
     name: str
     expected_revision: int | None
@@ -282,6 +282,11 @@ class Storage(abc.ABC):
         """The user owning ``access_key_id`` and the key's secret, or None when no user has
         it. Raises ``TamperedRecord`` (the user) or ``DecryptionFailure`` (the secret) when
         the records can't be verified."""
+
+    @abc.abstractmethod
+    def user_keys(self, name: str) -> list[tuple[str, bytes]]:
+        """The access keys of the user ``name`` (any case) as (id, secret), ordered by id;
+        for tools that rewrite records (``secretsd keys rotate-master``)."""
 
     @abc.abstractmethod
     def commit_user(self, change: UserChange) -> int:

@@ -401,6 +401,16 @@ class EncryptedStorage(Storage):
         self._opened_keys[access_key_id] = (user.name, sealed, secret)
         return user, secret
 
+    def user_keys(self, name: str) -> list[tuple[str, bytes]]:
+        stored = self.load_user(name)  # the keys are bound to the name as the user has it
+        if stored is None:
+            return []
+        identity = _user_identity(stored.name)
+        return [
+            (key_id, open_sealed(self.keyring, identity, key_id, sealed))
+            for key_id, sealed in self.inner.user_keys(name)
+        ]
+
     def change_marker(self) -> object | None:
         return self.inner.change_marker()
 

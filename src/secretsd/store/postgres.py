@@ -453,6 +453,12 @@ class PostgresStorage(Storage):
         )
         return users.key(row)
 
+    def user_keys(self, name: str) -> list[tuple[str, bytes]]:
+        rows = self._read(
+            users.SELECT_USER_KEYS.replace("?", "%s"), (users.fold(name),), psycopg.Cursor.fetchall
+        )
+        return [(row[0], bytes(row[1])) for row in rows]
+
     def change_marker(self) -> object | None:
         # Other nodes commit without telling this one: every read must go to the database.
         return None

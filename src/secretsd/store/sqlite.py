@@ -426,6 +426,9 @@ class SQLiteStorage(Storage):
     def load_access_key(self, access_key_id: str) -> tuple[StoredUser, bytes] | None:
         return users.key(self._one(users.SELECT_KEY, (access_key_id,)))
 
+    def user_keys(self, name: str) -> list[tuple[str, bytes]]:
+        return [(row[0], row[1]) for row in self._all(users.SELECT_USER_KEYS, (users.fold(name),))]
+
     def change_marker(self) -> object | None:
         # data_version moves when another connection commits; total_changes when this one
         # does. Connections are per thread, so the marker names the connection too.

@@ -35,6 +35,9 @@ def fold(name: str) -> str:
 
 SELECT_USER = "SELECT name, revision, document FROM iam_users WHERE folded = ?"
 SELECT_USERS = "SELECT name, revision, document FROM iam_users ORDER BY folded"
+SELECT_USER_KEYS = (
+    "SELECT access_key_id, secret FROM iam_access_keys WHERE folded = ? ORDER BY access_key_id"
+)
 SELECT_KEY = (
     "SELECT u.name, u.revision, u.document, k.secret FROM iam_access_keys k "
     "JOIN iam_users u ON u.folded = k.folded WHERE k.access_key_id = ?"
@@ -88,6 +91,12 @@ def apply_user_change(
         if updated != 1:
             raise Conflict(f"user {change.name} changed since revision {expected}")
         revision = expected + 1
+    # Dropped first: a change may replace a key (re-sealed) by dropping and putting it.
+    for key_id in change.drop_keys:
+        run(
+            "DELETE FROM iam_access_keys WHERE access_key_id = ? AND folded = ?",
+            (key_id, folded),
+        )
     for key_id, secret in change.put_keys.items():
         try:
             run(
@@ -96,9 +105,4 @@ def apply_user_change(
             )
         except unique_violation:
             raise Conflict(f"the access key {key_id} exists") from None
-    for key_id in change.drop_keys:
-        run(
-            "DELETE FROM iam_access_keys WHERE access_key_id = ? AND folded = ?",
-            (key_id, folded),
-        )
     return revision
