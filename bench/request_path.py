@@ -14,6 +14,9 @@ looking up its key in the store and for authorization:
     .venv/bin/python bench/request_path.py --profile          # cProfile, by own time
     .venv/bin/python bench/request_path.py --instructions     # instructions per request
 
+``--metrics`` builds the app as ``secretsd server --metrics`` does (requests counted, the
+store timed), to compare the cost of the metrics with the same measure off and on.
+
 ``--instructions`` runs this script under ``valgrind --tool=callgrind`` and reports the
 instructions per request, and per call of the steps that cost most (``pieces``), counted in
 their loops only. Instruction counts barely move with machine load, unlike wall-clock time, which
@@ -47,10 +50,12 @@ from secretsd import logs
 from secretsd.api.app import ApiApp, decode_json, encode
 from secretsd.api.auth import Authenticator
 from secretsd.api.credentials import AccessKey, Keyring
+from secretsd.api.metrics import RequestStats
 from secretsd.model.policy import RequestContext, evaluate
 from secretsd.service import SecretsService
 from secretsd.service.authorization import NOWHERE
 from secretsd.service.identities import IdentityService
+from secretsd.service.timed_storage import TimedStorage
 from secretsd.store import open_storage
 
 REGION = "us-east-1"
@@ -74,8 +79,10 @@ USER_POLICIES = (
 class RequestPath:
     """One app over a fresh store holding one secret with a current and a previous version."""
 
-    def __init__(self, data_dir: Path, as_user: bool = False) -> None:
+    def __init__(self, data_dir: Path, metrics: bool = False, as_user: bool = False) -> None:
         self.storage = open_storage(data_dir, env={}, mode="create")
+        if metrics:
+            self.storage = TimedStorage(self.storage)
         self.service = SecretsService(self.storage)
         self.service.call(
             "CreateSecret",
@@ -101,7 +108,8 @@ class RequestPath:
             region=REGION,
             store_may_block=False,
         )
-        self.app = ApiApp(self.service, self.authenticator)
+        observe = RequestStats(self.service.operations).observe if metrics else None
+        self.app = ApiApp(self.service, self.authenticator, observe=observe)
         self.scope, body = signed_scope(key_id, secret)
         self._message = {"type": "http.request", "body": body, "more_body": False}
         self.status = 0
@@ -233,7 +241,7 @@ def pieces(path: RequestPath) -> dict[str, Callable[[], object]]:
     }
 
 
-def instructions(count: int, as_user: bool = False) -> dict[str, float]:
+def instructions(count: int, metrics: bool, as_user: bool = False) -> dict[str, float]:
     """Instructions per call of each of ``pieces``, counted by callgrind.
 
     Start-up (imports, the store, the first write of the day) runs uncounted: collection is
@@ -256,6 +264,7 @@ def instructions(count: int, as_user: bool = False) -> dict[str, float]:
                 "--requests",
                 str(count),
                 "--counted",
+                *(["--metrics"] if metrics else []),
                 *(["--user"] if as_user else []),
             ],
             capture_output=True,
@@ -280,19 +289,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--profile", action="store_true", help="cProfile the requests")
     parser.add_argument("--instructions", action="store_true", help="count under callgrind")
+    parser.add_argument("--metrics", action="store_true", help="as with --metrics")
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--user", action="store_true", help="sign as an IAM user, not root")
     args = parser.parse_args()
     if args.instructions:
         print("GetSecretValue in process, instructions per call:")
-        for name, per_call in instructions(args.requests, args.user).items():
+        for name, per_call in instructions(args.requests, args.metrics, args.user).items():
             print(f"{name:32s} {per_call:>10,.0f}")
         return
     # As the server runs: info level, so reads are not logged but the check for it is made.
     logs.configure("info")
     logging.getLogger().handlers[:] = [logging.NullHandler()]
     with tempfile.TemporaryDirectory() as data_dir:
-        path = RequestPath(Path(data_dir), as_user=args.user)
+        path = RequestPath(Path(data_dir), args.metrics, as_user=args.user)
         try:
             path.check()
             loop(path, min(args.requests, 1000))  # warm: the first read of a day writes

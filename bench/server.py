@@ -14,6 +14,7 @@ alternating rounds on the same secret: the cost of authorization (and of whateve
 user's request pays, the audit trail included) as a share of throughput.
 
     .venv/bin/python bench/server.py [--seconds 10] [--connections 16] [--secrets 100000]
+                                     [--metrics]
     .venv/bin/python bench/server.py --authorization-only [--rounds 3]
 """
 
@@ -70,8 +71,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_secretsd(workdir: Path) -> Target:
-    server = start_server(workdir / "secretsd")
+def start_secretsd(workdir: Path, metrics: bool = False) -> Target:
+    # --metrics: as a server that Prometheus scrapes runs (requests counted, store timed).
+    extra, env = (), None
+    if metrics:
+        extra, env = ("--metrics",), {**os.environ, "SECRETSD_METRICS_TOKEN": "bench-" * 4}
+    server = start_server(workdir / "secretsd", *extra, env=env)
     session = server.session()
     creds = session.get_credentials()
     return Target(
@@ -306,6 +311,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--small", type=int, default=100, help="secrets in the compared stores")
     parser.add_argument("--secrets", type=int, default=100_000, help="secretsd's large store")
+    parser.add_argument("--metrics", action="store_true", help="run secretsd with --metrics")
     parser.add_argument("--rounds", type=int, default=3, help="root/user rounds (3)")
     parser.add_argument(
         "--authorization-only",
@@ -318,7 +324,7 @@ def main() -> int:
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="secretsd-bench-"))
     if args.authorization_only:
-        secretsd = start_secretsd(workdir)
+        secretsd = start_secretsd(workdir, args.metrics)
         try:
             print("authorization:", flush=True)
             authorization_cost(secretsd, args)
@@ -326,7 +332,7 @@ def main() -> int:
             secretsd.stop()
             shutil.rmtree(workdir, ignore_errors=True)
         return 0
-    secretsd, moto = targets = [start_secretsd(workdir), start_moto()]
+    secretsd, moto = targets = [start_secretsd(workdir, args.metrics), start_moto()]
     small, large = f"{args.small} secrets", f"{args.secrets} secrets"
     try:
         print(f"{small}:", flush=True)

@@ -8,11 +8,13 @@ import re
 import stat
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.console import ConsoleClient, over_http
 from tests.support.up import Up, client_of, exports_of
 
 
@@ -27,6 +29,17 @@ def agent_client(path, exports: dict[str, str]):
         aws_access_key_id=profile["aws_access_key_id"],
         aws_secret_access_key=profile["aws_secret_access_key"],
     )
+
+
+def assert_console_link_signs_in_once(printed: str) -> None:
+    link = urlsplit(re.search(r"^  (http://\S+/console/sign-in/link\?\S+)$", printed, re.M)[1])
+    server = f"{link.scheme}://{link.netloc}"
+    token = parse_qs(link.query)["token"][0]
+    for status in (303, 401):
+        client = ConsoleClient(over_http(server), server)
+        page = client.get(f"{link.path}?{link.query}")
+        reply = client.post("/console/sign-in/link", {"csrf": page.csrf, "token": token})
+        assert reply.status == status
 
 
 def test_up_runs_server_and_agent_and_stops_cleanly(tmp_path):
@@ -67,6 +80,7 @@ def test_up_runs_server_and_agent_and_stops_cleanly(tmp_path):
         with pytest.raises(ClientError) as excinfo:
             agent_sm.list_secrets()
         assert excinfo.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert_console_link_signs_in_once(text)
     finally:
         code = up.stop()
     assert code == 0, "".join(stderr)

@@ -57,6 +57,7 @@ READ_ONLY = frozenset(
         "ListSecrets",
         "ListSecretVersionIds",
         "GetRandomPassword",
+        "DescribeRotation",
         "GetResourcePolicy",
         "ValidateResourcePolicy",
     }
@@ -66,6 +67,8 @@ STORELESS = frozenset({"GetRandomPassword"})
 Headers = Sequence[tuple[bytes, bytes]]
 # An ASGI application that serves the paths under a prefix (health, metrics, the console).
 Route = Callable[[dict, Callable, Callable], Awaitable[None]]
+# Told of every API request once answered: (operation, outcome, seconds); on the loop.
+Observer = Callable[[str, str, float], None]
 
 
 def _json_default(value: Any) -> Any:
@@ -118,8 +121,10 @@ class ApiApp:
         read_threads: int = 0,
         routes: dict[str, Route] | None = None,
         query_api: QueryApi | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self.service = service
+        self.observe = observe
         # IAM and STS, over the Query protocol at the same endpoint.
         self.query_api = query_api
         # Who an unsigned request acts as, when the server accepts them (--no-auth).
@@ -235,6 +240,8 @@ class ApiApp:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 },
             )
+        if self.observe is not None:
+            self.observe(operation, outcome, time.perf_counter() - started)
 
     def _route(self, path: str) -> Route | None:
         for prefix, route in self.routes.items():

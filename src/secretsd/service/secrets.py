@@ -35,6 +35,7 @@ from .policy_ops import ResourcePolicyOperations
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
+from .rotation_status import RotationStatusOperations
 
 log = logging.getLogger("secretsd.service")
 
@@ -59,7 +60,9 @@ def _random_suffix() -> str:
     return "".join(_random.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
 
 
-class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperations):
+class SecretsService(
+    ReadOperations, RotationOperations, ResourcePolicyOperations, RotationStatusOperations
+):
     """All operations over one storage. Thread-safe as far as the storage is."""
 
     def __init__(
@@ -109,6 +112,8 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
             "PutResourcePolicy": self.put_resource_policy,
             "DeleteResourcePolicy": self.delete_resource_policy,
             "ValidateResourcePolicy": self.validate_resource_policy,
+            # secretsd's own (see service/rotation_status.py).
+            "DescribeRotation": self.describe_rotation,
         }
 
     def after_commit(self, action: Callable[[], None]) -> None:
@@ -408,6 +413,7 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
         value = params.secret_value(body)
         token = params.client_request_token(body, required=True)
         assert token is not None
+        params.rotation_token(body)
         if value is None:
             raise errors.InvalidParameter("You must provide either SecretString or SecretBinary.")
         stages = params.string_list(body, "VersionStages", max_items=20)
