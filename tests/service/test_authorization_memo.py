@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from secretsd.model.identity import Caller
 from secretsd.model.policy import RequestContext, evaluate, parse_policy
+from secretsd.model.secret import Secret
 from secretsd.service.authorization import Authorization, Origin
 
 PREFIX = "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
@@ -67,24 +68,27 @@ requests = st.tuples(
 )
 
 
-class FakeSecret:
-    def __init__(self, name: str, team: str) -> None:
-        self.name, self.arn = name, f"{PREFIX}{name}-AbCdEf"
-        self.tags = [{"Key": "team", "Value": team}]
-        self.rotation_lambda_arn = None
+def make_secret(name: str, team: str) -> Secret:
+    return Secret(
+        arn=f"{PREFIX}{name}-AbCdEf",
+        name=name,
+        created=0.0,
+        last_changed=0.0,
+        tags=[{"Key": "team", "Value": team}],
+    )
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(requests, min_size=1, max_size=40))
 def test_remembered_decisions_equal_fresh_evaluations(sequence) -> None:
     now = [0.0]
-    secrets: dict[str, FakeSecret] = {}
-    authorization = Authorization(secrets.get, PREFIX, lambda: now[0])  # type: ignore[arg-type]
+    secrets: dict[str, Secret] = {}
+    authorization = Authorization(secrets.get, PREFIX, lambda: now[0])
     for caller, operation, name, team, ip, at, stage in sequence:
         now[0] = at
         secrets.clear()
         if team is not None:
-            secrets[name] = FakeSecret(name, team)
+            secrets[name] = make_secret(name, team)
         body = {"SecretId": name, **({"VersionStage": stage} if stage else {})}
         origin = Origin(ip, False)
         try:
