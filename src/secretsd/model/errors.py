@@ -135,6 +135,8 @@ CANNOT_INVOKE_FUNCTION = (
     "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function "
     "policy grants access to the principal secretsmanager.amazonaws.com."
 )
+# A KmsKeyId in none of the forms a key can be named in, as a caller recorded AWS's answer.
+INVALID_KMS_KEY = "The operation failed because of an invalid KMS key: Invalid keyId"
 ROTATION_IN_PROGRESS = "A previous rotation isn't complete. That rotation will be reattempted."
 NO_ROTATION_FUNCTION = "No Lambda rotation function ARN is associated with this secret."
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from secretsd.model import errors
+from secretsd.model import errors, kms
 from secretsd.model.arn import valid_secret_id
 
 Body = Mapping[str, Any]
@@ -135,6 +135,14 @@ def rotation_token(body: Body) -> str | None:
             value,
             "Member must satisfy regular expression pattern: ^[a-zA-Z0-9\\-]+$",
         )
+    return value
+
+
+def kms_key_id(body: Body) -> str | None:
+    """KmsKeyId: "" (back to the default key), or a key id, key ARN, alias name or alias ARN."""
+    value = string(body, "KmsKeyId", max_len=2048)
+    if value and not kms.valid_key_id(value):
+        raise errors.InvalidParameter(errors.INVALID_KMS_KEY)
     return value
 
 

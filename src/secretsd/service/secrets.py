@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from secretsd.model import errors, versions
+from secretsd.model import errors, kms, versions
 from secretsd.model.arn import PREFIX as ARN_PREFIX
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
 from secretsd.model.password import password_arguments, random_password
@@ -284,7 +284,7 @@ class SecretsService(
         name = params.secret_id(body, "Name")
         made = params.new_version(body)
         description = params.string(body, "Description", max_len=2048)
-        kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
+        kms_key_id = params.kms_key_id(body)
         tags = params.tags(body) or []
         if len(tags) > 50:
             raise errors.InvalidParameter("A secret can have at most 50 tags.")
@@ -388,7 +388,7 @@ class SecretsService(
         secret_id = params.secret_id(body)
         made = params.new_version(body)
         description = params.string(body, "Description", max_len=2048)
-        kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
+        kms_key_id = params.kms_key_id(body)
 
         def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             change = Edit()
@@ -398,7 +398,7 @@ class SecretsService(
                 change.changed = True
             if kms_key_id is not None and (kms_key_id or None) != secret.kms_key_id:
                 # An empty key id returns the secret to the default key.
-                secret.kms_key_id = kms_key_id or None
+                kms.change_key(secret, kms_key_id or None)
                 change.changed = True
             if made is not None:
                 token, value = made
