@@ -369,9 +369,9 @@ class SecretsService(
         params.rotation_token(body)
         if value is None:
             raise errors.InvalidParameter("You must provide either SecretString or SecretBinary.")
-        stages = params.string_list(body, "VersionStages", max_items=20)
-        if stages is not None and not stages:
-            raise errors.InvalidParameter("VersionStages can't be an empty list.")
+        stages = params.string_list(
+            body, "VersionStages", min_items=1, max_items=20, item_len=(1, 256)
+        )
 
         def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             change = self._put_version(secret, now, token, value, stages)
@@ -508,7 +508,7 @@ class SecretsService(
         return self._mutate(params.secret_id(body), edit)
 
     def untag_resource(self, body: Body) -> Body:
-        keys = params.string_list(body, "TagKeys")
+        keys = params.string_list(body, "TagKeys", item_len=(1, 128))
         if keys is None:
             raise errors.InvalidParameter("You must provide a value for the TagKeys parameter.")
 
