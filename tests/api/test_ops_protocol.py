@@ -414,11 +414,25 @@ def test_client_that_hangs_up_mid_body_does_not_hurt_others(shared_server, sm):
         ("TagResource", {"Tags": [{"Key": "", "Value": "v"}]}, "tags.1.member.key", "1"),
         ("TagResource", {"Tags": [{"Key": "k", "Value": "v" * 257}]}, "tags.1.member.value", "256"),
         ("UntagResource", {"TagKeys": ["k" * 129]}, "tagKeys", "128"),
+        (
+            "RotateSecret",
+            {"RotationRules": {"AutomaticallyAfterDays": 1001}},
+            "rotationRules.automaticallyAfterDays",
+            "less than or equal to 1000",
+        ),
+        (
+            "RotateSecret",
+            {"RotationRules": {"Duration": "3d"}},
+            "rotationRules.duration",
+            "pattern",
+        ),
     ],
 )
 def test_model_constraints_are_validation_errors_in_aws_words(wire, target, body, path, constraint):
     """botocore checks few of these before sending; AWS answers the rest itself with a
     ValidationException naming the member's path and the constraint it broke."""
+    if target == "RotateSecret":
+        body = {"SecretId": "s", "ClientRequestToken": "t" * 32, **body}
     if target in ("PutSecretValue", "TagResource", "UntagResource"):
         body = {"SecretId": "s", "SecretString": "v", "ClientRequestToken": "t" * 32, **body}
         if target != "PutSecretValue":
