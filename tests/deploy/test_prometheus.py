@@ -45,6 +45,17 @@ def test_alert_rules_pass_promtool_check() -> None:
     assert "SUCCESS" in done.stdout
 
 
+def test_the_example_configuration_passes_promtool_check() -> None:
+    # Syntax only: the token file it names exists on a Prometheus host, not here.
+    done = subprocess.run(
+        [promtool(), "check", "config", "--syntax-only", "prometheus.yml"],
+        cwd=RULES,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_alerts_fire_as_their_unit_tests_say() -> None:
     done = subprocess.run(
         [promtool(), "test", "rules", "alerts_test.yml"],

@@ -108,7 +108,7 @@ def test_only_an_overdue_rotation_is_a_warning_and_none_is_ok(tmp_path) -> None:
         server.client().cancel_rotate_secret(SecretId="late")
         done = status(server)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert done.stdout.startswith("OK: server answer; 0 rotating secrets")
+        assert done.stdout.startswith("OK: server answers; 0 rotating secrets, none failing")
     finally:
         server.stop()
 

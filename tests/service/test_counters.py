@@ -49,6 +49,14 @@ def test_per_thread_histograms_lose_no_observation() -> None:
     snapshot = timings.snapshot()
     assert {key: s.count for key, s in snapshot.items()} == {"read": 20000, "write": 20000}
     assert snapshot["read"].total == 10000.0
+    # The threads have ended: their tables are folded into one, their counts kept.
+    assert timings.threads() == 0
+    assert {key: s.count for key, s in timings.snapshot().items()} == {
+        "read": 20000,
+        "write": 20000,
+    }
+    timings.observe("read", 5.0)
+    assert timings.threads() == 1 and timings.snapshot()["read"].count == 20001
     merged = merge(snapshot.values())
     assert merged is not None and merged.count == 40000
     assert merge([]) is None

@@ -93,13 +93,15 @@ def merge(snapshots: Iterable[HistogramSnapshot]) -> HistogramSnapshot | None:
 
 class PerThread:
     """Histograms by key, written from any thread without a lock: each thread writes its
-    own, ``snapshot`` sums them."""
+    own, ``snapshot`` sums them. The table of a thread that has ended is folded into one
+    kept for all of them, so short-lived threads (a health check each) add nothing up."""
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self._local = threading.local()
-        self._lock = threading.Lock()  # only to register a thread's table
-        self._tables: list[dict[object, Histogram]] = []
+        self._lock = threading.Lock()  # to register a thread's table, and to fold
+        self._tables: list[tuple[threading.Thread, dict[object, Histogram]]] = []
+        self._ended: dict[object, HistogramSnapshot] = {}
 
     def observe(self, key: object, value: float) -> None:
         try:
@@ -115,19 +117,42 @@ class PerThread:
         if table is None:
             table = self._local.table = {}
             with self._lock:
-                self._tables.append(table)
+                self._fold_ended()
+                self._tables.append((threading.current_thread(), table))
         histogram = table[key] = Histogram(self.bounds)
         return histogram
 
+    def _fold_ended(self) -> None:
+        """Move the tables of ended threads into ``_ended`` (with the lock held): nobody
+        writes to them any more."""
+        running = []
+        for thread, table in self._tables:
+            if thread.is_alive():
+                running.append((thread, table))
+            else:
+                _add_into(self._ended, table)
+        self._tables = running
+
     def snapshot(self) -> dict[object, HistogramSnapshot]:
         with self._lock:
-            tables = list(self._tables)
-        out: dict[object, HistogramSnapshot] = {}
+            self._fold_ended()
+            out = dict(self._ended)
+            tables = [table for _, table in self._tables]
         for table in tables:
-            for key, histogram in list(table.items()):
-                snap = histogram.snapshot()
-                out[key] = out[key] + snap if key in out else snap
+            _add_into(out, table)
         return out
+
+    def threads(self) -> int:
+        """How many threads' tables are kept apart (for tests)."""
+        with self._lock:
+            self._fold_ended()
+            return len(self._tables)
+
+
+def _add_into(out: dict[object, HistogramSnapshot], table: dict[object, Histogram]) -> None:
+    for key, histogram in list(table.items()):
+        snap = histogram.snapshot()
+        out[key] = out[key] + snap if key in out else snap
 
 
 class RotationCounters:

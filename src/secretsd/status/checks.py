@@ -201,7 +201,8 @@ def probe_api(sm, url: str) -> tuple[Probe, list[dict] | None]:
             entries += page.get("SecretList", [])
     except (ClientError, BotoCoreError) as exc:
         return Probe("api", url, False, None, _describe_error(exc)), None
-    return Probe("api", url, True, ms, f"{len(entries)} secrets listed"), entries
+    listed = f"{len(entries)} secret{'' if len(entries) == 1 else 's'} listed"
+    return Probe("api", url, True, ms, listed), entries
 
 
 def rotations(sm, entries: list[dict], now: datetime | None = None) -> list[Rotation]:

@@ -64,9 +64,13 @@ def summary(status: Status) -> str:
     """The first line, as a Nagios plugin writes it."""
     words = [text for _, text in status.problems]
     if not words:
-        checked = " and ".join(probe.name for probe in status.probes if probe.name != "api")
+        names = [probe.name for probe in status.probes if probe.name != "api"]
+        verb = "answers" if len(names) == 1 else "answer"
         count = len(status.rotations)
-        words = [f"{checked} answer; {count} rotating secrets, none failing or overdue"]
+        secrets = "secret" if count == 1 else "secrets"
+        words = [
+            f"{' and '.join(names)} {verb}; {count} rotating {secrets}, none failing or overdue"
+        ]
     return f"{NAMES[status.code]}: " + "; ".join(words)
 
 
