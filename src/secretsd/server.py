@@ -29,10 +29,12 @@ from secretsd.api.metrics import (
 )
 from secretsd.arguments import port
 from secretsd.model.errors import SecretsManagerError
+from secretsd.model.identity import root_caller
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import AccessRecorder, RotationRequests, SecretsService
 from secretsd.service.counters import RotationCounters
 from secretsd.service.timed_storage import TimedStorage
+from secretsd.service.writer import GroupWriter
 from secretsd.store import CREATE, StorageError, open_storage
 
 log = logging.getLogger("secretsd.server")
@@ -40,6 +42,7 @@ log = logging.getLogger("secretsd.server")
 # PostgreSQL connections beyond the readers': the writer thread, the access recorder, the
 # scheduler and a rotation, so that readers stuck on a lock never hold up a write.
 BACKGROUND_CONNECTIONS = 4
+CONSOLE_PREFIX = "/console"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also export each secret's last rotation time, labelled with its name "
         "(one series per secret; reads every secret at each scrape)",
+    )
+    parser.add_argument(
+        "--no-console", action="store_true", help="do not serve the web console at /console"
+    )
+    parser.add_argument(
+        "--console-sign-in-link",
+        action="store_true",
+        help="print a one-time sign-in link to the web console (secretsd up does)",
     )
     guard.add_arguments(parser)
     return parser
@@ -245,6 +256,8 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
             def authenticate(method, path, query, headers, body) -> str:
                 return verifier.verify(method, path, query, headers, body).access_key_id
 
+        writer = GroupWriter(service)
+        console = None if args.no_console else _console(args, service, writer, keyring)
         url = url_of(sock)
         _announce_keys(keyring.primary, created, url, credentials_file, args.region)
         rotations = RotationCounters()
@@ -271,13 +284,21 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
                 f"metrics: {metrics_url} (bearer token required)",
                 url=metrics_url,
             )
+        if console is not None:
+            _announce_console(args, console, url, keyring.primary)
+            routes[CONSOLE_PREFIX] = console
         logs.announce("secretsd.server", f"secretsd server listening on {url}", url=url)
         if on_ready is not None:
             on_ready(url, credentials_file)
         # The one choice of where reads run: on threads when the store says they may wait.
         read_threads = args.database_pool_size if storage.reads_may_block else 0
         app = ApiApp(
-            service, authenticate, read_threads=read_threads, routes=routes, observe=observe
+            service,
+            authenticate,
+            writer=writer,
+            read_threads=read_threads,
+            routes=routes,
+            observe=observe,
         )
         try:
             _run_uvicorn(app, sock, args.log_level, limits)
@@ -290,6 +311,28 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
         storage.close()
     log.info("server stopped")
     return 0
+
+
+def _announce_console(args: argparse.Namespace, console, url: str, key) -> None:
+    logs.announce("secretsd.server", f"web console: {url}{CONSOLE_PREFIX}/")
+    if args.console_sign_in_link:
+        # For whoever started the server, as the new access key is: it signs in once, soon.
+        link = console.sign_in_link(url, root_caller(args.account, key.access_key_id))
+        logs.announce(
+            "secretsd.server", f"console sign-in link (one use, expires in 15 minutes): {link}"
+        )
+
+
+def _console(args: argparse.Namespace, service: SecretsService, writer: GroupWriter, keyring):
+    """The web console, signing in with the keys the SigV4 verifier accepts."""
+    from secretsd.api.console import ConsoleApp, ConsoleOperations, KeyCheck
+
+    def lookup(access_key_id: str):
+        secret = keyring.lookup(access_key_id)
+        return None if secret is None else (secret, root_caller(args.account, access_key_id))
+
+    check_key = KeyCheck(lookup)
+    return ConsoleApp(ConsoleOperations(service, writer), check_key, prefix=CONSOLE_PREFIX)
 
 
 def function_environment(url: str, key, region: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ from secretsd.arguments import port
 from secretsd.private_file import publish_private_file
 
 LISTENING = re.compile(r"listening on (https?://[^\s\"]+)")
+CONSOLE_LINK = re.compile(r"console sign-in link[^:]*: (https?://[^\s\"]+)")
 TOKEN_FILE = "agent-token"
 AGENT_CONFIG = "agent.toml"
 PROFILE = "secretsd"
@@ -86,6 +87,7 @@ class Child:
             cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=env
         )
         self.url: str | None = None
+        self.console_link: str | None = None
         self._ready = threading.Event()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -93,7 +95,10 @@ class Child:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             match = LISTENING.search(line)
-            if match and self.url is None:
+            link = CONSOLE_LINK.search(line)
+            if link and self.url is None:
+                self.console_link = link.group(1)
+            elif match and self.url is None:
                 self.url = match.group(1)
                 self._ready.set()
             elif self.url is not None:
@@ -120,10 +125,21 @@ class Child:
         return self.process.returncode
 
 
-def summary(data_dir: Path, server_url: str, agent_url: str, region: str) -> str:
+def summary(
+    data_dir: Path, server_url: str, agent_url: str, region: str, console_link: str | None = None
+) -> str:
     q = shlex.quote
     credentials = data_dir / "credentials"
     token = data_dir / TOKEN_FILE
+    console = (
+        (
+            "Open the web console (the link signs in once, within 15 minutes):",
+            f"  {console_link}",
+            "",
+        )
+        if console_link
+        else ()
+    )
     return "\n".join(
         (
             "",
@@ -131,6 +147,7 @@ def summary(data_dir: Path, server_url: str, agent_url: str, region: str) -> str
             f"  server  {server_url}   access keys: {credentials} (profile {PROFILE})",
             f"  agent   {agent_url}   token: {token} (mode 0600)",
             "",
+            *console,
             "Use the server with the AWS CLI or any SDK:",
             f"  export AWS_SHARED_CREDENTIALS_FILE={q(str(credentials))} AWS_PROFILE={PROFILE}",
             f"  export AWS_DEFAULT_REGION={q(region)}"
@@ -174,7 +191,7 @@ def main(argv: list[str]) -> int:
     base_env["PYTHONUNBUFFERED"] = "1"
     me = [sys.executable, "-m", "secretsd.cli"]
     server_cmd = me + ["server", "--port", str(args.port), "--data-dir", str(data_dir)]
-    server_cmd += ["--region", args.region, *server_args]
+    server_cmd += ["--region", args.region, "--console-sign-in-link", *server_args]
     server = Child("server", server_cmd, base_env)
     agent: Child | None = None
     try:
@@ -195,7 +212,10 @@ def main(argv: list[str]) -> int:
         )
         agent = Child("agent", me + ["agent", "--config", str(config_path)], agent_env)
         agent_url = agent.wait_ready(START_SECONDS)
-        print(summary(data_dir, server_url, agent_url, args.region), flush=True)
+        print(
+            summary(data_dir, server_url, agent_url, args.region, server.console_link),
+            flush=True,
+        )
         while not stop.wait(0.2):
             if server.process.poll() is not None or agent.process.poll() is not None:
                 print("secretsd up: a child process exited; stopping", file=sys.stderr)

@@ -7,8 +7,21 @@ import re
 import stat
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 
+from tests.support.console import ConsoleClient, over_http
 from tests.support.up import Up, client_of, exports_of
+
+
+def assert_console_link_signs_in_once(printed: str) -> None:
+    link = urlsplit(re.search(r"^  (http://\S+/console/sign-in/link\?\S+)$", printed, re.M)[1])
+    server = f"{link.scheme}://{link.netloc}"
+    token = parse_qs(link.query)["token"][0]
+    for status in (303, 401):
+        client = ConsoleClient(over_http(server), server)
+        page = client.get(f"{link.path}?{link.query}")
+        reply = client.post("/console/sign-in/link", {"csrf": page.csrf, "token": token})
+        assert reply.status == status
 
 
 def test_up_runs_server_and_agent_and_stops_cleanly(tmp_path):
@@ -37,6 +50,7 @@ def test_up_runs_server_and_agent_and_stops_cleanly(tmp_path):
             ["bash", "-c", command], capture_output=True, text=True, timeout=30, check=True
         )
         assert json.loads(json.loads(result.stdout)["SecretString"]) == {"password": "up"}
+        assert_console_link_signs_in_once(text)
     finally:
         code = up.stop()
     assert code == 0, "".join(stderr)

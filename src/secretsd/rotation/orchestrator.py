@@ -78,13 +78,21 @@ class Rotator:
                     found.append(value)
         return found
 
-    def _invoke(self, arn: str, token: str, step: str, function: str) -> None:
+    def _invoke(self, arn: str, token: str, step: str, function: str, rotation_token: str) -> None:
         handler = self.registry.resolve(function)
         context = InvocationContext(
             function, str(uuid.uuid4()), time.monotonic() + self.step_timeout
         )
+        # As AWS's event: RotationToken is the same for the steps of one attempt, and a
+        # function may hand it back to PutSecretValue.
+        event = {
+            "Step": step,
+            "SecretId": arn,
+            "ClientRequestToken": token,
+            "RotationToken": rotation_token,
+        }
         with service_environment(self.environment):
-            handler({"Step": step, "SecretId": arn, "ClientRequestToken": token}, context)
+            handler(event, context)
 
     def _failing_since(self, arn: str, token: str) -> float:
         """When rotation ``token`` first failed, for the failure about to be recorded: the
@@ -134,7 +142,7 @@ class Rotator:
         self.service.edit(arn, add)
         started = time.monotonic()
         try:
-            self._invoke(arn, token, "testSecret", function)
+            self._invoke(arn, token, "testSecret", function, str(uuid.uuid4()))
         except Exception as exc:
             self._step_failed(arn, token, "testSecret", exc, started)
             return False
@@ -149,10 +157,11 @@ class Rotator:
         function = secret.rotation_lambda_arn or ""
         self.record(arn, kind="attempt", token=token, function=function, outcome="started")
         started = self.clock()
+        rotation_token = str(uuid.uuid4())
         for step in STEPS:
             step_started = time.monotonic()
             try:
-                self._invoke(arn, token, step, function)
+                self._invoke(arn, token, step, function, rotation_token)
             except Exception as exc:
                 self._step_failed(arn, token, step, exc, step_started)
                 self.counters.attempt(function_name(function), "failed")

@@ -105,12 +105,12 @@ class SecretsService(
             "UntagResource": self.untag_resource,
             "RotateSecret": self.rotate_secret,
             "CancelRotateSecret": self.cancel_rotate_secret,
-            # secretsd's own (see service/rotation_status.py).
-            "DescribeRotation": self.describe_rotation,
             "GetResourcePolicy": self.get_resource_policy,
             "PutResourcePolicy": self.put_resource_policy,
             "DeleteResourcePolicy": self.delete_resource_policy,
             "ValidateResourcePolicy": self.validate_resource_policy,
+            # secretsd's own (see service/rotation_status.py).
+            "DescribeRotation": self.describe_rotation,
         }
 
     def after_commit(self, action: Callable[[], None]) -> None:
@@ -366,6 +366,7 @@ class SecretsService(
         value = params.secret_value(body)
         token = params.client_request_token(body, required=True)
         assert token is not None
+        params.rotation_token(body)
         if value is None:
             raise errors.InvalidParameter("You must provide either SecretString or SecretBinary.")
         stages = params.string_list(body, "VersionStages", max_items=20)
