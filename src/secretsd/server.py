@@ -337,6 +337,7 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
                 timed.timings if timed is not None else None,
                 __version__,
                 secret_names=args.metrics_secret_names,
+                audit=trail,
             )
             routes["/metrics"] = MetricsApp(build_registry(collector), metrics_token)
             metrics_url = f"{url}/metrics"

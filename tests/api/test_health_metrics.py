@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -159,5 +160,33 @@ def test_a_token_from_the_environment_works(tmp_path) -> None:
     server = start_server(tmp_path / "data", "--metrics", env=env)
     try:
         assert scrape(server.endpoint_url).value("secretsd_store_up") == 1
+    finally:
+        server.stop()
+
+
+def test_audit_write_failures_are_counted_and_the_outage_shows(tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    os.symlink("/dev/full", data_dir / "audit.log")
+    env = dict(os.environ, SECRETSD_METRICS_TOKEN=METRICS_TOKEN)
+    env.pop("SECRETSD_METRICS_TOKEN_FILE", None)
+    server = start_server(data_dir, "--metrics", env=env)
+    try:
+        sm = server.client()
+        assert scrape(server.endpoint_url).value("secretsd_audit_failing") == 0
+        with pytest.raises(ClientError):
+            sm.create_secret(Name=f"audit/{uuid.uuid4().hex[:8]}", SecretString="v")
+        scraped = scrape(server.endpoint_url)
+        assert scraped.value("secretsd_audit_failing") == 1
+        failures = scraped.value("secretsd_audit_write_failures_total")
+        assert failures is not None and failures >= 1
+        (data_dir / "audit.log").unlink()
+        # The first call after may still be refused (its refusal recorded ends the outage).
+        with contextlib.suppress(ClientError):
+            sm.list_secrets()
+        sm.list_secrets()
+        scraped = scrape(server.endpoint_url)
+        assert scraped.value("secretsd_audit_failing") == 0
+        assert scraped.value("secretsd_audit_write_failures_total") == failures
     finally:
         server.stop()
