@@ -328,7 +328,10 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
         if metrics_token is None:
             routes["/metrics"] = MetricsOff()
         else:
-            requests = RequestStats(service.operations)
+            # IAM's and STS's operations come through the same door and count by name too.
+            requests = RequestStats(
+                [*service.operations, *identities.operations, "GetCallerIdentity"]
+            )
             observe = requests.observe
             collector = ServerCollector(
                 service,

@@ -99,6 +99,8 @@ def test_requests_are_counted_by_operation_and_outcome(metrics_server) -> None:
             sm.get_secret_value(SecretId=name + "-absent")
     # A target the server does not know counts as "other", whatever it is called.
     assert signed(metrics_server, f"secretsmanager.Made{uuid.uuid4().hex}", {}) == 400
+    # IAM's operations come through the same door, and count by name too.
+    metrics_server.client("iam").list_users()
     after = scrape(metrics_server.endpoint_url)
     ok = ("GetSecretValue", "ok")
     missing = ("GetSecretValue", "ResourceNotFoundException")
@@ -107,6 +109,7 @@ def test_requests_are_counted_by_operation_and_outcome(metrics_server) -> None:
     assert count(after, "CreateSecret", "ok") - count(before, "CreateSecret", "ok") == 1
     unknown = ("other", "UnknownOperationException")
     assert count(after, *unknown) - count(before, *unknown) == 1
+    assert count(after, "ListUsers", "ok") - count(before, "ListUsers", "ok") == 1
     # The latency histogram counts the same requests, all outcomes together.
     duration = "secretsd_api_request_duration_seconds"
     gets = after.value(f"{duration}_count", operation="GetSecretValue")
