@@ -59,6 +59,9 @@ class AuditTrail:
         self.account = account
         self.clock = clock
         self.failing = False
+        # Records that could not be written (each refused its request), for the metrics.
+        # One thread writes it: the caller's for a local file, the trail's own otherwise.
+        self.failed_records = 0
         self._ids = EventIds()
         self._renderer = CallRenderer(region=region, account=account)
         self._max_group = max_group
@@ -119,6 +122,7 @@ class AuditTrail:
         return future
 
     def _failed(self, exc: Exception, count: int) -> None:
+        self.failed_records += count
         if not self.failing:
             log.error("audit log write failed: %s; refusing requests until it works", exc)
         self.failing = True
