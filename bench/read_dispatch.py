@@ -36,7 +36,10 @@ env = {"SECRETSD_MASTER_KEY": os.environ["BENCH_MASTER_KEY"]}
 storage = open_storage(data, url, env, schema="bench_read_dispatch", pool_size=threads + 4)
 service = SecretsService(storage, accesses=AccessRecorder(storage))
 if storage.load_by_name("bench") is None:
-    service.call("CreateSecret", {"Name": "bench", "SecretString": "x" * 100})
+    service.call(
+        "CreateSecret",
+        {"Name": "bench", "SecretString": "x" * 100, "ClientRequestToken": "a" * 32},
+    )
 app = ApiApp(service, None, read_threads=threads)
 sock = bind("127.0.0.1", port)
 print("ready", flush=True)

@@ -12,6 +12,12 @@ Three ways to look at it:
     .venv/bin/python bench/request_path.py --profile          # cProfile, by own time
     .venv/bin/python bench/request_path.py --instructions     # instructions per request
 
+``--metrics`` builds the app as ``secretsd server --metrics`` does (requests counted, the
+store timed), to compare the cost of the metrics with the same measure off and on.
+
+``--audit`` builds the app with the audit trail the server has (DATA_DIR/audit.log), so the
+same figures with and without it give what recording every call costs.
+
 ``--instructions`` runs this script under ``valgrind --tool=callgrind`` and reports the
 instructions per request, and per call of the steps that cost most (``pieces``), counted in
 their loops only. Instruction counts barely move with machine load, unlike wall-clock time, which
@@ -42,10 +48,15 @@ from botocore.credentials import Credentials
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from secretsd import logs
-from secretsd.api.app import ApiApp, decode_json, encode
+from secretsd.api.app import ApiApp, decode_json, encode, request_context
+from secretsd.api.metrics import RequestStats
 from secretsd.api.sigv4 import SigV4Verifier
+from secretsd.model.identity import Caller, root_caller
 from secretsd.service import SecretsService
-from secretsd.store import open_storage
+from secretsd.service.audit import ApiCall
+from secretsd.service.audit_trail import AuditTrail
+from secretsd.service.timed_storage import TimedStorage
+from secretsd.store import open_audit_log, open_storage
 
 REGION = "us-east-1"
 ACCESS_KEY = "AKIABENCHREQUESTPATH"
@@ -58,10 +69,15 @@ HOST = "127.0.0.1:8787"
 class RequestPath:
     """One app over a fresh store holding one secret with a current and a previous version."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, metrics: bool = False, audit: bool = False) -> None:
         self.storage = open_storage(data_dir, env={}, mode="create")
+        if metrics:
+            self.storage = TimedStorage(self.storage)
         self.service = SecretsService(self.storage)
-        self.service.call("CreateSecret", {"Name": NAME, "SecretString": VALUE + " "})
+        self.service.call(
+            "CreateSecret",
+            {"Name": NAME, "SecretString": VALUE + " ", "ClientRequestToken": "a" * 32},
+        )
         self.service.call(
             "PutSecretValue",
             {"SecretId": NAME, "SecretString": VALUE, "ClientRequestToken": "b" * 32},
@@ -69,10 +85,21 @@ class RequestPath:
         keys = {ACCESS_KEY: SECRET_KEY}
         self.verifier = verifier = SigV4Verifier(keys.get, region=REGION)
 
-        def authenticate(method, path, query, headers, body) -> str:
-            return verifier.verify(method, path, query, headers, body).access_key_id
+        def authenticate(method, path, query, headers, body) -> Caller:
+            access_key_id = verifier.verify(method, path, query, headers, body).access_key_id
+            return root_caller(self.service.account, access_key_id)
 
-        self.app = ApiApp(self.service, authenticate)
+        observe = RequestStats(self.service.operations).observe if metrics else None
+        self.trail = (
+            AuditTrail(
+                open_audit_log(data_dir),
+                region=self.service.region,
+                account=self.service.account,
+            )
+            if audit
+            else None
+        )
+        self.app = ApiApp(self.service, authenticate, observe=observe, audit=self.trail)
         self.scope, body = signed_scope()
         self._message = {"type": "http.request", "body": body, "more_body": False}
         self.status = 0
@@ -103,6 +130,8 @@ class RequestPath:
 
     def close(self) -> None:
         self.app.writer.close()
+        if self.trail is not None:
+            self.trail.close()
         self.storage.close()
 
 
@@ -155,6 +184,23 @@ def pieces(path: RequestPath) -> dict[str, Callable[[], object]]:
     secret, _ = path.service.load(NAME)
     version_id = secret.holder("AWSCURRENT").version_id
     result = path.service.call("GetSecretValue", {"SecretId": NAME})
+    audited = {}
+    if path.trail is not None:
+        trail = path.trail
+        call = ApiCall(
+            "secretsmanager",
+            "GetSecretValue",
+            root_caller(path.service.account, ACCESS_KEY),
+            request_context(scope, "r"),
+            True,
+            {"SecretId": NAME},
+            result,
+        )
+        record = trail.call_record(call)
+        audited = {
+            "  audit: record rendered": lambda: trail.call_record(call),
+            "  audit: record chained, written": lambda: trail.log.append((record,)),
+        }
     return {
         "whole request": path.request,
         "  SigV4 verification": lambda: path.verifier.verify(
@@ -167,10 +213,11 @@ def pieces(path: RequestPath) -> dict[str, Callable[[], object]]:
         "    store: document by name": lambda: path.storage.load_by_name(NAME),
         "    store: value, decrypted": lambda: path.storage.read_value(secret.arn, version_id),
         "  response JSON": lambda: encode(result),
+        **audited,
     }
 
 
-def instructions(count: int) -> dict[str, float]:
+def instructions(count: int, metrics: bool, audit: bool) -> dict[str, float]:
     """Instructions per call of each of ``pieces``, counted by callgrind.
 
     Start-up (imports, the store, the first write of the day) runs uncounted: collection is
@@ -193,6 +240,8 @@ def instructions(count: int) -> dict[str, float]:
                 "--requests",
                 str(count),
                 "--counted",
+                *(["--metrics"] if metrics else []),
+                *(["--audit"] if audit else []),
             ],
             capture_output=True,
             text=True,
@@ -216,18 +265,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--profile", action="store_true", help="cProfile the requests")
     parser.add_argument("--instructions", action="store_true", help="count under callgrind")
+    parser.add_argument("--metrics", action="store_true", help="as with --metrics")
+    parser.add_argument("--audit", action="store_true", help="with the audit trail")
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.instructions:
         print("GetSecretValue in process, instructions per call:")
-        for name, per_call in instructions(args.requests).items():
+        for name, per_call in instructions(args.requests, args.metrics, args.audit).items():
             print(f"{name:32s} {per_call:>10,.0f}")
         return
     # As the server runs: info level, so reads are not logged but the check for it is made.
     logs.configure("info")
     logging.getLogger().handlers[:] = [logging.NullHandler()]
     with tempfile.TemporaryDirectory() as data_dir:
-        path = RequestPath(Path(data_dir))
+        path = RequestPath(Path(data_dir), metrics=args.metrics, audit=args.audit)
         try:
             path.check()
             loop(path, min(args.requests, 1000))  # warm: the first read of a day writes

@@ -11,6 +11,7 @@ stall ratio compares GetSecretValue's p99 while two clients page through ListSec
 without pause with its p99 when idle.
 
     .venv/bin/python bench/server.py [--seconds 10] [--connections 16] [--secrets 100000]
+                                     [--metrics]
 """
 
 from __future__ import annotations
@@ -66,8 +67,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_secretsd(workdir: Path) -> Target:
-    server = start_server(workdir / "secretsd")
+def start_secretsd(workdir: Path, metrics: bool = False) -> Target:
+    # --metrics: as a server that Prometheus scrapes runs (requests counted, store timed).
+    extra, env = (), None
+    if metrics:
+        extra, env = ("--metrics",), {**os.environ, "SECRETSD_METRICS_TOKEN": "bench-" * 4}
+    server = start_server(workdir / "secretsd", *extra, env=env)
     session = server.session()
     creds = session.get_credentials()
     return Target(
@@ -243,12 +248,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--small", type=int, default=100, help="secrets in the compared stores")
     parser.add_argument("--secrets", type=int, default=100_000, help="secretsd's large store")
+    parser.add_argument("--metrics", action="store_true", help="run secretsd with --metrics")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="secretsd-bench-"))
-    secretsd, moto = targets = [start_secretsd(workdir), start_moto()]
+    secretsd, moto = targets = [start_secretsd(workdir, args.metrics), start_moto()]
     small, large = f"{args.small} secrets", f"{args.secrets} secrets"
     try:
         print(f"{small}:", flush=True)

@@ -6,10 +6,16 @@ import os
 import socket
 
 import pytest
+from hypothesis import settings
 
 from tests.support.server import ServerProcess, start_server
 
 REQUIRE_DATABASES = os.environ.get("SECRETSD_REQUIRE_DATABASES") == "1"
+
+# The properties check what code does, not how fast: on a loaded 2-core machine hypothesis's
+# per-example deadline (200 ms) fails them at random. Speed is measured in bench/.
+settings.register_profile("secretsd", deadline=None)
+settings.load_profile("secretsd")
 
 
 def _reachable(port: int) -> bool:

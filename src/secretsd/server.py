@@ -8,21 +8,42 @@ import ipaddress
 import logging
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from secretsd import logs
+from secretsd import __version__, logs
 from secretsd.api import guard
-from secretsd.api.app import ApiApp
+from secretsd.api.app import ApiApp, Route
 from secretsd.api.credentials import CredentialsError
+from secretsd.api.health import HealthApp
+from secretsd.api.metrics import (
+    TOKEN_ENV,
+    MetricsApp,
+    MetricsConfigError,
+    MetricsOff,
+    RequestStats,
+    ServerCollector,
+    build_registry,
+    load_token,
+)
 from secretsd.arguments import port
 from secretsd.model.errors import SecretsManagerError
-from secretsd.model.identity import root_caller
+from secretsd.model.identity import Caller, root_caller
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import AccessRecorder, RotationRequests, SecretsService
+from secretsd.service.audit_trail import AuditTrail
+from secretsd.service.counters import RotationCounters
+from secretsd.service.timed_storage import TimedStorage
 from secretsd.service.writer import GroupWriter
-from secretsd.store import CREATE, StorageError, open_storage
+from secretsd.store import (
+    CREATE,
+    DEFAULT_AUDIT_MAX_BYTES,
+    StorageError,
+    open_audit_log,
+    open_storage,
+)
 
 log = logging.getLogger("secretsd.server")
 
@@ -102,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept unsigned requests (tests and benchmarks only; never on a shared host)",
     )
+    metrics = parser.add_argument_group("metrics")
+    metrics.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve Prometheus metrics at /metrics, to requests bearing the metrics token",
+    )
+    metrics.add_argument(
+        "--metrics-token-file",
+        type=Path,
+        default=_path_or_none(os.environ.get("SECRETSD_METRICS_TOKEN_FILE")),
+        help=f"file holding the metrics bearer token (else env {TOKEN_ENV})",
+    )
+    metrics.add_argument(
+        "--metrics-secret-names",
+        action="store_true",
+        help="also export each secret's last rotation time, labelled with its name "
+        "(one series per secret; reads every secret at each scrape)",
+    )
     parser.add_argument(
         "--no-console", action="store_true", help="do not serve the web console at /console"
     )
@@ -110,8 +149,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print a one-time sign-in link to the web console (secretsd up does)",
     )
+    parser.add_argument(
+        "--tls-cert", type=Path, default=None, help="PEM certificate (chain): serve HTTPS"
+    )
+    parser.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow plain HTTP on an address beyond this machine (keys and values in clear)",
+    )
+    parser.add_argument(
+        "--audit-max-bytes",
+        type=int,
+        default=DEFAULT_AUDIT_MAX_BYTES,
+        help="roll DATA_DIR/audit.log to audit.log.NNNNNN past this size (64 MiB)",
+    )
     guard.add_arguments(parser)
     return parser
+
+
+def _path_or_none(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
 def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
@@ -139,9 +197,27 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, scheme: str = "http") -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def check_transport(args: argparse.Namespace) -> None:
+    """TLS files that load, and no plain HTTP beyond loopback unless asked for by name."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if args.tls_cert is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load --tls-cert/--tls-key: {exc}") from None
+    elif not _is_loopback(args.host) and not args.insecure_http:
+        raise ConfigError(
+            f"refusing to listen on {args.host} without TLS: access keys' signatures and "
+            "secret values would cross the network in clear; give --tls-cert and --tls-key, "
+            "or --insecure-http to accept that"
+        )
 
 
 def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None = None) -> int:
@@ -157,6 +233,8 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
     if args.database_pool_size < 1:
         raise StorageError("--database-pool-size must be at least 1")
     limits = guard.limits_from(args)
+    metrics_token = load_token(args.metrics_token_file) if args.metrics else None
+    check_transport(args)
     if not _is_loopback(args.host):
         log.warning(
             "listening on %s, beyond this machine: anyone who can reach it may try keys",
@@ -165,7 +243,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
     # The port next: a start that cannot listen creates no store and spends no access key.
     sock = bind(args.host, args.port, guard.listen_backlog())
     try:
-        return _serve_on(args, sock, registry, limits, on_ready)
+        return _serve_on(args, sock, registry, limits, on_ready, metrics_token)
     finally:
         sock.close()
 
@@ -184,7 +262,7 @@ def _announce_keys(key, created: bool, url: str, credentials_file: Path, region:
         print(where)
 
 
-def _serve_on(args, sock, registry, limits, on_ready) -> int:
+def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
     from secretsd.api import credentials as access_keys
     from secretsd.api.sigv4 import SigV4Verifier
 
@@ -197,10 +275,24 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         master_key_kms=args.master_key_kms,
         pool_size=args.database_pool_size + BACKGROUND_CONNECTIONS,
     )
+    timed = None
+    if metrics_token is not None:
+        storage = timed = TimedStorage(storage)
     accesses = None
+    trail = None
     try:
         keyring, created = access_keys.load_or_create(args.data_dir)
         credentials_file = access_keys.credentials_path(args.data_dir)
+        trail = AuditTrail(
+            open_audit_log(
+                args.data_dir,
+                args.database_url,
+                schema=args.database_schema,
+                max_bytes=args.audit_max_bytes,
+            ),
+            region=args.region,
+            account=args.account,
+        )
         accesses = AccessRecorder(storage)
         service = SecretsService(
             storage,
@@ -214,31 +306,65 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         if not args.no_auth:
             verifier = SigV4Verifier(keyring.lookup, region=args.region)
 
-            def authenticate(method, path, query, headers, body) -> str:
-                return verifier.verify(method, path, query, headers, body).access_key_id
+            def authenticate(method, path, query, headers, body) -> Caller:
+                access_key_id = verifier.verify(method, path, query, headers, body).access_key_id
+                return root_caller(args.account, access_key_id)
 
         writer = GroupWriter(service)
         console = None if args.no_console else _console(args, service, writer, keyring)
-        url = url_of(sock)
+        url = url_of(sock, "https" if args.tls_cert is not None else "http")
         _announce_keys(keyring.primary, created, url, credentials_file, args.region)
-        scheduler = _start_rotation(args, service, registry, url, keyring.primary)
+        rotations = RotationCounters()
+        scheduler = _start_rotation(args, service, registry, url, keyring.primary, rotations, trail)
+        routes: dict[str, Route] = {"/health": HealthApp(service.health, __version__)}
+        observe = None
+        if metrics_token is None:
+            routes["/metrics"] = MetricsOff()
+        else:
+            requests = RequestStats(service.operations)
+            observe = requests.observe
+            collector = ServerCollector(
+                service,
+                requests,
+                rotations,
+                timed.timings if timed is not None else None,
+                __version__,
+                secret_names=args.metrics_secret_names,
+            )
+            routes["/metrics"] = MetricsApp(build_registry(collector), metrics_token)
+            metrics_url = f"{url}/metrics"
+            logs.announce(
+                "secretsd.server",
+                f"metrics: {metrics_url} (bearer token required)",
+                url=metrics_url,
+            )
         if console is not None:
             _announce_console(args, console, url, keyring.primary)
+            routes[CONSOLE_PREFIX] = console
         logs.announce("secretsd.server", f"secretsd server listening on {url}", url=url)
         if on_ready is not None:
             on_ready(url, credentials_file)
         # The one choice of where reads run: on threads when the store says they may wait.
         read_threads = args.database_pool_size if storage.reads_may_block else 0
-        routes = {CONSOLE_PREFIX: console} if console is not None else {}
-        app = ApiApp(service, authenticate, writer=writer, read_threads=read_threads, routes=routes)
+        app = ApiApp(
+            service,
+            authenticate,
+            writer=writer,
+            read_threads=read_threads,
+            routes=routes,
+            observe=observe,
+            audit=trail,
+        )
         try:
-            _run_uvicorn(app, sock, args.log_level, limits)
+            _run_uvicorn(app, sock, args.log_level, limits, tls=(args.tls_cert, args.tls_key))
         finally:
             scheduler.stop()
             app.close()
     finally:
         if accesses is not None:
             accesses.close()
+        if trail is not None:
+            trail.close()
         storage.close()
     log.info("server stopped")
     return 0
@@ -278,7 +404,15 @@ def function_environment(url: str, key, region: str) -> dict[str, str]:
     }
 
 
-def _start_rotation(args: argparse.Namespace, service: SecretsService, registry, url: str, key):
+def _start_rotation(
+    args: argparse.Namespace,
+    service: SecretsService,
+    registry,
+    url: str,
+    key,
+    counters: RotationCounters,
+    trail: AuditTrail | None,
+):
     from secretsd.rotation.orchestrator import Rotator
     from secretsd.rotation.scheduler import Scheduler
 
@@ -293,7 +427,7 @@ def _start_rotation(args: argparse.Namespace, service: SecretsService, registry,
             os.environ.pop(name, None)
     scheduler = Scheduler(
         service,
-        Rotator(service, registry, environment=environment),
+        Rotator(service, registry, environment=environment, counters=counters, audit=trail),
         interval=args.scheduler_interval,
         retry_base=args.rotation_retry_base,
     )
@@ -301,7 +435,13 @@ def _start_rotation(args: argparse.Namespace, service: SecretsService, registry,
     return scheduler
 
 
-def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str, limits: guard.Limits) -> None:
+def _run_uvicorn(
+    app: ApiApp,
+    sock: socket.socket,
+    log_level: str,
+    limits: guard.Limits,
+    tls: tuple[Path | None, Path | None] = (None, None),
+) -> None:
     import uvicorn
 
     connections = guard.ConnectionGuard(limits)
@@ -322,6 +462,8 @@ def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str, limits: guard
         # uvicorn annotates int but only hands it to loop.call_later, which takes seconds as
         # a float: fractional timeouts work.
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
+        ssl_certfile=tls[0],
+        ssl_keyfile=tls[1],
     )
     server = uvicorn.Server(config)
     try:
@@ -337,6 +479,13 @@ def main(argv: list[str]) -> int:
     logs.configure(args.log_level, args.log_format == "json")
     try:
         return serve(args)
-    except (StorageError, CredentialsError, ConfigError, SecretsManagerError, OSError) as exc:
+    except (
+        StorageError,
+        CredentialsError,
+        ConfigError,
+        MetricsConfigError,
+        SecretsManagerError,
+        OSError,
+    ) as exc:
         print(f"secretsd server: {exc}", file=sys.stderr)
         return 1

@@ -164,7 +164,11 @@ def _post(conn: http.client.HTTPConnection, operation: str, body: bytes):
 def test_any_body_to_any_operation_gets_200_or_an_aws_4xx(unsigned_server):
     server, conn = unsigned_server
     status, _ = _post(
-        conn, "CreateSecret", json.dumps({"Name": KNOWN_SECRET, "SecretString": "v"}).encode()
+        conn,
+        "CreateSecret",
+        json.dumps(
+            {"Name": KNOWN_SECRET, "SecretString": "v", "ClientRequestToken": "t" * 32}
+        ).encode(),
     )
     assert status == 200
 

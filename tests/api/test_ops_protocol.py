@@ -234,6 +234,9 @@ def test_binary_that_is_not_base64(wire):
     )
 
 
+TOKEN_REQUIRED = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+
+
 def test_raw_put_without_token_is_refused(wire, sm):
     # The SDKs fill ClientRequestToken in; a raw PutSecretValue has to bring its own.
     name = unique_name("wire-token")
@@ -241,11 +244,43 @@ def test_raw_put_without_token_is_refused(wire, sm):
     reply = wire(
         "secretsmanager.PutSecretValue", json.dumps({"SecretId": name, "SecretString": "v2"})
     )
-    assert_aws_error(reply, 400, "InvalidParameterException")
-    assert reply.error_message == (
-        "You must provide a ClientRequestToken value. We recommend a UUID-type value."
-    )
+    assert_aws_error(reply, 400, "InvalidRequestException")
+    assert reply.error_message == TOKEN_REQUIRED
     assert sm.get_secret_value(SecretId=name)["SecretString"] == "v1"
+
+
+@pytest.mark.parametrize(
+    ("target", "body"),
+    [
+        ("CreateSecret", {"SecretString": "v"}),
+        ("CreateSecret", {"SecretBinary": "AAEC"}),
+        ("UpdateSecret", {"SecretString": "v"}),
+        ("PutSecretValue", {"SecretString": "v"}),
+        ("RotateSecret", {"RotationRules": {"AutomaticallyAfterDays": 7}}),
+    ],
+)
+def test_a_raw_write_that_makes_a_version_needs_a_token_before_anything_else(wire, target, body):
+    """AWS answers 400 InvalidRequestException before it looks for the secret (one that
+    does not exist is not reported), and makes nothing."""
+    name = unique_name("wire-token")
+    key = "Name" if target == "CreateSecret" else "SecretId"
+    missing = wire(f"secretsmanager.{target}", json.dumps({key: name, **body}))
+    assert_aws_error(missing, 400, "InvalidRequestException")
+    assert missing.error_message == TOKEN_REQUIRED
+    described = wire("secretsmanager.DescribeSecret", json.dumps({"SecretId": name}))
+    assert_aws_error(described, 400, "ResourceNotFoundException")
+
+
+def test_a_raw_write_without_a_value_needs_no_token(wire, sm):
+    name = unique_name("wire-token")
+    created = wire("secretsmanager.CreateSecret", json.dumps({"Name": name}))
+    assert created.status == 200, created
+    assert "VersionId" not in created.json
+    updated = wire(
+        "secretsmanager.UpdateSecret", json.dumps({"SecretId": name, "Description": "d"})
+    )
+    assert updated.status == 200, updated
+    assert sm.describe_secret(SecretId=name)["Description"] == "d"
 
 
 def test_unsigned_request(wire):

@@ -27,9 +27,20 @@ def _document(**changes) -> dict:
     return data
 
 
-def test_this_release_writes_format_1_1() -> None:
-    assert DOCUMENT_FORMAT == (1, 1)
-    assert _document()["format"] == "1.1"
+def test_this_release_writes_format_1_2() -> None:
+    assert DOCUMENT_FORMAT == (1, 2)
+    assert _document()["format"] == "1.2"
+
+
+def test_format_1_2_keeps_the_resource_policy() -> None:
+    policy = '{"Version":"2012-10-17","Statement":[]}'
+    data = _document(resource_policy=policy)
+    assert Secret.from_document(json.dumps(data).encode()).resource_policy == policy
+    # Written before 1.2: no policy.
+    del data["resource_policy"]
+    assert (
+        Secret.from_document(json.dumps({**data, "format": "1.0"}).encode()).resource_policy is None
+    )
 
 
 def test_a_1_0_document_reads_as_never_tagged() -> None:
@@ -47,13 +58,13 @@ def test_documents_of_the_previous_release_still_read() -> None:
     secret = Secret.from_document(json.dumps(data).encode())
     assert secret.versions["v1"].stages == [AWSCURRENT]
     assert secret.extra == {}
-    assert json.loads(secret.to_document())["format"] == "1.1"
+    assert json.loads(secret.to_document())["format"] == "1.2"
     del data["format"]
     assert Secret.from_document(json.dumps(data).encode()).name == "db"
 
 
 def test_a_newer_minor_reads_edits_and_writes_back_its_fields() -> None:
-    data = _document(format="1.2", replica_status={"eu-west-1": "InSync"}, owner="team-a")
+    data = _document(format="1.3", replica_status={"eu-west-1": "InSync"}, owner="team-a")
     data["versions"][0]["checksum"] = "sha256:abc"
     secret = Secret.from_document(json.dumps(data).encode())
     assert secret.name == "db" and secret.versions["v1"].stages == [AWSCURRENT]
@@ -62,7 +73,7 @@ def test_a_newer_minor_reads_edits_and_writes_back_its_fields() -> None:
     secret.description = "edited by the older release"
     written = json.loads(secret.to_document())
 
-    assert written["format"] == "1.2"
+    assert written["format"] == "1.3"
     assert written["replica_status"] == {"eu-west-1": "InSync"}
     assert written["owner"] == "team-a"
     by_id = {v["version_id"]: v for v in written["versions"]}
@@ -77,7 +88,7 @@ def test_a_newer_minor_reads_edits_and_writes_back_its_fields() -> None:
 
 
 def test_carried_fields_are_copies() -> None:
-    data = _document(format="1.3", nested={"list": [1, 2]})
+    data = _document(format="1.4", nested={"list": [1, 2]})
     secret = Secret.from_document(json.dumps(data).encode())
     json.loads(secret.to_document())["nested"]["list"].append(3)
     assert secret.extra["nested"] == {"list": [1, 2]}

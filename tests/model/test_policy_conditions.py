@@ -236,6 +236,9 @@ def test_variables_in_condition_values() -> None:
     # No such tag on the caller: the statement does not match, whatever the operator.
     assert not holds(same_team, {TEAM: "web"})
     assert not holds({"StringNotEquals": {TEAM: "${aws:PrincipalTag/team}"}}, {TEAM: "web"})
+    own_arn = {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/${aws:username}"}}
+    assert holds(own_arn, {})
+    assert not holds({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:user/x${aws:username}"}}, {})
     own_prefix = {"StringLike": {"secretsmanager:Name": "${aws:username}/*"}}
     assert holds(own_prefix, {"secretsmanager:Name": "app/db"})
     assert not holds(own_prefix, {"secretsmanager:Name": "other/db"})

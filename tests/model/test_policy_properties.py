@@ -133,3 +133,39 @@ def test_resource_wildcards_match_as_case_sensitive_globs(pattern: str, name: st
         request(resource=resource), [policy(allow(resource=resource_pattern))], None
     ).allowed
     assert granted is fnmatch.fnmatchcase(resource, resource_pattern)
+
+
+NEGATIONS = [
+    ("StringEquals", "StringNotEquals"),
+    ("StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"),
+    ("StringLike", "StringNotLike"),
+    ("NumericEquals", "NumericNotEquals"),
+    ("DateEquals", "DateNotEquals"),
+    ("IpAddress", "NotIpAddress"),
+    ("ArnLike", "ArnNotLike"),
+    ("ArnEquals", "ArnNotEquals"),
+]
+_VALUES = st.sampled_from(
+    ["a", "A", "a*", "?", "10", "10.0", "2026-06-01", "10.0.0.0/8", "10.1.1.1", "arn:aws:s:r:1:x"]
+)
+
+
+def _holds(operator: str, values: list[str], keys: dict[str, object]) -> bool:
+    statement = allow(Condition={operator: {"aws:k": values}})
+    return evaluate(request(keys=keys), [policy(statement)], None).allowed
+
+
+@given(st.sampled_from(NEGATIONS), st.lists(_VALUES, min_size=1, max_size=3), st.none() | _VALUES)
+def test_negated_operators_are_complements_and_ifexists_only_spares_absence(
+    pair: tuple[str, str], values: list[str], present: str | None
+) -> None:
+    positive, negated = pair
+    keys: dict[str, object] = {} if present is None else {"aws:k": present}
+    if present is None:
+        assert not _holds(positive, values, keys)
+        assert _holds(negated, values, keys)
+    else:
+        assert _holds(negated, values, keys) is not _holds(positive, values, keys)
+    for operator in pair:
+        expected = present is None or _holds(operator, values, keys)
+        assert _holds(operator + "IfExists", values, keys) is expected

@@ -6,6 +6,7 @@ recovery window of seven days or a schedule of ten days takes no time at all.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,22 @@ class FakeClock:
         self.now += seconds
 
 
+# The operations whose ClientRequestToken botocore's model marks idempotencyToken: every SDK
+# fills it in, and the service refuses a request that makes a version without one.
+FILLED_BY_SDKS = frozenset({"CreateSecret", "PutSecretValue", "UpdateSecret", "RotateSecret"})
+
+
+class SdkService(SecretsService):
+    """The service as an SDK's caller sees it: a missing ClientRequestToken is filled in
+    with a fresh UUID, so tests about other things read as calls through boto3 do. What
+    happens without a token is the API tests' business (tests/api/test_ops_protocol.py)."""
+
+    def call(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        if operation in FILLED_BY_SDKS and body.get("ClientRequestToken") is None:
+            body = {**body, "ClientRequestToken": str(uuid.uuid4())}
+        return super().call(operation, body)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -50,7 +67,7 @@ def storage(tmp_path) -> Iterator[Storage]:
 
 @pytest.fixture
 def service(storage: Storage, clock: FakeClock) -> SecretsService:
-    return SecretsService(
+    return SdkService(
         storage,
         clock=clock,
         rotation_requests=RotationRequests(),

@@ -12,6 +12,7 @@ from secretsd.model.secret import Secret
 from secretsd.service import AccessRecorder, SecretsService
 from secretsd.store.base import Change
 from secretsd.store.sqlite import SQLiteStorage
+from tests.service.conftest import SdkService
 
 DAY = 86400.0
 NOW = 1_700_000_000.0  # a fixed clock: the same day all through a test
@@ -33,7 +34,7 @@ def recorder(storage):
 
 
 def service_over(storage, recorder=None) -> SecretsService:
-    return SecretsService(storage, clock=lambda: NOW, accesses=recorder)
+    return SdkService(storage, clock=lambda: NOW, accesses=recorder)
 
 
 def dates(storage, name: str) -> tuple[float | None, dict[str, float | None]]:

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from secretsd.service import SecretsService
 from secretsd.store import Change, Conflict, Storage
+from tests.service.conftest import SdkService
 
 
 class MeetBeforeFirstCommit:
@@ -55,7 +55,7 @@ class MeetBeforeFirstCommit:
 @pytest.fixture
 def racing(storage, clock):
     racing_storage = MeetBeforeFirstCommit(storage)
-    return SecretsService(racing_storage, clock=clock), racing_storage
+    return SdkService(racing_storage, clock=clock), racing_storage
 
 
 def in_two_threads(first: Callable[[], object], second: Callable[[], object]) -> None:

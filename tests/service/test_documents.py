@@ -7,18 +7,19 @@ from secretsd.service import SecretsService
 from secretsd.service.documents import DocumentCache
 from secretsd.store.base import StoredSecret
 from secretsd.store.sqlite import SQLiteStorage
+from tests.service.conftest import SdkService
 
 T0 = 1_700_000_000.0
 DAY = 86400.0
 
 
 def make_service(tmp_path, now: list[float]) -> SecretsService:
-    return SecretsService(SQLiteStorage(tmp_path / "db"), clock=lambda: now[0])
+    return SdkService(SQLiteStorage(tmp_path / "db"), clock=lambda: now[0])
 
 
 def test_reads_share_one_decoded_secret_and_writers_get_their_own(tmp_path):
     service = make_service(tmp_path, [T0])
-    service.create_secret({"Name": "s", "SecretString": "v1"})
+    service.call("CreateSecret", {"Name": "s", "SecretString": "v1"})
     shared, _ = service.read("s")
     assert service.read("s")[0] is shared
     own, _ = service.load("s")
@@ -27,10 +28,10 @@ def test_reads_share_one_decoded_secret_and_writers_get_their_own(tmp_path):
 
 def test_a_changed_document_is_decoded_again(tmp_path):
     service = make_service(tmp_path, [T0])
-    service.create_secret({"Name": "s", "SecretString": "v1"})
+    service.call("CreateSecret", {"Name": "s", "SecretString": "v1"})
     before, _ = service.read("s")
-    service.put_secret_value(
-        {"SecretId": "s", "SecretString": "v2", "ClientRequestToken": "t" * 32}
+    service.call(
+        "PutSecretValue", {"SecretId": "s", "SecretString": "v2", "ClientRequestToken": "t" * 32}
     )
     after, _ = service.read("s")
     assert after is not before
@@ -41,7 +42,7 @@ def test_a_changed_document_is_decoded_again(tmp_path):
 def test_reading_does_not_change_the_shared_secret(tmp_path):
     now = [T0]
     service = make_service(tmp_path, now)
-    service.create_secret({"Name": "s", "SecretString": "v1"})
+    service.call("CreateSecret", {"Name": "s", "SecretString": "v1"})
     shared, _ = service.read("s")
     document = shared.to_document()
     service.get_secret_value({"SecretId": "s"})  # the first read of the day records it

@@ -24,9 +24,8 @@ from hypothesis.stateful import (
 )
 
 from secretsd.model import errors
-from secretsd.service import SecretsService
 from secretsd.store import open_storage
-from tests.service.conftest import DAY, HOUR, FakeClock
+from tests.service.conftest import DAY, HOUR, FakeClock, SdkService
 
 CURRENT, PREVIOUS, PENDING = "AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"
 LABELS = [CURRENT, PREVIOUS, PENDING, "blue", "green"]
@@ -288,7 +287,7 @@ class LabelSequences(RuleBasedStateMachine):
         super().__init__()
         self.clock = FakeClock()
         self.storage = open_storage(data_dir, env={}, mode="create")
-        self.service = SecretsService(self.storage, clock=self.clock)
+        self.service = SdkService(self.storage, clock=self.clock)
         self.model = Model()
         self.tokens = itertools.count(1)
 

@@ -13,10 +13,10 @@ import pytest
 from secretsd.model import errors
 from secretsd.model.rotation import complete_rotation
 from secretsd.model.rotation_dates import refresh_next_rotation
-from secretsd.service import RotationRequests, SecretsService
+from secretsd.service import RotationRequests
 from secretsd.store import DATABASE_FILE_NAME
 from secretsd.store.sqlite import SQLiteStorage
-from tests.service.conftest import DAY, FUNCTION, T0
+from tests.service.conftest import DAY, FUNCTION, T0, SdkService
 
 TOKEN = "r" * 32
 
@@ -228,7 +228,7 @@ class SeenFromAnotherConnection(RotationRequests):
 @pytest.fixture
 def watched(storage, clock, tmp_path):
     requests = SeenFromAnotherConnection(tmp_path / "data" / DATABASE_FILE_NAME)
-    service = SecretsService(
+    service = SdkService(
         storage, clock=clock, rotation_requests=requests, knows_function=lambda n: n == FUNCTION
     )
     yield service, requests

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -350,7 +351,8 @@ def write_legacy_store(inner: Storage, names: list[str]) -> dict[str, Secret]:
     for name in names:
         secret = Secret(arn=f"{PREFIX}{name}-Legacy", name=name, created=1.0, last_changed=1.0)
         versions.add_version(secret, "v1", 1.0, None)
-        document = secret.to_document().replace(b'"format":"1.0"', b'"format":1')
+        document = re.sub(rb'"format":"[0-9.]+"', b'"format":1', secret.to_document())
+        secret.document_format = (1, 0)  # what the bare 1 reads as
         sealed = seal(KEYRING, secret.arn, "v1", VALUE_ONE)
         inner.commit(Change(secret.arn, name, None, document, {"v1": sealed}))
         secrets[name] = secret

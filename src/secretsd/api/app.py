@@ -30,7 +30,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from secretsd.model import errors
+from secretsd.model.identity import Caller
+from secretsd.model.request import RequestContext
 from secretsd.service import SecretsService
+from secretsd.service.audit import ApiCall
+from secretsd.service.audit_trail import AuditTrail, AuditUnavailable
 from secretsd.service.writer import GroupWriter
 
 log = logging.getLogger("secretsd.api")
@@ -52,15 +56,20 @@ READ_ONLY = frozenset(
         "ListSecrets",
         "ListSecretVersionIds",
         "GetRandomPassword",
+        "DescribeRotation",
+        "GetResourcePolicy",
+        "ValidateResourcePolicy",
     }
 )
 STORELESS = frozenset({"GetRandomPassword"})
 
 Headers = Sequence[tuple[bytes, bytes]]
-# (method, path, query, headers, body) -> access key id; raises an AuthError.
-Authenticator = Callable[[str, str, str, Headers, bytes], str]
+# (method, path, query, headers, body) -> the caller; raises an AuthError.
+Authenticator = Callable[[str, str, str, Headers, bytes], Caller]
 # An ASGI application that serves the paths under a prefix (health, metrics, the console).
 Route = Callable[[dict, Callable, Callable], Awaitable[None]]
+# Told of every API request once answered: (operation, outcome, seconds); on the loop.
+Observer = Callable[[str, str, float], None]
 
 
 def _json_default(value: Any) -> Any:
@@ -106,8 +115,13 @@ class ApiApp:
         writer: GroupWriter | None = None,
         read_threads: int = 0,
         routes: dict[str, Route] | None = None,
+        observe: Observer | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.service = service
+        self.observe = observe
+        # Every call is recorded here before its response is sent (None: no audit trail).
+        self.audit = audit
         # AWS clients always send to "/"; any other path goes to the route owning its prefix.
         self.routes = dict(routes or {})
         self.authenticate = authenticate
@@ -154,29 +168,52 @@ class ApiApp:
                 return
         request_id = self.request_ids.next()
         started = time.perf_counter()
+        context = request_context(scope, request_id)
         operation = "-"
+        caller: Caller | None = None
+        request: dict[str, Any] | None = None
+        result: dict[str, Any] | None = None
+        payload = b""
+        failure: errors.SecretsManagerError | None = None
         try:
             body = await self._read_body(receive)
-            access_key = self._authenticate(scope, body)
+            caller = self._authenticate(scope, body)
             operation = self._operation(scope)
             request = self._decode(body, scope.get("query_string", b""))
+            if self.audit is not None and self.audit.failing:
+                # Refused before it runs: nothing happens that the trail could not record.
+                raise AuditUnavailable()
             if operation in READ_ONLY:
                 result = await self._read(operation, request)
             else:
                 result = await self.writer.call(operation, request)
-            status, payload = 200, encode(result)
-            outcome = "ok"
+            payload = encode(result)
         except errors.SecretsManagerError as exc:
-            status, payload = error_response(exc)
-            outcome = exc.code
-            access_key = None
+            failure = exc
         except Exception:
             log.exception("internal error in %s", operation)
-            status, payload = error_response(
-                errors.InternalServiceError("An internal error occurred.")
+            failure = errors.InternalServiceError("An internal error occurred.")
+        if self.audit is not None:
+            failure = await self._record(
+                ApiCall(
+                    "secretsmanager",
+                    operation if operation != "-" else _target_of(scope),
+                    caller,
+                    context,
+                    operation in READ_ONLY,
+                    request,
+                    result,
+                    failure.code if failure is not None else None,
+                    failure.message if failure is not None else None,
+                ),
+                failure,
             )
-            outcome = "InternalServiceError"
-            access_key = None
+        if failure is None:
+            status, outcome = 200, "ok"
+        else:
+            status, payload = error_response(failure)
+            outcome = failure.code
+        access_key = caller.access_key_id if caller is not None and failure is None else None
         await send(
             {
                 "type": "http.response.start",
@@ -204,6 +241,28 @@ class ApiApp:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 },
             )
+        if self.observe is not None:
+            self.observe(operation, outcome, time.perf_counter() - started)
+
+    async def _record(
+        self, call: ApiCall, failure: errors.SecretsManagerError | None
+    ) -> errors.SecretsManagerError | None:
+        """Record ``call``; the failure to answer with (the call's own, or the audit's)."""
+        assert self.audit is not None
+        try:
+            await self.audit.record(call)
+        except AuditUnavailable as exc:
+            log.error(
+                "request refused: its audit record could not be written",
+                extra={
+                    "request_id": call.context.request_id,
+                    "operation": call.operation,
+                    "principal": call.caller.arn if call.caller is not None else None,
+                    "outcome": call.error_code or "ok",
+                },
+            )
+            return exc
+        return failure
 
     def _route(self, path: str) -> Route | None:
         for prefix, route in self.routes.items():
@@ -251,7 +310,7 @@ class ApiApp:
             raise errors.UnknownOperation(f"The target {target} is not Secrets Manager.")
         return target[len(TARGET_PREFIX) :]
 
-    def _authenticate(self, scope: dict, body: bytes) -> str | None:
+    def _authenticate(self, scope: dict, body: bytes) -> Caller | None:
         if self.authenticate is None:
             return None
         return self.authenticate(
@@ -273,6 +332,32 @@ class ApiApp:
                 if not name.startswith("X-Amz-")
             }
         return decode_json(body)
+
+
+def request_context(scope: dict, request_id: str) -> RequestContext:
+    """The facts of the connection that authorization and the audit trail read."""
+    user_agent = ""
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            user_agent = value.decode("latin-1")
+            break
+    client = scope.get("client")
+    return RequestContext(
+        request_id=request_id,
+        source_ip=client[0] if client else "",
+        user_agent=user_agent,
+        # uvicorn says "https" when the connection is TLS; aws:SecureTransport reads this.
+        secure_transport=scope.get("scheme") == "https",
+    )
+
+
+def _target_of(scope: dict) -> str:
+    """The operation a refused request named, for its audit record ("-" when none)."""
+    for name, value in scope["headers"]:
+        if name == b"x-amz-target":
+            target = value.decode("latin-1")
+            return target.removeprefix(TARGET_PREFIX)[:128]
+    return "-"
 
 
 def _reject_constant(name: str) -> Any:

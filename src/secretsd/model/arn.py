@@ -13,6 +13,8 @@ from dataclasses import dataclass
 SUFFIX_ALPHABET = string.ascii_letters + string.digits
 SUFFIX_LENGTH = 6
 PREFIX = "arn:aws:secretsmanager:"
+# What a secret name may hold (AWS: ASCII letters, digits and /_+=.@-).
+NAME_CHARS = frozenset(string.ascii_letters + string.digits + "/_+=.@-")
 
 
 def make_arn(region: str, account: str, name: str, suffix: str) -> str:
@@ -36,6 +38,12 @@ def parse_secret_id(secret_id: str) -> SecretRef:
     # The remainder is either name-XXXXXX (full ARN) or the bare name (partial ARN); names
     # may themselves end in -XXXXXX, so both lookups are tried.
     return SecretRef(secret_id, parts[6])
+
+
+def valid_secret_id(secret_id: str) -> bool:
+    """Whether ``secret_id`` can name a secret: a name, or an ARN whose name part is one."""
+    name = parse_secret_id(secret_id).name
+    return bool(name) and set(name) <= NAME_CHARS
 
 
 def name_from_arn(arn: str) -> str:

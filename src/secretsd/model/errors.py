@@ -51,6 +51,10 @@ class MalformedPolicyDocument(SecretsManagerError):
     code = "MalformedPolicyDocumentException"
 
 
+class PublicPolicy(SecretsManagerError):
+    code = "PublicPolicyException"
+
+
 class PreconditionNotMet(SecretsManagerError):
     code = "PreconditionNotMetException"
 
@@ -118,6 +122,18 @@ MARKED_FOR_DELETION = (
 NAME_SCHEDULED_FOR_DELETION = (
     "You can't create this secret because a secret with this name is already scheduled "
     "for deletion."
+)
+# AWS's answer, as a ValidationException, to a Name or SecretId with a character no secret
+# name may hold, whatever the operation.
+INVALID_NAME = (
+    "Invalid name. Must be a valid name containing alphanumeric characters, or any of the "
+    "following: -/_+=.@!"
+)
+# RotateSecret naming a function the service can't run (for us: none of that name is built
+# in or configured), in AWS's words.
+CANNOT_INVOKE_FUNCTION = (
+    "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function "
+    "policy grants access to the principal secretsmanager.amazonaws.com."
 )
 ROTATION_IN_PROGRESS = "A previous rotation isn't complete. That rotation will be reattempted."
 NO_ROTATION_FUNCTION = "No Lambda rotation function ARN is associated with this secret."

@@ -5,8 +5,9 @@ live beside it, one per version, behind the encryption layer.
 
 Theory of operation: document formats. A document says which format wrote it, as
 ``"format": "MAJOR.MINOR"`` (releases before formats had minors wrote the bare integer 1,
-read as "1.0"; 1.1 added ``tagged``). The two numbers promise different things, so that a
-rolling upgrade of several nodes over one PostgreSQL store is safe:
+read as "1.0"; 1.1 added ``tagged``, 1.2 ``resource_policy``). The two numbers promise
+different things, so that a rolling upgrade of several nodes over one PostgreSQL store is
+safe:
 
 - A newer *minor* format only adds fields that an older release may carry without
   understanding them. This release keeps such fields, at the top level and in each version,
@@ -35,7 +36,7 @@ AWSPREVIOUS = "AWSPREVIOUS"
 AWSPENDING = "AWSPENDING"
 
 # (major, minor) of the documents this release writes.
-DOCUMENT_FORMAT = (1, 1)
+DOCUMENT_FORMAT = (1, 2)
 _FORMAT = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 # Attributes kept beside the document's fields rather than as fields of their own.
 _NOT_IN_DOCUMENTS = ("extra", "versions", "document_format")
@@ -105,6 +106,8 @@ class Secret:
     # The rotation in progress (its token) and until when a failed attempt is retried.
     rotation_token: str | None = None
     rotation_retry_until: float | None = None
+    # The resource policy's JSON text as PutResourcePolicy was given it (format 1.2).
+    resource_policy: str | None = None
     versions: dict[str, Version] = field(default_factory=dict)
     # The format the document was read in, written back when it is a newer minor than ours,
     # and the fields of that format this release doesn't know.

@@ -18,16 +18,30 @@ from typing import Any
 
 from secretsd.model import rotation, versions
 from secretsd.model.rotation_dates import refresh_next_rotation
+from secretsd.model.rotation_state import RECENT_EVENTS, decode_events, failing_since
 from secretsd.model.secret import AWSCURRENT, AWSPENDING, Secret
 from secretsd.rotation.functions.common import service_environment
 from secretsd.service import Edit, SecretsService
+from secretsd.service.audit_trail import AuditTrail
+from secretsd.service.counters import RotationCounters
 
 from .redaction import scrub
-from .registry import FunctionRegistry
+from .registry import FunctionRegistry, function_name
 
 log = logging.getLogger("secretsd.rotation")
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+# (kind, outcome) of a history event -> the audit trail's eventName. CloudTrail's own names
+# for the attempt (RotationStarted, RotationSucceeded, RotationFailed); steps are ours.
+_AUDIT_EVENTS = {
+    ("attempt", "started"): "RotationStarted",
+    ("attempt", "succeeded"): "RotationSucceeded",
+    ("attempt", "failed"): "RotationFailed",
+    ("step", "ok"): "RotationStepSucceeded",
+    ("step", "failed"): "RotationStepFailed",
+    ("test", "ok"): "RotationStepSucceeded",
+    ("test", "skipped"): "RotationStepFailed",
+}
 
 
 @dataclass
@@ -51,8 +65,15 @@ class Rotator:
         clock: Callable[[], float] = time.time,
         step_timeout: float = 300.0,
         environment: Mapping[str, str] | None = None,
+        counters: RotationCounters | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.service = service
+        # Attempts and step durations, for the server's metrics.
+        self.counters = counters or RotationCounters()
+        # Each step also goes on the audit trail, before the next one starts: a rotation
+        # whose steps cannot be recorded stops (the trail raises) and is retried later.
+        self.audit = audit
         self.registry = registry
         # What a function needs to reach this service (endpoint, key, region), as Lambda's
         # environment would give it; None leaves functions to the process environment.
@@ -63,6 +84,9 @@ class Rotator:
     def record(self, arn: str, **event: Any) -> None:
         at = self.clock()
         self.service.storage.append_event(arn, at, json.dumps(event).encode())
+        if self.audit is not None:
+            name = _AUDIT_EVENTS[event["kind"], event["outcome"]]
+            self.audit.record_blocking(self.audit.service_event(name, arn, **event))
 
     def _values(self, secret: Secret) -> list[bytes]:
         found = []
@@ -73,15 +97,31 @@ class Rotator:
                     found.append(value)
         return found
 
-    def _invoke(self, arn: str, token: str, step: str, function: str) -> None:
+    def _invoke(self, arn: str, token: str, step: str, function: str, rotation_token: str) -> None:
         handler = self.registry.resolve(function)
         context = InvocationContext(
             function, str(uuid.uuid4()), time.monotonic() + self.step_timeout
         )
+        # As AWS's event: RotationToken is the same for the steps of one attempt, and a
+        # function may hand it back to PutSecretValue.
+        event = {
+            "Step": step,
+            "SecretId": arn,
+            "ClientRequestToken": token,
+            "RotationToken": rotation_token,
+        }
         with service_environment(self.environment):
-            handler({"Step": step, "SecretId": arn, "ClientRequestToken": token}, context)
+            handler(event, context)
+
+    def _failing_since(self, arn: str, token: str) -> float:
+        """When rotation ``token`` first failed, for the failure about to be recorded: the
+        failure before it carries the date forward (see ``model.rotation_state``)."""
+        events = decode_events(self.service.storage.read_events(arn, RECENT_EVENTS))
+        return failing_since(events, token, self.clock())
 
     def _step_failed(self, arn: str, token: str, step: str, exc: Exception, started: float) -> None:
+        seconds = time.monotonic() - started
+        self.counters.step(step, "failed", seconds)
         current, _ = self.service.load(arn)
         message = scrub(f"{type(exc).__name__}: {exc}", self._values(current))
         self.record(
@@ -91,7 +131,8 @@ class Rotator:
             step=step,
             outcome="failed",
             error=message,
-            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            duration_ms=round(seconds * 1000, 1),
+            failing_since=self._failing_since(arn, token),
         )
         log.warning(
             "rotation step failed",
@@ -120,7 +161,7 @@ class Rotator:
         self.service.edit(arn, add)
         started = time.monotonic()
         try:
-            self._invoke(arn, token, "testSecret", function)
+            self._invoke(arn, token, "testSecret", function, str(uuid.uuid4()))
         except Exception as exc:
             self._step_failed(arn, token, "testSecret", exc, started)
             return False
@@ -135,20 +176,24 @@ class Rotator:
         function = secret.rotation_lambda_arn or ""
         self.record(arn, kind="attempt", token=token, function=function, outcome="started")
         started = self.clock()
+        rotation_token = str(uuid.uuid4())
         for step in STEPS:
             step_started = time.monotonic()
             try:
-                self._invoke(arn, token, step, function)
+                self._invoke(arn, token, step, function, rotation_token)
             except Exception as exc:
                 self._step_failed(arn, token, step, exc, step_started)
+                self.counters.attempt(function_name(function), "failed")
                 return False
+            seconds = time.monotonic() - step_started
+            self.counters.step(step, "ok", seconds)
             self.record(
                 arn,
                 kind="step",
                 token=token,
                 step=step,
                 outcome="ok",
-                duration_ms=round((time.monotonic() - step_started) * 1000, 1),
+                duration_ms=round(seconds * 1000, 1),
             )
 
         def finish(secret: Secret, now: float) -> None:
@@ -158,8 +203,17 @@ class Rotator:
         try:
             self.service.edit(arn, finish)
         except Exception as exc:
-            self.record(arn, kind="attempt", token=token, outcome="failed", error=str(exc))
+            self.record(
+                arn,
+                kind="attempt",
+                token=token,
+                outcome="failed",
+                error=str(exc),
+                failing_since=self._failing_since(arn, token),
+            )
+            self.counters.attempt(function_name(function), "failed")
             return False
+        self.counters.attempt(function_name(function), "succeeded")
         self.record(
             arn,
             kind="attempt",

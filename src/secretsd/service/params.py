@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from secretsd.model import errors
+from secretsd.model.arn import valid_secret_id
 
 Body = Mapping[str, Any]
 
@@ -43,14 +45,29 @@ def string(
     return value
 
 
+def matching(body: Body, name: str, pattern: re.Pattern[str], *, max_len: int) -> str | None:
+    """A string member that must also match the model's pattern."""
+    value = string(body, name, min_len=1, max_len=max_len)
+    if value is not None and not pattern.fullmatch(value):
+        raise _constraint(
+            name, value, f"Member must satisfy regular expression pattern: {pattern.pattern}"
+        )
+    return value
+
+
 def required_string(body: Body, name: str, *, min_len: int = 1, max_len: int | None = None) -> str:
     value = string(body, name, required=True, min_len=min_len, max_len=max_len)
     assert value is not None
     return value
 
 
-def secret_id(body: Body) -> str:
-    return required_string(body, "SecretId", max_len=2048)
+def secret_id(body: Body, member: str = "SecretId") -> str:
+    """A SecretId (or CreateSecret's Name), refused as AWS refuses it, on every operation,
+    when it holds a character no name may hold."""
+    value = required_string(body, member, max_len=512 if member == "Name" else 2048)
+    if not valid_secret_id(value) or (member == "Name" and ":" in value):
+        raise errors.ValidationError(errors.INVALID_NAME)
+    return value
 
 
 def boolean(body: Body, name: str, default: bool | None = None) -> bool | None:
@@ -96,8 +113,41 @@ def string_list(body: Body, name: str, *, max_items: int | None = None) -> list[
     return value
 
 
-def client_request_token(body: Body) -> str | None:
+def client_request_token(body: Body, *, required: bool = False) -> str | None:
+    """The version id a write asks for. SDKs always fill it in; AWS refuses a raw request
+    that makes a version without one, before it looks for the secret."""
+    if required and body.get("ClientRequestToken") is None:
+        raise errors.InvalidRequest(errors.TOKEN_REQUIRED)
     return string(body, "ClientRequestToken", min_len=32, max_len=64)
+
+
+_ROTATION_TOKEN = re.compile(r"[a-zA-Z0-9\-]+")
+
+
+def rotation_token(body: Body) -> str | None:
+    """PutSecretValue's RotationToken: what a rotation event carries, handed back by the
+    function. AWS checks it against the role a cross-account function assumed; with no
+    roles to check, it is only held to the model's constraints."""
+    value = string(body, "RotationToken", min_len=36, max_len=256)
+    if value is not None and not _ROTATION_TOKEN.fullmatch(value):
+        raise _constraint(
+            "RotationToken",
+            value,
+            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9\\-]+$",
+        )
+    return value
+
+
+def new_version(body: Body) -> tuple[str, bytes] | None:
+    """The (token, value) of the version a CreateSecret or UpdateSecret makes, if it has a
+    value; the token is required then, and only then."""
+    # A value that can't be decoded is the protocol's error, and comes first.
+    value = secret_value(body)
+    token = client_request_token(body, required=value is not None)
+    if value is None:
+        return None
+    assert token is not None  # required above
+    return token, value
 
 
 def secret_value(body: Body) -> bytes | None:

@@ -18,19 +18,19 @@ Body = dict[str, Any]
 
 
 class RotationOperations:
-    """Mixed into ``SecretsService``; uses its ``_mutate``, ``new_token``, ``after_commit``,
+    """Mixed into ``SecretsService``; uses its ``_mutate``, ``after_commit``,
     and the collaborators it was built with: ``knows_function`` (is a rotation function of
     that name built in or configured) and ``rotation_requests`` (who runs rotations)."""
 
     _mutate: Callable[..., Body]
-    new_token: Callable[[], str]
     after_commit: Callable[[Callable[[], None]], None]
     knows_function: Callable[[str], bool]
     rotation_requests: RotationRequests
 
     def rotate_secret(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
-        token = params.client_request_token(body) or self.new_token()
+        token = params.client_request_token(body, required=True)
+        assert token is not None
         function_arn = params.string(body, "RotationLambdaARN", max_len=2048)
         immediately = params.boolean(body, "RotateImmediately", True)
         raw_rules = body.get("RotationRules")
@@ -39,10 +39,7 @@ class RotationOperations:
         # Stored as asked for; DescribeSecret shows the service's wire form.
         rules = parse_rotation_rules(raw_rules).to_request() if raw_rules is not None else None
         if function_arn is not None and not self.knows_function(function_arn):
-            raise errors.InvalidRequest(
-                f"Secrets Manager cannot invoke the specified Lambda function {function_arn}: "
-                "no rotation function of that name is built in or configured."
-            )
+            raise errors.AccessDenied(errors.CANNOT_INVOKE_FUNCTION)
 
         def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             dropped = rotation.begin_rotation(

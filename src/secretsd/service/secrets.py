@@ -14,7 +14,6 @@ import logging
 import secrets as _random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -30,9 +29,11 @@ from . import params
 from .accesses import AccessRecorder
 from .documents import DocumentCache
 from .edits import Edit, secret_change
+from .policy_ops import ResourcePolicyOperations
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
+from .rotation_status import RotationStatusOperations
 
 log = logging.getLogger("secretsd.service")
 
@@ -51,18 +52,15 @@ def conflict_backoff(attempt: int) -> None:
 
 
 DAY = 86400.0
-NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_+=.@-")
 
 
 def _random_suffix() -> str:
     return "".join(_random.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
 
 
-def _token() -> str:
-    return str(uuid.uuid4())
-
-
-class SecretsService(ReadOperations, RotationOperations):
+class SecretsService(
+    ReadOperations, RotationOperations, ResourcePolicyOperations, RotationStatusOperations
+):
     """All operations over one storage. Thread-safe as far as the storage is."""
 
     def __init__(
@@ -73,7 +71,6 @@ class SecretsService(ReadOperations, RotationOperations):
         account: str = "123456789012",
         clock: Callable[[], float] = time.time,
         new_suffix: Callable[[], str] = _random_suffix,
-        new_token: Callable[[], str] = _token,
         knows_function: Callable[[str], bool] = lambda name: True,
         rotation_requests: RotationRequests | None = None,
         accesses: AccessRecorder | None = None,
@@ -85,7 +82,6 @@ class SecretsService(ReadOperations, RotationOperations):
         self.account = account
         self.clock = clock
         self.new_suffix = new_suffix
-        self.new_token = new_token
         self.knows_function = knows_function
         self.rotation_requests = rotation_requests or RotationRequests()
         self._thread = threading.local()
@@ -109,6 +105,12 @@ class SecretsService(ReadOperations, RotationOperations):
             "UntagResource": self.untag_resource,
             "RotateSecret": self.rotate_secret,
             "CancelRotateSecret": self.cancel_rotate_secret,
+            "GetResourcePolicy": self.get_resource_policy,
+            "PutResourcePolicy": self.put_resource_policy,
+            "DeleteResourcePolicy": self.delete_resource_policy,
+            "ValidateResourcePolicy": self.validate_resource_policy,
+            # secretsd's own (see service/rotation_status.py).
+            "DescribeRotation": self.describe_rotation,
         }
 
     def after_commit(self, action: Callable[[], None]) -> None:
@@ -279,14 +281,8 @@ class SecretsService(ReadOperations, RotationOperations):
     # -- operations ---------------------------------------------------------------------
 
     def create_secret(self, body: Body) -> Body:
-        name = params.required_string(body, "Name", max_len=512)
-        if not set(name) <= NAME_CHARS:
-            raise errors.InvalidParameter(
-                "Invalid name. Must be a valid name containing alphanumeric characters, or any "
-                "of the following: -/_+=.@!"
-            )
-        token = params.client_request_token(body) or self.new_token()
-        value = params.secret_value(body)
+        name = params.secret_id(body, "Name")
+        made = params.new_version(body)
         description = params.string(body, "Description", max_len=2048)
         kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
         tags = params.tags(body) or []
@@ -304,14 +300,15 @@ class SecretsService(ReadOperations, RotationOperations):
         else:
             if secret.scheduled_for_deletion:
                 raise errors.InvalidRequest(errors.NAME_SCHEDULED_FOR_DELETION)
-            version = secret.versions.get(token)
-            if (
-                value is not None
-                and version is not None
-                and version.has_value
-                and self.storage.read_value(secret.arn, token) == value
-            ):
-                return {"ARN": secret.arn, "Name": secret.name, "VersionId": token}
+            if made is not None:
+                token, value = made
+                version = secret.versions.get(token)
+                if (
+                    version is not None
+                    and version.has_value
+                    and self.storage.read_value(secret.arn, token) == value
+                ):
+                    return {"ARN": secret.arn, "Name": secret.name, "VersionId": token}
             raise errors.ResourceExists(errors.secret_exists(name))
 
         now = self.stamp()
@@ -327,7 +324,8 @@ class SecretsService(ReadOperations, RotationOperations):
             tagged=bool(tags),
         )
         put_values = {}
-        if value is not None:
+        if made is not None:
+            token, value = made
             versions.add_version(secret, token, now, None)
             put_values[token] = value
         try:
@@ -336,8 +334,8 @@ class SecretsService(ReadOperations, RotationOperations):
             # Another request created it first; answer as if we had come second.
             return self.create_secret(body)
         response: Body = {"ARN": arn, "Name": name}
-        if value is not None:
-            response["VersionId"] = token
+        if made is not None:
+            response["VersionId"] = made[0]
         return response
 
     def _put_version(
@@ -365,10 +363,10 @@ class SecretsService(ReadOperations, RotationOperations):
 
     def put_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
-        token = params.client_request_token(body)
-        if token is None:
-            raise errors.InvalidParameter(errors.TOKEN_REQUIRED)
         value = params.secret_value(body)
+        token = params.client_request_token(body, required=True)
+        assert token is not None
+        params.rotation_token(body)
         if value is None:
             raise errors.InvalidParameter("You must provide either SecretString or SecretBinary.")
         stages = params.string_list(body, "VersionStages", max_items=20)
@@ -388,8 +386,7 @@ class SecretsService(ReadOperations, RotationOperations):
 
     def update_secret(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
-        token = params.client_request_token(body) or self.new_token()
-        value = params.secret_value(body)
+        made = params.new_version(body)
         description = params.string(body, "Description", max_len=2048)
         kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
 
@@ -403,7 +400,8 @@ class SecretsService(ReadOperations, RotationOperations):
                 # An empty key id returns the secret to the default key.
                 secret.kms_key_id = kms_key_id or None
                 change.changed = True
-            if value is not None:
+            if made is not None:
+                token, value = made
                 added = self._put_version(secret, now, token, value, None)
                 change.changed |= added.changed
                 change.put_values.update(added.put_values)

@@ -61,6 +61,9 @@ from secretsd.model.index import IndexRecord
 from secretsd.model.listing import Filter
 from secretsd.model.secret import UnreadableRecord
 
+# A setting never written: reading it is the cheapest question a store must answer.
+HEALTH_PROBE_SETTING = "health.probe"
+
 
 class StorageError(Exception):
     """A storage backend failed (I/O, corruption, unusable configuration)."""
@@ -230,6 +233,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def read_events(self, arn: str, limit: int = 100) -> list[tuple[float, bytes]]:
         """The newest ``limit`` events of a secret, oldest first."""
+
+    def check(self) -> None:
+        """Raise ``StorageError`` unless the store answers a read now (health checks)."""
+        self.get_setting(HEALTH_PROBE_SETTING)
 
     @abc.abstractmethod
     def get_setting(self, key: str) -> bytes | None:

@@ -82,6 +82,8 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "CREATE INDEX secret_attributes_by_arn ON secret_attributes (arn, kind)",
         lambda conn: index.rebuild(*runners(conn, "%s")),
     ),
+    # The ``all`` filter matches word prefixes, from "word" rows: index every secret again.
+    (lambda conn: index.rebuild(*runners(conn, "%s")),),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")

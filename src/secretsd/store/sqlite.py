@@ -76,6 +76,8 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "CREATE INDEX secret_attributes_by_arn ON secret_attributes (arn, kind)",
         lambda conn: index.rebuild(*runners(conn, "?")),
     ),
+    # The ``all`` filter matches word prefixes, from "word" rows: index every secret again.
+    (lambda conn: index.rebuild(*runners(conn, "?")),),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _PAGE = 256

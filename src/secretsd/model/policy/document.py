@@ -181,7 +181,7 @@ def _pair(
     raw: dict[str, Any], name: str, negated: str, *, strings_only: bool = True
 ) -> tuple[str, Any] | None:
     """Which of an element and its Not form the statement has, and its value; both at once
-    is a syntax error, as is an empty list."""
+    is a syntax error, and an empty list counts as neither."""
     if name in raw and negated in raw:
         raise PolicyError(SYNTAX)
     for key in (name, negated):
