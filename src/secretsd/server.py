@@ -311,7 +311,7 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
                 return root_caller(args.account, access_key_id)
 
         writer = GroupWriter(service)
-        console = None if args.no_console else _console(args, service, writer, keyring)
+        console = None if args.no_console else _console(args, service, writer, keyring, trail)
         url = url_of(sock, "https" if args.tls_cert is not None else "http")
         _announce_keys(keyring.primary, created, url, credentials_file, args.region)
         rotations = RotationCounters()
@@ -380,7 +380,9 @@ def _announce_console(args: argparse.Namespace, console, url: str, key) -> None:
         )
 
 
-def _console(args: argparse.Namespace, service: SecretsService, writer: GroupWriter, keyring):
+def _console(
+    args: argparse.Namespace, service: SecretsService, writer: GroupWriter, keyring, trail
+):
     """The web console, signing in with the keys the SigV4 verifier accepts."""
     from secretsd.api.console import ConsoleApp, ConsoleOperations, KeyCheck
 
@@ -389,7 +391,8 @@ def _console(args: argparse.Namespace, service: SecretsService, writer: GroupWri
         return None if secret is None else (secret, root_caller(args.account, access_key_id))
 
     check_key = KeyCheck(lookup)
-    return ConsoleApp(ConsoleOperations(service, writer), check_key, prefix=CONSOLE_PREFIX)
+    operations = ConsoleOperations(service, writer, trail)
+    return ConsoleApp(operations, check_key, prefix=CONSOLE_PREFIX)
 
 
 def function_environment(url: str, key, region: str) -> dict[str, str]:
