@@ -30,11 +30,12 @@ from secretsd.api.metrics import (
 )
 from secretsd.arguments import port
 from secretsd.model.errors import SecretsManagerError
-from secretsd.model.identity import Caller, root_caller
+from secretsd.model.identity import root_caller
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import AccessRecorder, RotationRequests, SecretsService
 from secretsd.service.audit_trail import AuditTrail
 from secretsd.service.counters import RotationCounters
+from secretsd.service.identities import IdentityService
 from secretsd.service.timed_storage import TimedStorage
 from secretsd.service.writer import GroupWriter
 from secretsd.store import (
@@ -264,7 +265,8 @@ def _announce_keys(key, created: bool, url: str, credentials_file: Path, region:
 
 def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
     from secretsd.api import credentials as access_keys
-    from secretsd.api.sigv4 import SigV4Verifier
+    from secretsd.api.auth import Authenticator
+    from secretsd.api.iam import QueryApi
 
     storage = open_storage(
         args.data_dir,
@@ -302,20 +304,25 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
             rotation_requests=RotationRequests(),
             accesses=accesses,
         )
+        identities = IdentityService(storage, account=args.account)
         authenticate = None
         if not args.no_auth:
-            verifier = SigV4Verifier(keyring.lookup, region=args.region)
-
-            def authenticate(method, path, query, headers, body) -> Caller:
-                access_key_id = verifier.verify(method, path, query, headers, body).access_key_id
-                return root_caller(args.account, access_key_id)
+            authenticate = Authenticator(
+                keyring,
+                identities,
+                account=args.account,
+                region=args.region,
+                store_may_block=storage.reads_may_block,
+            )
 
         writer = GroupWriter(service)
         console = None if args.no_console else _console(args, service, writer, keyring, trail)
         url = url_of(sock, "https" if args.tls_cert is not None else "http")
         _announce_keys(keyring.primary, created, url, credentials_file, args.region)
         rotations = RotationCounters()
-        scheduler = _start_rotation(args, service, registry, url, keyring.primary, rotations, trail)
+        scheduler = _start_rotation(
+            args, service, registry, url, keyring.primary, rotations, trail, identities.sessions
+        )
         routes: dict[str, Route] = {"/health": HealthApp(service.health, __version__)}
         observe = None
         if metrics_token is None:
@@ -354,6 +361,7 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
             routes=routes,
             observe=observe,
             audit=trail,
+            query_api=QueryApi(identities),
         )
         try:
             _run_uvicorn(app, sock, args.log_level, limits, tls=(args.tls_cert, args.tls_key))
@@ -415,6 +423,7 @@ def _start_rotation(
     key,
     counters: RotationCounters,
     trail: AuditTrail | None,
+    sessions,
 ):
     from secretsd.rotation.orchestrator import Rotator
     from secretsd.rotation.scheduler import Scheduler
@@ -430,7 +439,15 @@ def _start_rotation(
             os.environ.pop(name, None)
     scheduler = Scheduler(
         service,
-        Rotator(service, registry, environment=environment, counters=counters, audit=trail),
+        Rotator(
+            service,
+            registry,
+            environment=environment,
+            counters=counters,
+            audit=trail,
+            # Signed requests only: without --no-auth's checks, a session key means nothing.
+            sessions=None if args.no_auth else sessions,
+        ),
         interval=args.scheduler_interval,
         retry_base=args.rotation_retry_base,
     )
