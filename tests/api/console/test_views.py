@@ -78,6 +78,7 @@ def test_badges_name_describe_rotations_condition() -> None:
     assert badge({}, {"Condition": "overdue"}) == OVERDUE
     assert badge({}, {"Condition": "disabled"}) == OFF
     assert badge({"DeletedDate": T0}, {"Condition": "failing"}).kind == "deleted"
+    assert badge({}, {}).kind == "unknown"  # DescribeRotation was refused
 
 
 def test_the_timeline_is_newest_first_with_the_placeholder_on_top() -> None:

@@ -1,8 +1,9 @@
 """The console's one door to the service: every page and action calls ``ConsoleOperations``.
 
 Each call names the signed-in ``Caller`` and the request's context, and goes through
-``SecretsService.call`` with the request members the API would send, so the console can do
-nothing a signed request of the same caller could not. Reads run on a thread (the store may
+``SecretsService.call`` with the request members the API would send, authorized by the
+caller's policies (and the secret's resource policy) as a signed request of the same caller
+would be: the console can do nothing that request could not. Reads run on a thread (the store may
 wait), writes go through the server's group writer as the API's do, and each call is on the
 audit trail before its page is sent, as an API call is: refused before it runs while the
 trail is failing, and refused after it ran if its record can't be written.
@@ -20,6 +21,7 @@ from secretsd.model.request import RequestContext
 from secretsd.service import SecretsService
 from secretsd.service.audit import ApiCall
 from secretsd.service.audit_trail import AuditTrail, AuditUnavailable
+from secretsd.service.authorization import Origin
 from secretsd.service.history import rotation_events
 from secretsd.service.writer import GroupWriter
 
@@ -38,8 +40,9 @@ class ConsoleOperations:
     async def call(
         self, caller: Caller, context: RequestContext, operation: str, request: Body
     ) -> Body:
-        """Run ``operation`` as ``caller``. Authorization of the console's requests belongs
-        here, and only here, when the service gains it."""
+        """Run ``operation`` as ``caller``, authorized by the service as the same caller's
+        API request from the same address would be."""
+        origin = Origin(context.source_ip or None, context.secure_transport)
         if self.audit is not None and self.audit.failing:
             failure: errors.SecretsManagerError = AuditUnavailable()
             await self._record(caller, context, operation, request, None, failure)
@@ -47,9 +50,11 @@ class ConsoleOperations:
         result = None
         try:
             if operation in READ_ONLY:
-                result = await asyncio.to_thread(self.service.call, operation, request)
+                result = await asyncio.to_thread(
+                    self.service.call, operation, request, caller, origin
+                )
             else:
-                result = await self.writer.call(operation, request)
+                result = await self.writer.call(operation, request, caller, origin)
         except errors.SecretsManagerError as exc:
             await self._record(caller, context, operation, request, None, exc)
             raise

@@ -31,6 +31,8 @@ FAILING = Badge("failing", "Failing")
 OVERDUE = Badge("overdue", "Overdue")
 OFF = Badge("off", "Not rotating")
 DELETED = Badge("deleted", "Deleted")
+# DescribeRotation was refused: the caller may list the secret but not describe it.
+UNKNOWN = Badge("unknown", "Not shown")
 
 
 @dataclass(slots=True)
@@ -106,7 +108,7 @@ def badge(described: Mapping[str, Any], rotation: Mapping[str, Any]) -> Badge:
     DescribeRotation."""
     if "DeletedDate" in described:
         return DELETED
-    return _BY_CONDITION.get(str(rotation.get("Condition")), OFF)
+    return _BY_CONDITION.get(str(rotation.get("Condition")), UNKNOWN)
 
 
 # -- the chart: step durations of the latest attempts, as horizontal stacked bars -----------

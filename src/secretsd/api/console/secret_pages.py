@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from secretsd.model import errors
+from secretsd.service.audit_trail import AuditUnavailable
 
 from . import actions
 from .http import Request, Response, redirect
@@ -51,10 +52,10 @@ class SecretPages:
         error, rows, following = None, [], None
         try:
             listed = await self._call(request, session, "ListSecrets", body)
-        except errors.SecretsManagerError as exc:
-            error = exc.message
-        else:
             rows = [await self._row(request, session, entry) for entry in listed["SecretList"]]
+        except errors.SecretsManagerError as exc:
+            error, rows = exc.message, []
+        else:
             if "NextToken" in listed:
                 following = {"q": q, "tag": tag, "page": listed["NextToken"]}
                 if deleted:
@@ -74,9 +75,15 @@ class SecretPages:
     async def _row(
         self, request: Request, session: Session, entry: dict[str, Any]
     ) -> dict[str, Any]:
-        rotation = await self._call(
-            request, session, "DescribeRotation", {"SecretId": entry["ARN"]}
-        )
+        try:
+            rotation = await self._call(
+                request, session, "DescribeRotation", {"SecretId": entry["ARN"]}
+            )
+        except errors.SecretsManagerError as exc:
+            # Listed, but not to be described by this caller (or gone since the listing).
+            if isinstance(exc, AuditUnavailable):
+                raise
+            rotation = {}
         return {
             "name": entry["Name"],
             "badge": badge(entry, rotation),
