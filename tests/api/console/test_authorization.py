@@ -88,3 +88,21 @@ def test_a_deactivated_key_ends_its_console_sessions(console_server):
     assert reply.status == 303 and reply.header("location") == "/console/sign-in?ended=1"
     again = ConsoleClient(over_http(console_server.endpoint_url), console_server.endpoint_url)
     assert again.sign_in(key["AccessKeyId"], key["SecretAccessKey"]).status == 401
+
+
+def test_a_user_who_may_only_describe_sees_the_page_without_the_rest(console_server):
+    root = console_server.client()
+    name = f"team/{secrets.token_hex(4)}"
+    root.create_secret(Name=name, SecretString='{"token": "unseen-value"}')
+    key, _ = user_with(console_server, "secretsmanager:DescribeSecret", resource="*")
+    client = ConsoleClient(over_http(console_server.endpoint_url), console_server.endpoint_url)
+    assert client.sign_in(key["AccessKeyId"], key["SecretAccessKey"]).status == 303
+    page = client.get(secret_path(name))
+    assert page.status == 200
+    assert ">Not shown</span>" in page.body
+    assert "AWSCURRENT" in page.body  # the staged versions, from DescribeSecret
+    revealed = client.post("/console/secret/reveal", {"id": name, "csrf": page.csrf})
+    assert "is not authorized to perform: secretsmanager:GetSecretValue" in html.unescape(
+        revealed.body
+    )
+    assert "unseen-value" not in revealed.body

@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from secretsd.model import errors
-from secretsd.service.audit_trail import AuditUnavailable
 
 from . import actions
 from .http import Request, Response, redirect
@@ -45,6 +44,20 @@ class SecretPages:
         assert session.caller is not None
         return await self.operations.call(session.caller, request.context, operation, body)
 
+    async def _allowed(
+        self,
+        request: Request,
+        session: Session,
+        operation: str,
+        body: dict[str, Any],
+        otherwise: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The answer, or ``otherwise`` when the caller may not ask."""
+        try:
+            return await self._call(request, session, operation, body)
+        except errors.NotAuthorized:
+            return otherwise
+
     async def secrets(self, request: Request, session: Session) -> Response:
         q, tag = request.query.get("q", "").strip(), request.query.get("tag", "").strip()
         deleted = request.query.get("deleted") == "1"
@@ -75,15 +88,10 @@ class SecretPages:
     async def _row(
         self, request: Request, session: Session, entry: dict[str, Any]
     ) -> dict[str, Any]:
-        try:
-            rotation = await self._call(
-                request, session, "DescribeRotation", {"SecretId": entry["ARN"]}
-            )
-        except errors.SecretsManagerError as exc:
-            # Listed, but not to be described by this caller (or gone since the listing).
-            if isinstance(exc, AuditUnavailable):
-                raise
-            rotation = {}
+        # Listed, but perhaps not to be described by this caller.
+        rotation = await self._allowed(
+            request, session, "DescribeRotation", {"SecretId": entry["ARN"]}, {}
+        )
         return {
             "name": entry["Name"],
             "badge": badge(entry, rotation),
@@ -104,12 +112,17 @@ class SecretPages:
                 request, session, "DescribeSecret", {"SecretId": secret_id}
             )
             arn = described["ARN"]
-            rotation = await self._call(request, session, "DescribeRotation", {"SecretId": arn})
-            listed = await self._call(
+            # A caller allowed to describe the secret but not these sees the page without
+            # them: the badge says "Not shown", the timeline has the staged versions only.
+            rotation = await self._allowed(
+                request, session, "DescribeRotation", {"SecretId": arn}, {}
+            )
+            listed = await self._allowed(
                 request,
                 session,
                 "ListSecretVersionIds",
                 {"SecretId": arn, "IncludeDeprecated": True, "MaxResults": 100},
+                {"Versions": []},
             )
             assert session.caller is not None
             events = await self.operations.rotation_history(session.caller, request.context, arn)
