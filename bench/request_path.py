@@ -17,6 +17,9 @@ looking up its key in the store and for authorization:
 ``--metrics`` builds the app as ``secretsd server --metrics`` does (requests counted, the
 store timed), to compare the cost of the metrics with the same measure off and on.
 
+``--audit`` builds the app with the audit trail the server has (DATA_DIR/audit.log), so the
+same figures with and without it give what recording every call costs.
+
 ``--instructions`` runs this script under ``valgrind --tool=callgrind`` and reports the
 instructions per request, and per call of the steps that cost most (``pieces``), counted in
 their loops only. Instruction counts barely move with machine load, unlike wall-clock time, which
@@ -47,16 +50,18 @@ from botocore.credentials import Credentials
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from secretsd import logs
-from secretsd.api.app import ApiApp, decode_json, encode
+from secretsd.api.app import ApiApp, decode_json, encode, request_context
 from secretsd.api.auth import Authenticator
 from secretsd.api.credentials import AccessKey, Keyring
 from secretsd.api.metrics import RequestStats
 from secretsd.model.policy import RequestContext, evaluate
 from secretsd.service import SecretsService
+from secretsd.service.audit import ApiCall
+from secretsd.service.audit_trail import AuditTrail
 from secretsd.service.authorization import NOWHERE
 from secretsd.service.identities import IdentityService
 from secretsd.service.timed_storage import TimedStorage
-from secretsd.store import open_storage
+from secretsd.store import open_audit_log, open_storage
 
 REGION = "us-east-1"
 ACCESS_KEY = "AKIABENCHREQUESTPATH"
@@ -79,7 +84,9 @@ USER_POLICIES = (
 class RequestPath:
     """One app over a fresh store holding one secret with a current and a previous version."""
 
-    def __init__(self, data_dir: Path, metrics: bool = False, as_user: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, metrics: bool = False, audit: bool = False, as_user: bool = False
+    ) -> None:
         self.storage = open_storage(data_dir, env={}, mode="create")
         if metrics:
             self.storage = TimedStorage(self.storage)
@@ -109,7 +116,16 @@ class RequestPath:
             store_may_block=False,
         )
         observe = RequestStats(self.service.operations).observe if metrics else None
-        self.app = ApiApp(self.service, self.authenticator, observe=observe)
+        self.trail = (
+            AuditTrail(
+                open_audit_log(data_dir),
+                region=self.service.region,
+                account=self.service.account,
+            )
+            if audit
+            else None
+        )
+        self.app = ApiApp(self.service, self.authenticator, observe=observe, audit=self.trail)
         self.scope, body = signed_scope(key_id, secret)
         self._message = {"type": "http.request", "body": body, "more_body": False}
         self.status = 0
@@ -140,6 +156,8 @@ class RequestPath:
 
     def close(self) -> None:
         self.app.writer.close()
+        if self.trail is not None:
+            self.trail.close()
         self.storage.close()
 
 
@@ -225,6 +243,25 @@ def pieces(path: RequestPath) -> dict[str, Callable[[], object]]:
                 None,
             ),
         }
+    if path.trail is not None:
+        trail = path.trail
+        call = ApiCall(
+            "secretsmanager",
+            "GetSecretValue",
+            caller,
+            request_context(scope, "r"),
+            True,
+            {"SecretId": NAME},
+            result,
+        )
+        record = trail.call_record(call)
+        extra.update(
+            {
+                "  audit: record rendered": lambda: trail.call_record(call),
+                "  audit: record chained, written": lambda: trail.log.append((record,)),
+            }
+        )
+    return {}
     return {
         "whole request": path.request,
         "  authentication": lambda: path.authenticator.authenticate(
@@ -241,7 +278,9 @@ def pieces(path: RequestPath) -> dict[str, Callable[[], object]]:
     }
 
 
-def instructions(count: int, metrics: bool, as_user: bool = False) -> dict[str, float]:
+def instructions(
+    count: int, metrics: bool, audit: bool = False, as_user: bool = False
+) -> dict[str, float]:
     """Instructions per call of each of ``pieces``, counted by callgrind.
 
     Start-up (imports, the store, the first write of the day) runs uncounted: collection is
@@ -265,6 +304,7 @@ def instructions(count: int, metrics: bool, as_user: bool = False) -> dict[str, 
                 str(count),
                 "--counted",
                 *(["--metrics"] if metrics else []),
+                *(["--audit"] if audit else []),
                 *(["--user"] if as_user else []),
             ],
             capture_output=True,
@@ -290,19 +330,22 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the requests")
     parser.add_argument("--instructions", action="store_true", help="count under callgrind")
     parser.add_argument("--metrics", action="store_true", help="as with --metrics")
+    parser.add_argument("--audit", action="store_true", help="with the audit trail")
     parser.add_argument("--counted", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--user", action="store_true", help="sign as an IAM user, not root")
     args = parser.parse_args()
     if args.instructions:
         print("GetSecretValue in process, instructions per call:")
-        for name, per_call in instructions(args.requests, args.metrics, args.user).items():
+        for name, per_call in instructions(
+            args.requests, args.metrics, args.audit, args.user
+        ).items():
             print(f"{name:32s} {per_call:>10,.0f}")
         return
     # As the server runs: info level, so reads are not logged but the check for it is made.
     logs.configure("info")
     logging.getLogger().handlers[:] = [logging.NullHandler()]
     with tempfile.TemporaryDirectory() as data_dir:
-        path = RequestPath(Path(data_dir), args.metrics, as_user=args.user)
+        path = RequestPath(Path(data_dir), args.metrics, audit=args.audit, as_user=args.user)
         try:
             path.check()
             loop(path, min(args.requests, 1000))  # warm: the first read of a day writes

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "status": ("secretsd.status", "Check server, agent and rotations (exit 0 OK, 1 warn, 2 crit)."),
     "rotation": ("secretsd.rotation.cli", "Inspect rotations: history of attempts."),
     "keys": ("secretsd.keys_cli", "Rotate the master key that seals stored values."),
+    "audit": ("secretsd.audit_cli", "Verify the audit chain; tail the audit log, filtered."),
 }
 
 

@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,11 +33,18 @@ from secretsd.model.errors import SecretsManagerError
 from secretsd.model.identity import root_caller
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import AccessRecorder, RotationRequests, SecretsService
+from secretsd.service.audit_trail import AuditTrail
 from secretsd.service.counters import RotationCounters
 from secretsd.service.identities import IdentityService
 from secretsd.service.timed_storage import TimedStorage
 from secretsd.service.writer import GroupWriter
-from secretsd.store import CREATE, StorageError, open_storage
+from secretsd.store import (
+    CREATE,
+    DEFAULT_AUDIT_MAX_BYTES,
+    StorageError,
+    open_audit_log,
+    open_storage,
+)
 
 log = logging.getLogger("secretsd.server")
 
@@ -142,6 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print a one-time sign-in link to the web console (secretsd up does)",
     )
+    parser.add_argument(
+        "--tls-cert", type=Path, default=None, help="PEM certificate (chain): serve HTTPS"
+    )
+    parser.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow plain HTTP on an address beyond this machine (keys and values in clear)",
+    )
+    parser.add_argument(
+        "--audit-max-bytes",
+        type=int,
+        default=DEFAULT_AUDIT_MAX_BYTES,
+        help="roll DATA_DIR/audit.log to audit.log.NNNNNN past this size (64 MiB)",
+    )
     guard.add_arguments(parser)
     return parser
 
@@ -175,9 +198,27 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, scheme: str = "http") -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
+def check_transport(args: argparse.Namespace) -> None:
+    """TLS files that load, and no plain HTTP beyond loopback unless asked for by name."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if args.tls_cert is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load --tls-cert/--tls-key: {exc}") from None
+    elif not _is_loopback(args.host) and not args.insecure_http:
+        raise ConfigError(
+            f"refusing to listen on {args.host} without TLS: access keys' signatures and "
+            "secret values would cross the network in clear; give --tls-cert and --tls-key, "
+            "or --insecure-http to accept that"
+        )
 
 
 def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None = None) -> int:
@@ -194,6 +235,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
         raise StorageError("--database-pool-size must be at least 1")
     limits = guard.limits_from(args)
     metrics_token = load_token(args.metrics_token_file) if args.metrics else None
+    check_transport(args)
     if not _is_loopback(args.host):
         log.warning(
             "listening on %s, beyond this machine: anyone who can reach it may try keys",
@@ -239,9 +281,20 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
     if metrics_token is not None:
         storage = timed = TimedStorage(storage)
     accesses = None
+    trail = None
     try:
         keyring, created = access_keys.load_or_create(args.data_dir)
         credentials_file = access_keys.credentials_path(args.data_dir)
+        trail = AuditTrail(
+            open_audit_log(
+                args.data_dir,
+                args.database_url,
+                schema=args.database_schema,
+                max_bytes=args.audit_max_bytes,
+            ),
+            region=args.region,
+            account=args.account,
+        )
         accesses = AccessRecorder(storage)
         service = SecretsService(
             storage,
@@ -264,11 +317,11 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
 
         writer = GroupWriter(service)
         console = None if args.no_console else _console(args, service, writer, keyring)
-        url = url_of(sock)
+        url = url_of(sock, "https" if args.tls_cert is not None else "http")
         _announce_keys(keyring.primary, created, url, credentials_file, args.region)
         rotations = RotationCounters()
         scheduler = _start_rotation(
-            args, service, registry, url, keyring.primary, rotations, identities.sessions
+            args, service, registry, url, keyring.primary, rotations, trail, identities.sessions
         )
         routes: dict[str, Route] = {"/health": HealthApp(service.health, __version__)}
         observe = None
@@ -307,16 +360,19 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
             read_threads=read_threads,
             routes=routes,
             observe=observe,
+            audit=trail,
             query_api=QueryApi(identities),
         )
         try:
-            _run_uvicorn(app, sock, args.log_level, limits)
+            _run_uvicorn(app, sock, args.log_level, limits, tls=(args.tls_cert, args.tls_key))
         finally:
             scheduler.stop()
             app.close()
     finally:
         if accesses is not None:
             accesses.close()
+        if trail is not None:
+            trail.close()
         storage.close()
     log.info("server stopped")
     return 0
@@ -363,6 +419,7 @@ def _start_rotation(
     url: str,
     key,
     counters: RotationCounters,
+    trail: AuditTrail | None,
     sessions,
 ):
     from secretsd.rotation.orchestrator import Rotator
@@ -384,6 +441,7 @@ def _start_rotation(
             registry,
             environment=environment,
             counters=counters,
+            audit=trail,
             # Signed requests only: without --no-auth's checks, a session key means nothing.
             sessions=None if args.no_auth else sessions,
         ),
@@ -394,7 +452,13 @@ def _start_rotation(
     return scheduler
 
 
-def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str, limits: guard.Limits) -> None:
+def _run_uvicorn(
+    app: ApiApp,
+    sock: socket.socket,
+    log_level: str,
+    limits: guard.Limits,
+    tls: tuple[Path | None, Path | None] = (None, None),
+) -> None:
     import uvicorn
 
     connections = guard.ConnectionGuard(limits)
@@ -415,6 +479,8 @@ def _run_uvicorn(app: ApiApp, sock: socket.socket, log_level: str, limits: guard
         # uvicorn annotates int but only hands it to loop.call_later, which takes seconds as
         # a float: fractional timeouts work.
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
+        ssl_certfile=tls[0],
+        ssl_keyfile=tls[1],
     )
     server = uvicorn.Server(config)
     try:

@@ -77,6 +77,7 @@ def test_a_server_left_with_a_retired_master_key_is_503(tmp_path) -> None:
             assert done.returncode == 0, done.stderr
         status, body = health(server)
         assert (status, body["reason"]) == (503, "the master key is not available")
-        assert "restart it with the new master key" in server.log_text()
+        # The log line reaches the pipe the test reads on its own time: wait for it.
+        wait_for(lambda: "restart it with the new master key" in server.log_text(), timeout=30)
     finally:
         server.stop()

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import uuid
 
 import psycopg
@@ -18,6 +19,7 @@ from tests.support.server import start_server
 
 pytestmark = pytest.mark.postgres
 DSN = "postgresql://postgres@127.0.0.1:5432/test"
+AUDIT_VERIFY = [sys.executable, "-m", "secretsd.cli", "audit", "verify"]
 
 
 class Cluster(tuple):
@@ -78,6 +80,38 @@ def test_a_rotation_runs_once_across_the_cluster(cluster):
     attempts = [json.loads(line) for line in out.splitlines()]
     attempts = [e for e in attempts if e["kind"] == "attempt"]
     assert [e["outcome"] for e in attempts] == ["started", "succeeded"]
+
+
+def test_both_nodes_append_to_one_audit_chain_in_the_database(cluster):
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [node.client() for node in cluster]
+    name = f"shared/{uuid.uuid4().hex[:8]}"
+    clients[0].create_secret(Name=name, SecretString="MARKER-shared-audit")
+
+    def reads(n: int) -> None:
+        for _ in range(20):
+            clients[n % 2].get_secret_value(SecretId=name)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(reads, range(4)))
+    assert not (cluster[0].data_dir / "audit.log").exists()
+    args = ["--database-url", DSN, "--database-schema", cluster.schema]
+    verify = subprocess.run([*AUDIT_VERIFY, *args], capture_output=True, text=True, env=cluster.env)
+    assert verify.returncode == 0, verify.stderr
+    assert "81 records" in verify.stdout
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        rows = conn.execute(f'SELECT record FROM "{cluster.schema}".audit_log').fetchall()
+        assert not any("MARKER" in row[0] for row in rows)
+        conn.execute(
+            f'UPDATE "{cluster.schema}".audit_log SET record = replace(record, '
+            "'GetSecretValue', 'ListSecrets') WHERE sequence = 7"
+        )
+    tampered = subprocess.run(
+        [*AUDIT_VERIFY, *args], capture_output=True, text=True, env=cluster.env
+    )
+    assert tampered.returncode == 1
+    assert "audit_log row 7: record 7" in tampered.stderr
 
 
 def test_a_user_made_on_one_node_signs_on_the_other_until_deactivated_there(cluster):

@@ -52,7 +52,8 @@ def rotate_through_a_kill(tmp_path, module: str, step: str, when: str, value: di
         sm = server.client()
         first = sm.create_secret(Name=name, SecretString=json.dumps(value))
         token = sm.rotate_secret(SecretId=name, RotationLambdaARN="parking")["VersionId"]
-        wait_for(marker.exists)
+        # The wrapper creates the file, then writes the token: wait for the token.
+        wait_for(lambda: marker.exists() and marker.read_text() != "")
         assert marker.read_text() == token
         server.kill()
     finally:

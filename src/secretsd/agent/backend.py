@@ -243,6 +243,8 @@ def make_client(session: Any, config: Any) -> Any:
     kwargs: dict[str, Any] = {"config": client_config(config)}
     if config.endpoint_url:
         kwargs["endpoint_url"] = config.endpoint_url
+    if config.ca_bundle:
+        kwargs["verify"] = config.ca_bundle
     return session.client("secretsmanager", **kwargs)
 
 
@@ -253,6 +255,8 @@ def ssm_client_factory(session: Any, config: Any) -> Callable[[], Any]:
         kwargs: dict[str, Any] = {"config": client_config(config)}
         if config.ssm_endpoint_url:
             kwargs["endpoint_url"] = config.ssm_endpoint_url
+        if config.ca_bundle:
+            kwargs["verify"] = config.ca_bundle
         return session.client("ssm", **kwargs)
 
     return make

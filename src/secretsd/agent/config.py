@@ -44,6 +44,9 @@ class AgentConfig:
     validate_credentials: bool = True
     # Ours (docs/agent.md describes each one).
     endpoint_url: str | None = None
+    # A PEM file of the certificate authorities an https endpoint's certificate is checked
+    # against (None: botocore's own bundle, or AWS_CA_BUNDLE).
+    ca_bundle: str | None = None
     http_address: str = "127.0.0.1"
     unix_socket: str | None = None
     max_stale_seconds: int = 900
@@ -184,6 +187,16 @@ def _endpoint(key: str) -> Callable[[Any], str]:
     return parse
 
 
+def _existing_file(key: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        text = _string(key)(raw)
+        if not Path(text).is_file():
+            raise ConfigError(messages.bad_value(key, "the path of an existing file"))
+        return text
+
+    return parse
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "log_level": _log_level,
     "log_to_file": _boolean("log_to_file"),
@@ -198,6 +211,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "ignore_transient_errors": _boolean("ignore_transient_errors"),
     "validate_credentials": _boolean("validate_credentials"),
     "endpoint_url": _endpoint("endpoint_url"),
+    "ca_bundle": _existing_file("ca_bundle"),
     "http_address": _address,
     "unix_socket": _string("unix_socket"),
     "max_stale_seconds": _integer(

@@ -34,7 +34,10 @@ from secretsd.api.auth import Authenticator, NeedsThread
 from secretsd.api.iam import QueryApi, service_of
 from secretsd.model import errors
 from secretsd.model.identity import Caller, root_caller
+from secretsd.model.request import RequestContext
 from secretsd.service import SecretsService
+from secretsd.service.audit import ApiCall
+from secretsd.service.audit_trail import AuditTrail, AuditUnavailable
 from secretsd.service.authorization import NOWHERE, Origin
 from secretsd.service.writer import GroupWriter
 
@@ -63,6 +66,8 @@ READ_ONLY = frozenset(
     }
 )
 STORELESS = frozenset({"GetRandomPassword"})
+# IAM and STS operations that change nothing, for the audit trail's readOnly.
+QUERY_READS = ("Get", "List")
 
 Headers = Sequence[tuple[bytes, bytes]]
 # An ASGI application that serves the paths under a prefix (health, metrics, the console).
@@ -122,9 +127,12 @@ class ApiApp:
         routes: dict[str, Route] | None = None,
         query_api: QueryApi | None = None,
         observe: Observer | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.service = service
         self.observe = observe
+        # Every call is recorded here before its response is sent (None: no audit trail).
+        self.audit = audit
         # IAM and STS, over the Query protocol at the same endpoint.
         self.query_api = query_api
         # Who an unsigned request acts as, when the server accepts them (--no-auth).
@@ -181,38 +189,75 @@ class ApiApp:
                 return
         request_id = self.request_ids.next()
         started = time.perf_counter()
+        context = request_context(scope, request_id)
         operation = "-"
-        access_key: str | None = None
-        content_type = CONTENT_TYPE
+        # "iam" or "sts" once the request is known to speak the Query protocol.
+        query_service: str | None = None
+        caller: Caller | None = None
+        request: dict[str, Any] | None = None
+        result: dict[str, Any] | None = None
+        payload = b""
+        failure: errors.SecretsManagerError | None = None
         try:
             body = await self._read_body(receive)
             if self.query_api is not None and query.is_query(scope):
-                content_type = query.CONTENT_TYPE
-                operation, status, payload, outcome = await self._query(scope, body, request_id)
+                query_service = "iam"
+                if scope["method"] != "POST":
+                    raise errors.InvalidAction("The Query API accepts only POST requests.")
+                operation, request = query.decode_form(body)
+                query_service = service_of(operation)
+                caller, signed_for = await self._authenticate_for(scope, body, True)
+                query_service = signed_for or query_service
+                self._check_audit()
+                result = await self.query_api.call(query_service, operation, request, caller)
+                payload = self.query_api.render(query_service, operation, result, request_id)
             else:
                 caller = await self._authenticate(scope, body, False)
-                access_key = caller.access_key_id
                 operation = self._operation(scope)
                 request = self._decode(body, scope.get("query_string", b""))
+                self._check_audit()
                 # The root is allowed everything: where it called from matters to no policy.
                 origin = NOWHERE if caller.is_root else origin_of(scope)
                 if operation in READ_ONLY:
                     result = await self._read(operation, request, caller, origin)
                 else:
                     result = await self.writer.call(operation, request, caller, origin)
-                status, payload = 200, encode(result)
-                outcome = "ok"
+                payload = encode(result)
         except errors.SecretsManagerError as exc:
-            status, payload = error_response(exc)
-            outcome = exc.code
-            access_key = None
+            failure = exc
         except Exception:
             log.exception("internal error in %s", operation)
-            status, payload = error_response(
-                errors.InternalServiceError("An internal error occurred.")
+            failure = errors.InternalServiceError("An internal error occurred.")
+        if self.audit is not None:
+            if query_service is not None:
+                read_only = operation.startswith(QUERY_READS)
+            else:
+                read_only = operation in READ_ONLY
+                operation = operation if operation != "-" else _target_of(scope)
+            failure = await self._record(
+                ApiCall(
+                    query_service or "secretsmanager",
+                    operation,
+                    caller,
+                    context,
+                    read_only,
+                    request,
+                    result,
+                    failure.code if failure is not None else None,
+                    failure.message if failure is not None else None,
+                ),
+                failure,
             )
-            outcome = "InternalServiceError"
-            access_key = None
+        content_type = CONTENT_TYPE if query_service is None else query.CONTENT_TYPE
+        if failure is None:
+            status, outcome = 200, "ok"
+        elif query_service is not None and self.query_api is not None:
+            status, payload = self.query_api.render_error(query_service, failure, request_id)
+            outcome = failure.code
+        else:
+            status, payload = error_response(failure)
+            outcome = failure.code
+        access_key = caller.access_key_id if caller is not None and failure is None else None
         await send(
             {
                 "type": "http.response.start",
@@ -242,6 +287,31 @@ class ApiApp:
             )
         if self.observe is not None:
             self.observe(operation, outcome, time.perf_counter() - started)
+
+    def _check_audit(self) -> None:
+        if self.audit is not None and self.audit.failing:
+            # Refused before it runs: nothing happens that the trail could not record.
+            raise AuditUnavailable()
+
+    async def _record(
+        self, call: ApiCall, failure: errors.SecretsManagerError | None
+    ) -> errors.SecretsManagerError | None:
+        """Record ``call``; the failure to answer with (the call's own, or the audit's)."""
+        assert self.audit is not None
+        try:
+            await self.audit.record(call)
+        except AuditUnavailable as exc:
+            log.error(
+                "request refused: its audit record could not be written",
+                extra={
+                    "request_id": call.context.request_id,
+                    "operation": call.operation,
+                    "principal": call.caller.arn if call.caller is not None else None,
+                    "outcome": call.error_code or "ok",
+                },
+            )
+            return exc
+        return failure
 
     def _route(self, path: str) -> Route | None:
         for prefix, route in self.routes.items():
@@ -317,31 +387,6 @@ class ApiApp:
                 ),
             )
 
-    async def _query(
-        self, scope: dict, body: bytes, request_id: str
-    ) -> tuple[str, int, bytes, str]:
-        """An IAM or STS request: (operation, status, payload, outcome); errors as XML."""
-        assert self.query_api is not None
-        service = "iam"
-        operation = "-"
-        try:
-            if scope["method"] != "POST":
-                raise errors.InvalidAction("The Query API accepts only POST requests.")
-            operation, params = query.decode_form(body)
-            service = service_of(operation)
-            caller, signed_for = await self._authenticate_for(scope, body, True)
-            service = signed_for or service
-            result = await self.query_api.call(service, operation, params, caller)
-            return (
-                operation,
-                200,
-                self.query_api.render(service, operation, result, request_id),
-                "ok",
-            )
-        except errors.SecretsManagerError as exc:
-            status, payload = self.query_api.render_error(service, exc, request_id)
-            return operation, status, payload, exc.code
-
     @staticmethod
     def _decode(body: bytes, query: bytes) -> dict[str, Any]:
         if not body.strip():
@@ -353,6 +398,32 @@ class ApiApp:
                 if not name.startswith("X-Amz-")
             }
         return decode_json(body)
+
+
+def request_context(scope: dict, request_id: str) -> RequestContext:
+    """The facts of the connection that authorization and the audit trail read."""
+    user_agent = ""
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            user_agent = value.decode("latin-1")
+            break
+    client = scope.get("client")
+    return RequestContext(
+        request_id=request_id,
+        source_ip=client[0] if client else "",
+        user_agent=user_agent,
+        # uvicorn says "https" when the connection is TLS; aws:SecureTransport reads this.
+        secure_transport=scope.get("scheme") == "https",
+    )
+
+
+def _target_of(scope: dict) -> str:
+    """The operation a refused request named, for its audit record ("-" when none)."""
+    for name, value in scope["headers"]:
+        if name == b"x-amz-target":
+            target = value.decode("latin-1")
+            return target.removeprefix(TARGET_PREFIX)[:128]
+    return "-"
 
 
 def _reject_constant(name: str) -> Any:

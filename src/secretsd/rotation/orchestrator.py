@@ -30,6 +30,7 @@ from secretsd.model.rotation_state import RECENT_EVENTS, decode_events, failing_
 from secretsd.model.secret import AWSCURRENT, AWSPENDING, Secret
 from secretsd.rotation.functions.common import service_environment
 from secretsd.service import Edit, SecretsService
+from secretsd.service.audit_trail import AuditTrail
 from secretsd.service.counters import RotationCounters
 from secretsd.service.sessions import SessionKeys
 
@@ -39,6 +40,17 @@ from .registry import FunctionRegistry, function_name
 log = logging.getLogger("secretsd.rotation")
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
+# (kind, outcome) of a history event -> the audit trail's eventName. CloudTrail's own names
+# for the attempt (RotationStarted, RotationSucceeded, RotationFailed); steps are ours.
+_AUDIT_EVENTS = {
+    ("attempt", "started"): "RotationStarted",
+    ("attempt", "succeeded"): "RotationSucceeded",
+    ("attempt", "failed"): "RotationFailed",
+    ("step", "ok"): "RotationStepSucceeded",
+    ("step", "failed"): "RotationStepFailed",
+    ("test", "ok"): "RotationStepSucceeded",
+    ("test", "skipped"): "RotationStepFailed",
+}
 ROLE = "secretsd-rotation"
 # What the four steps call on the secret they rotate, and on the master secret.
 SECRET_ACTIONS = (
@@ -76,11 +88,15 @@ class Rotator:
         step_timeout: float = 300.0,
         environment: Mapping[str, str] | None = None,
         counters: RotationCounters | None = None,
+        audit: AuditTrail | None = None,
         sessions: SessionKeys | None = None,
     ) -> None:
         self.service = service
         # Attempts and step durations, for the server's metrics.
         self.counters = counters or RotationCounters()
+        # Each step also goes on the audit trail, before the next one starts: a rotation
+        # whose steps cannot be recorded stops (the trail raises) and is retried later.
+        self.audit = audit
         # Where invocations get keys of their own; None leaves them the environment's key.
         self.sessions = sessions
         self.registry = registry
@@ -93,6 +109,9 @@ class Rotator:
     def record(self, arn: str, **event: Any) -> None:
         at = self.clock()
         self.service.storage.append_event(arn, at, json.dumps(event).encode())
+        if self.audit is not None:
+            name = _AUDIT_EVENTS[event["kind"], event["outcome"]]
+            self.audit.record_blocking(self.audit.service_event(name, arn, **event))
 
     def _values(self, secret: Secret) -> list[bytes]:
         found = []

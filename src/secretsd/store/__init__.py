@@ -7,11 +7,22 @@ encryption layer are importable on their own for tests and tools.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Literal
 
+from secretsd.model.audit_chain import Line
 from secretsd.store import rekey
+from secretsd.store.audit import (
+    DEFAULT_MAX_BYTES as DEFAULT_AUDIT_MAX_BYTES,
+)
+from secretsd.store.audit import (
+    AuditLog,
+    AuditWriteError,
+    FileAuditLog,
+    FileFollower,
+    read_file_lines,
+)
 from secretsd.store.base import Change, Conflict, Storage, StorageError, StoredSecret
 from secretsd.store.encryption import KEY_CHECK_SETTING, EncryptedStorage
 from secretsd.store.key_sources import choose_source
@@ -20,14 +31,20 @@ from secretsd.store.keys import Keyring, MasterKeyError, WrongMasterKey
 __all__ = [
     "CREATE",
     "DATABASE_FILE_NAME",
+    "DEFAULT_AUDIT_MAX_BYTES",
     "OPEN",
+    "AuditLog",
+    "AuditWriteError",
     "Change",
     "Conflict",
+    "FileFollower",
     "MasterKeyError",
     "Storage",
     "StorageError",
     "StoredSecret",
     "WrongMasterKey",
+    "audit_lines",
+    "open_audit_log",
     "open_storage",
 ]
 
@@ -101,6 +118,44 @@ def open_storage(
     except BaseException:
         inner.close()
         raise
+
+
+def open_audit_log(
+    data_dir: str | os.PathLike[str],
+    database_url: str | None = None,
+    *,
+    schema: str = "secretsd",
+    max_bytes: int = DEFAULT_AUDIT_MAX_BYTES,
+) -> AuditLog:
+    """The server's audit log: ``DATA_DIR/audit.log`` (rolled at ``max_bytes``), or with a
+    PostgreSQL store the ``audit_log`` table of its schema, which every node shares."""
+    if database_url and database_url.startswith(_POSTGRES_SCHEMES):
+        from secretsd.store.audit_postgres import PostgresAuditLog
+
+        return PostgresAuditLog(database_url, schema=schema)
+    return FileAuditLog(Path(data_dir), max_bytes=max_bytes)
+
+
+def audit_lines(
+    data_dir: str | os.PathLike[str],
+    database_url: str | None = None,
+    *,
+    schema: str = "secretsd",
+) -> Iterator[Line]:
+    """The stored audit lines in chain order, for commands that read the log (no lock is
+    taken: a running server may be appending)."""
+    if database_url and database_url.startswith(_POSTGRES_SCHEMES):
+        from secretsd.store.audit_postgres import PostgresAuditLog
+
+        log = PostgresAuditLog(database_url, schema=schema)
+        try:
+            yield from log.lines()
+        finally:
+            log.close()
+        return
+    if not Path(data_dir).is_dir():
+        raise StorageError(f"the data directory {data_dir} does not exist")
+    yield from read_file_lines(Path(data_dir))
 
 
 def _require_existing(data_dir: Path, database: Path) -> None:
