@@ -173,13 +173,9 @@ class Authorization:
         return named if named.startswith("arn:") else f"{self._arn_prefix}{named}"
 
     def _keys(self, body: Body, operation: str, origin: Origin) -> dict[str, object]:
-        now = self._clock()
-        # Named in lower case, as the evaluator looks them up.
-        keys: dict[str, object] = {
-            "aws:currenttime": datetime.fromtimestamp(now, UTC),
-            "aws:epochtime": int(now),
-            "aws:securetransport": origin.secure_transport,
-        }
+        # Named in lower case, as the evaluator looks them up. The time is added only when
+        # a decision has to be evaluated (``_decision``).
+        keys: dict[str, object] = {"aws:securetransport": origin.secure_transport}
         if origin.source_ip is not None:
             keys["aws:sourceip"] = origin.source_ip
         for member, key in _REQUEST_KEYS.get(operation, ()):
@@ -245,6 +241,11 @@ class Authorization:
                 keys.get(key, _MISSING) == value for key, value in remembered.depends_on
             ):
                 return remembered.decision
+        # Not remembered: a decision that looked at the time never was (the time was absent
+        # from the keys it was compared with), so it is evaluated now, at this time.
+        now = self._clock()
+        keys["aws:currenttime"] = datetime.fromtimestamp(now, UTC)
+        keys["aws:epochtime"] = int(now)
         context = _Traced(action, resource, caller, keys)
         object.__setattr__(context, "consulted", set())
         policies = [p for p in caller.policies if isinstance(p, Policy)]
