@@ -8,9 +8,14 @@ durable writes; concurrent writes share one fsync); ListSecrets as the latency o
 secrets. Then secretsd is filled to ``--secrets`` (written through the store, see
 bench/listing_load.py) and measured again: the flatness ratios compare the two sizes, the
 stall ratio compares GetSecretValue's p99 while two clients page through ListSecrets
-without pause with its p99 when idle.
+without pause with its p99 when idle. Last, GetSecretValue signed by an IAM user with three
+inline policies (one with a condition on the secret's tags) against the root key, in
+alternating rounds on the same secret: the cost of authorization (and of whatever else a
+user's request pays, the audit trail included) as a share of throughput.
 
     .venv/bin/python bench/server.py [--seconds 10] [--connections 16] [--secrets 100000]
+                                     [--metrics]
+    .venv/bin/python bench/server.py --authorization-only [--rounds 3]
 """
 
 from __future__ import annotations
@@ -66,8 +71,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_secretsd(workdir: Path) -> Target:
-    server = start_server(workdir / "secretsd")
+def start_secretsd(workdir: Path, metrics: bool = False) -> Target:
+    # --metrics: as a server that Prometheus scrapes runs (requests counted, store timed).
+    extra, env = (), None
+    if metrics:
+        extra, env = ("--metrics",), {**os.environ, "SECRETSD_METRICS_TOKEN": "bench-" * 4}
+    server = start_server(workdir / "secretsd", *extra, env=env)
     session = server.session()
     creds = session.get_credentials()
     return Target(
@@ -237,18 +246,93 @@ def stalled(target: Target, args: argparse.Namespace, name: str) -> dict[str, fl
     return result
 
 
+USER_POLICIES = (
+    {"Effect": "Allow", "Action": "secretsmanager:DescribeSecret", "Resource": "*"},
+    {
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:ListSecretVersionIds"],
+        "Resource": "arn:aws:secretsmanager:*:*:secret:bench/*",
+        "Condition": {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}},
+    },
+    {"Effect": "Deny", "Action": "secretsmanager:DeleteSecret", "Resource": "*"},
+)
+
+
+def user_target(root: Target) -> Target:
+    """A user tagged team=bench with three inline policies, one conditioned on a tag."""
+    iam = boto3.client(
+        "iam",
+        endpoint_url=root.url,
+        region_name=REGION,
+        aws_access_key_id=root.key,
+        aws_secret_access_key=root.secret,
+    )
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name, Tags=[{"Key": "team", "Value": "bench"}])
+    for index, statement in enumerate(USER_POLICIES):
+        document = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+        iam.put_user_policy(UserName=name, PolicyName=f"p{index}", PolicyDocument=document)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return Target(name, root.url, key["AccessKeyId"], key["SecretAccessKey"], lambda: None)
+
+
+def authorization_cost(root: Target, args: argparse.Namespace) -> float:
+    """User over root GetSecretValue throughput, alternating rounds on one secret."""
+    user = user_target(root)
+    name = f"bench/authz-{uuid.uuid4().hex[:8]}"
+    root.client.create_secret(
+        Name=name, SecretString=VALUE, Tags=[{"Key": "team", "Value": "bench"}]
+    )
+    user.client.get_secret_value(SecretId=name)  # allowed, or the bench is wrong
+    totals = {"root": 0.0, "user": 0.0}
+    for round_ in range(args.rounds):
+        for label, target in (("root", root), ("user", user)):
+            result = run_wrk(target, name, args.seconds, args.connections)
+            if result["non200"]:
+                raise RuntimeError(f"{label}: {result['non200']:.0f} answers were not 200")
+            totals[label] += result["rps"]
+            print(
+                f"  round {round_ + 1} {label:4} GetSecretValue {result['rps']:7.0f}/s "
+                f"p50 {result['p50_ms']:6.2f} ms p99 {result['p99_ms']:6.2f} ms",
+                flush=True,
+            )
+    ratio = totals["user"] / totals["root"]
+    print(
+        f"  user with 3 policies / root: GetSecretValue throughput {ratio:.3f} "
+        f"(cost {100 * (1 - ratio):.1f}%, target at most 15%)",
+        flush=True,
+    )
+    return ratio
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--small", type=int, default=100, help="secrets in the compared stores")
     parser.add_argument("--secrets", type=int, default=100_000, help="secretsd's large store")
+    parser.add_argument("--metrics", action="store_true", help="run secretsd with --metrics")
+    parser.add_argument("--rounds", type=int, default=3, help="root/user rounds (3)")
+    parser.add_argument(
+        "--authorization-only",
+        action="store_true",
+        help="measure only a user's GetSecretValue against root's",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="secretsd-bench-"))
-    secretsd, moto = targets = [start_secretsd(workdir), start_moto()]
+    if args.authorization_only:
+        secretsd = start_secretsd(workdir, args.metrics)
+        try:
+            print("authorization:", flush=True)
+            authorization_cost(secretsd, args)
+        finally:
+            secretsd.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 0
+    secretsd, moto = targets = [start_secretsd(workdir, args.metrics), start_moto()]
     small, large = f"{args.small} secrets", f"{args.secrets} secrets"
     try:
         print(f"{small}:", flush=True)
@@ -275,6 +359,8 @@ def main() -> int:
             f"{busy['p99_ms'] / big['p99_ms']:.2f}x (target 2)",
             flush=True,
         )
+        print("authorization:", flush=True)
+        authorization_cost(secretsd, args)
     finally:
         for target in targets:
             target.stop()

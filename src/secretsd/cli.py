@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "server": ("secretsd.server", "Run the Secrets Manager API server."),
     "agent": ("secretsd.agent.cli", "Run the caching agent (drop-in AWS Secrets Manager Agent)."),
     "up": ("secretsd.up", "Run a server and an agent in front of it (the quick start)."),
+    "status": ("secretsd.status", "Check server, agent and rotations (exit 0 OK, 1 warn, 2 crit)."),
     "rotation": ("secretsd.rotation.cli", "Inspect rotations: history of attempts."),
     "keys": ("secretsd.keys_cli", "Rotate the master key that seals stored values."),
     "audit": ("secretsd.audit_cli", "Verify the audit chain; tail the audit log, filtered."),

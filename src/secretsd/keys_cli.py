@@ -121,6 +121,8 @@ def rotate_master(args: argparse.Namespace) -> int:
             total += met
         while rekey.reauthenticate_pass(storage):
             pass
+        while rekey.reseal_users_pass(storage):
+            pass
         rekey.finish(storage, ring)
     finally:
         storage.close()

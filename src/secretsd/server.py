@@ -13,16 +13,31 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from secretsd import logs
+from secretsd import __version__, logs
 from secretsd.api import guard
-from secretsd.api.app import ApiApp
+from secretsd.api.app import ApiApp, Route
 from secretsd.api.credentials import CredentialsError
+from secretsd.api.health import HealthApp
+from secretsd.api.metrics import (
+    TOKEN_ENV,
+    MetricsApp,
+    MetricsConfigError,
+    MetricsOff,
+    RequestStats,
+    ServerCollector,
+    build_registry,
+    load_token,
+)
 from secretsd.arguments import port
 from secretsd.model.errors import SecretsManagerError
-from secretsd.model.identity import Caller, root_caller
+from secretsd.model.identity import root_caller
 from secretsd.rotation.registry import ConfigError
 from secretsd.service import AccessRecorder, RotationRequests, SecretsService
 from secretsd.service.audit_trail import AuditTrail
+from secretsd.service.counters import RotationCounters
+from secretsd.service.identities import IdentityService
+from secretsd.service.timed_storage import TimedStorage
+from secretsd.service.writer import GroupWriter
 from secretsd.store import (
     CREATE,
     DEFAULT_AUDIT_MAX_BYTES,
@@ -36,6 +51,7 @@ log = logging.getLogger("secretsd.server")
 # PostgreSQL connections beyond the readers': the writer thread, the access recorder, the
 # scheduler and a rotation, so that readers stuck on a lock never hold up a write.
 BACKGROUND_CONNECTIONS = 4
+CONSOLE_PREFIX = "/console"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +124,32 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept unsigned requests (tests and benchmarks only; never on a shared host)",
     )
+    metrics = parser.add_argument_group("metrics")
+    metrics.add_argument(
+        "--metrics",
+        action="store_true",
+        help="serve Prometheus metrics at /metrics, to requests bearing the metrics token",
+    )
+    metrics.add_argument(
+        "--metrics-token-file",
+        type=Path,
+        default=_path_or_none(os.environ.get("SECRETSD_METRICS_TOKEN_FILE")),
+        help=f"file holding the metrics bearer token (else env {TOKEN_ENV})",
+    )
+    metrics.add_argument(
+        "--metrics-secret-names",
+        action="store_true",
+        help="also export each secret's last rotation time, labelled with its name "
+        "(one series per secret; reads every secret at each scrape)",
+    )
+    parser.add_argument(
+        "--no-console", action="store_true", help="do not serve the web console at /console"
+    )
+    parser.add_argument(
+        "--console-sign-in-link",
+        action="store_true",
+        help="print a one-time sign-in link to the web console (secretsd up does)",
+    )
     parser.add_argument(
         "--tls-cert", type=Path, default=None, help="PEM certificate (chain): serve HTTPS"
     )
@@ -125,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     guard.add_arguments(parser)
     return parser
+
+
+def _path_or_none(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
 def bind(host: str, port: int, backlog: int = 1024) -> socket.socket:
@@ -188,6 +234,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
     if args.database_pool_size < 1:
         raise StorageError("--database-pool-size must be at least 1")
     limits = guard.limits_from(args)
+    metrics_token = load_token(args.metrics_token_file) if args.metrics else None
     check_transport(args)
     if not _is_loopback(args.host):
         log.warning(
@@ -197,7 +244,7 @@ def serve(args: argparse.Namespace, on_ready: Callable[[str, Path], None] | None
     # The port next: a start that cannot listen creates no store and spends no access key.
     sock = bind(args.host, args.port, guard.listen_backlog())
     try:
-        return _serve_on(args, sock, registry, limits, on_ready)
+        return _serve_on(args, sock, registry, limits, on_ready, metrics_token)
     finally:
         sock.close()
 
@@ -216,9 +263,10 @@ def _announce_keys(key, created: bool, url: str, credentials_file: Path, region:
         print(where)
 
 
-def _serve_on(args, sock, registry, limits, on_ready) -> int:
+def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
     from secretsd.api import credentials as access_keys
-    from secretsd.api.sigv4 import SigV4Verifier
+    from secretsd.api.auth import Authenticator
+    from secretsd.api.iam import QueryApi
 
     storage = open_storage(
         args.data_dir,
@@ -229,6 +277,9 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
         master_key_kms=args.master_key_kms,
         pool_size=args.database_pool_size + BACKGROUND_CONNECTIONS,
     )
+    timed = None
+    if metrics_token is not None:
+        storage = timed = TimedStorage(storage)
     accesses = None
     trail = None
     try:
@@ -253,23 +304,65 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
             rotation_requests=RotationRequests(),
             accesses=accesses,
         )
+        identities = IdentityService(storage, account=args.account)
         authenticate = None
         if not args.no_auth:
-            verifier = SigV4Verifier(keyring.lookup, region=args.region)
+            authenticate = Authenticator(
+                keyring,
+                identities,
+                account=args.account,
+                region=args.region,
+                store_may_block=storage.reads_may_block,
+            )
 
-            def authenticate(method, path, query, headers, body) -> Caller:
-                access_key_id = verifier.verify(method, path, query, headers, body).access_key_id
-                return root_caller(args.account, access_key_id)
-
+        writer = GroupWriter(service)
+        console = None if args.no_console else _console(args, service, writer, keyring)
         url = url_of(sock, "https" if args.tls_cert is not None else "http")
         _announce_keys(keyring.primary, created, url, credentials_file, args.region)
-        scheduler = _start_rotation(args, service, registry, url, keyring.primary, trail)
+        rotations = RotationCounters()
+        scheduler = _start_rotation(
+            args, service, registry, url, keyring.primary, rotations, trail, identities.sessions
+        )
+        routes: dict[str, Route] = {"/health": HealthApp(service.health, __version__)}
+        observe = None
+        if metrics_token is None:
+            routes["/metrics"] = MetricsOff()
+        else:
+            requests = RequestStats(service.operations)
+            observe = requests.observe
+            collector = ServerCollector(
+                service,
+                requests,
+                rotations,
+                timed.timings if timed is not None else None,
+                __version__,
+                secret_names=args.metrics_secret_names,
+            )
+            routes["/metrics"] = MetricsApp(build_registry(collector), metrics_token)
+            metrics_url = f"{url}/metrics"
+            logs.announce(
+                "secretsd.server",
+                f"metrics: {metrics_url} (bearer token required)",
+                url=metrics_url,
+            )
+        if console is not None:
+            _announce_console(args, console, url, keyring.primary)
+            routes[CONSOLE_PREFIX] = console
         logs.announce("secretsd.server", f"secretsd server listening on {url}", url=url)
         if on_ready is not None:
             on_ready(url, credentials_file)
         # The one choice of where reads run: on threads when the store says they may wait.
         read_threads = args.database_pool_size if storage.reads_may_block else 0
-        app = ApiApp(service, authenticate, read_threads=read_threads, audit=trail)
+        app = ApiApp(
+            service,
+            authenticate,
+            writer=writer,
+            read_threads=read_threads,
+            routes=routes,
+            observe=observe,
+            audit=trail,
+            query_api=QueryApi(identities),
+        )
         try:
             _run_uvicorn(app, sock, args.log_level, limits, tls=(args.tls_cert, args.tls_key))
         finally:
@@ -285,6 +378,28 @@ def _serve_on(args, sock, registry, limits, on_ready) -> int:
     return 0
 
 
+def _announce_console(args: argparse.Namespace, console, url: str, key) -> None:
+    logs.announce("secretsd.server", f"web console: {url}{CONSOLE_PREFIX}/")
+    if args.console_sign_in_link:
+        # For whoever started the server, as the new access key is: it signs in once, soon.
+        link = console.sign_in_link(url, root_caller(args.account, key.access_key_id))
+        logs.announce(
+            "secretsd.server", f"console sign-in link (one use, expires in 15 minutes): {link}"
+        )
+
+
+def _console(args: argparse.Namespace, service: SecretsService, writer: GroupWriter, keyring):
+    """The web console, signing in with the keys the SigV4 verifier accepts."""
+    from secretsd.api.console import ConsoleApp, ConsoleOperations, KeyCheck
+
+    def lookup(access_key_id: str):
+        secret = keyring.lookup(access_key_id)
+        return None if secret is None else (secret, root_caller(args.account, access_key_id))
+
+    check_key = KeyCheck(lookup)
+    return ConsoleApp(ConsoleOperations(service, writer), check_key, prefix=CONSOLE_PREFIX)
+
+
 def function_environment(url: str, key, region: str) -> dict[str, str]:
     """What a rotation function needs to reach this server, as Lambda's environment gives it."""
     return {
@@ -298,7 +413,14 @@ def function_environment(url: str, key, region: str) -> dict[str, str]:
 
 
 def _start_rotation(
-    args: argparse.Namespace, service: SecretsService, registry, url: str, key, trail: AuditTrail
+    args: argparse.Namespace,
+    service: SecretsService,
+    registry,
+    url: str,
+    key,
+    counters: RotationCounters,
+    trail: AuditTrail | None,
+    sessions,
 ):
     from secretsd.rotation.orchestrator import Rotator
     from secretsd.rotation.scheduler import Scheduler
@@ -314,7 +436,15 @@ def _start_rotation(
             os.environ.pop(name, None)
     scheduler = Scheduler(
         service,
-        Rotator(service, registry, environment=environment, audit=trail),
+        Rotator(
+            service,
+            registry,
+            environment=environment,
+            counters=counters,
+            audit=trail,
+            # Signed requests only: without --no-auth's checks, a session key means nothing.
+            sessions=None if args.no_auth else sessions,
+        ),
         interval=args.scheduler_interval,
         retry_base=args.rotation_retry_base,
     )
@@ -366,6 +496,13 @@ def main(argv: list[str]) -> int:
     logs.configure(args.log_level, args.log_format == "json")
     try:
         return serve(args)
-    except (StorageError, CredentialsError, ConfigError, SecretsManagerError, OSError) as exc:
+    except (
+        StorageError,
+        CredentialsError,
+        ConfigError,
+        MetricsConfigError,
+        SecretsManagerError,
+        OSError,
+    ) as exc:
         print(f"secretsd server: {exc}", file=sys.stderr)
         return 1

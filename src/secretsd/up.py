@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -26,7 +27,26 @@ from secretsd.arguments import port
 from secretsd.private_file import publish_private_file
 
 LISTENING = re.compile(r"listening on (https?://[^\s\"]+)")
+CONSOLE_LINK = re.compile(r"console sign-in link[^:]*: (https?://[^\s\"]+)")
 TOKEN_FILE = "agent-token"
+# The agent's own key: a user that can only read secrets, never the account's root key.
+AGENT_CREDENTIALS = "agent-credentials"
+AGENT_USER = "secretsd-agent"
+AGENT_PROFILE = "secretsd-agent"
+AGENT_POLICY_NAME = "read-secrets"
+AGENT_POLICY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+                "Resource": "*",
+            }
+        ],
+    },
+    indent=2,
+)
 AGENT_CONFIG = "agent.toml"
 PROFILE = "secretsd"
 START_SECONDS = 30.0
@@ -52,6 +72,75 @@ def build_parser() -> argparse.ArgumentParser:
         "--ttl-seconds", type=int, default=300, help="agent cache TTL in seconds (300)"
     )
     return parser
+
+
+def _root_clients(data_dir: Path, server_url: str, region: str):
+    import boto3
+
+    from secretsd.api.credentials import load
+
+    root = load(data_dir / "credentials").primary
+    session = boto3.session.Session(
+        aws_access_key_id=root.access_key_id,
+        aws_secret_access_key=root.secret_access_key,
+        region_name=region,
+    )
+    return session.client("iam", endpoint_url=server_url), session
+
+
+def _works(path: Path, server_url: str, region: str) -> bool:
+    """Whether the key in ``path`` still signs in (the user or its key may have gone)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from secretsd.api.credentials import CredentialsError, load
+
+    try:
+        key = load(path).primary
+    except CredentialsError:
+        return False
+    sts = boto3.session.Session(
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+        region_name=region,
+    ).client("sts", endpoint_url=server_url)
+    try:
+        sts.get_caller_identity()
+    except (ClientError, BotoCoreError):
+        return False
+    return True
+
+
+def ensure_agent_user(data_dir: Path, server_url: str, region: str) -> Path:
+    """The agent's credentials file: user ``secretsd-agent``, allowed DescribeSecret and
+    GetSecretValue only (its policy ``read-secrets`` can be narrowed, see docs/access.md),
+    made on first start and reused while its key works."""
+    from botocore.exceptions import ClientError
+
+    from secretsd.api.credentials import AccessKey, render
+
+    path = data_dir / AGENT_CREDENTIALS
+    if path.exists() and _works(path, server_url, region):
+        return path
+    iam, _ = _root_clients(data_dir, server_url, region)
+    try:
+        iam.create_user(UserName=AGENT_USER)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "EntityAlreadyExists":
+            raise
+        # Made by an earlier start: its policy stays as the operator left it.
+    else:
+        iam.put_user_policy(
+            UserName=AGENT_USER, PolicyName=AGENT_POLICY_NAME, PolicyDocument=AGENT_POLICY
+        )
+    # The key file was lost or its key deleted: make room for a new key.
+    for old in iam.list_access_keys(UserName=AGENT_USER)["AccessKeyMetadata"]:
+        iam.delete_access_key(UserName=AGENT_USER, AccessKeyId=old["AccessKeyId"])
+    created = iam.create_access_key(UserName=AGENT_USER)["AccessKey"]
+    key = AccessKey(created["AccessKeyId"], created["SecretAccessKey"], AGENT_PROFILE)
+    path.unlink(missing_ok=True)
+    publish_private_file(path, render(key).encode())
+    return path
 
 
 def ensure_token(path: Path) -> None:
@@ -86,6 +175,7 @@ class Child:
             cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=env
         )
         self.url: str | None = None
+        self.console_link: str | None = None
         self._ready = threading.Event()
         threading.Thread(target=self._pump, daemon=True).start()
 
@@ -93,7 +183,10 @@ class Child:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             match = LISTENING.search(line)
-            if match and self.url is None:
+            link = CONSOLE_LINK.search(line)
+            if link and self.url is None:
+                self.console_link = link.group(1)
+            elif match and self.url is None:
                 self.url = match.group(1)
                 self._ready.set()
             elif self.url is not None:
@@ -120,17 +213,31 @@ class Child:
         return self.process.returncode
 
 
-def summary(data_dir: Path, server_url: str, agent_url: str, region: str) -> str:
+def summary(
+    data_dir: Path, server_url: str, agent_url: str, region: str, console_link: str | None = None
+) -> str:
     q = shlex.quote
     credentials = data_dir / "credentials"
     token = data_dir / TOKEN_FILE
+    console = (
+        (
+            "Open the web console (the link signs in once, within 15 minutes):",
+            f"  {console_link}",
+            "",
+        )
+        if console_link
+        else ()
+    )
     return "\n".join(
         (
             "",
             "secretsd is up.",
             f"  server  {server_url}   access keys: {credentials} (profile {PROFILE})",
             f"  agent   {agent_url}   token: {token} (mode 0600)",
+            f"          reads as IAM user {AGENT_USER} (DescribeSecret and GetSecretValue only),"
+            f" key in {data_dir / AGENT_CREDENTIALS}",
             "",
+            *console,
             "Use the server with the AWS CLI or any SDK:",
             f"  export AWS_SHARED_CREDENTIALS_FILE={q(str(credentials))} AWS_PROFILE={PROFILE}",
             f"  export AWS_DEFAULT_REGION={q(region)}"
@@ -174,7 +281,7 @@ def main(argv: list[str]) -> int:
     base_env["PYTHONUNBUFFERED"] = "1"
     me = [sys.executable, "-m", "secretsd.cli"]
     server_cmd = me + ["server", "--port", str(args.port), "--data-dir", str(data_dir)]
-    server_cmd += ["--region", args.region, *server_args]
+    server_cmd += ["--region", args.region, "--console-sign-in-link", *server_args]
     server = Child("server", server_cmd, base_env)
     agent: Child | None = None
     try:
@@ -185,17 +292,24 @@ def main(argv: list[str]) -> int:
         config_path.write_text(
             agent_config(server_url, args.agent_port, args.region, args.ttl_seconds)
         )
+        try:
+            agent_credentials = ensure_agent_user(data_dir, server_url, args.region)
+        except Exception as exc:
+            raise RuntimeError(f"cannot set up the agent's user: {exc}") from None
         agent_env = dict(
             base_env,
-            AWS_SHARED_CREDENTIALS_FILE=str(data_dir / "credentials"),
-            AWS_PROFILE=PROFILE,
+            AWS_SHARED_CREDENTIALS_FILE=str(agent_credentials),
+            AWS_PROFILE=AGENT_PROFILE,
             AWS_DEFAULT_REGION=args.region,
             AWS_CONFIG_FILE=os.devnull,
             AWS_TOKEN=f"file://{token_path}",
         )
         agent = Child("agent", me + ["agent", "--config", str(config_path)], agent_env)
         agent_url = agent.wait_ready(START_SECONDS)
-        print(summary(data_dir, server_url, agent_url, args.region), flush=True)
+        print(
+            summary(data_dir, server_url, agent_url, args.region, server.console_link),
+            flush=True,
+        )
         while not stop.wait(0.2):
             if server.process.poll() is not None or agent.process.poll() is not None:
                 print("secretsd up: a child process exited; stopping", file=sys.stderr)

@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
 import stat
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.console import ConsoleClient, over_http
 from tests.support.up import Up, client_of, exports_of
+
+
+def agent_client(path, exports: dict[str, str]):
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    profile = parser["secretsd-agent"]
+    return boto3.client(
+        "secretsmanager",
+        endpoint_url=exports["AWS_ENDPOINT_URL_SECRETS_MANAGER"],
+        region_name=exports["AWS_DEFAULT_REGION"],
+        aws_access_key_id=profile["aws_access_key_id"],
+        aws_secret_access_key=profile["aws_secret_access_key"],
+    )
+
+
+def assert_console_link_signs_in_once(printed: str) -> None:
+    link = urlsplit(re.search(r"^  (http://\S+/console/sign-in/link\?\S+)$", printed, re.M)[1])
+    server = f"{link.scheme}://{link.netloc}"
+    token = parse_qs(link.query)["token"][0]
+    for status in (303, 401):
+        client = ConsoleClient(over_http(server), server)
+        page = client.get(f"{link.path}?{link.query}")
+        reply = client.post("/console/sign-in/link", {"csrf": page.csrf, "token": token})
+        assert reply.status == status
 
 
 def test_up_runs_server_and_agent_and_stops_cleanly(tmp_path):
@@ -37,6 +68,19 @@ def test_up_runs_server_and_agent_and_stops_cleanly(tmp_path):
             ["bash", "-c", command], capture_output=True, text=True, timeout=30, check=True
         )
         assert json.loads(json.loads(result.stdout)["SecretString"]) == {"password": "up"}
+
+        # The agent signs as a user that can read secrets and nothing more.
+        agent_file = data_dir / "agent-credentials"
+        assert stat.S_IMODE(agent_file.stat().st_mode) == 0o600
+        agent_sm = agent_client(agent_file, exports)
+        assert agent_sm.describe_secret(SecretId="db/app")["Name"] == "db/app"
+        with pytest.raises(ClientError) as excinfo:
+            agent_sm.put_secret_value(SecretId="db/app", SecretString="no")
+        assert excinfo.value.response["Error"]["Code"] == "AccessDeniedException"
+        with pytest.raises(ClientError) as excinfo:
+            agent_sm.list_secrets()
+        assert excinfo.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert_console_link_signs_in_once(text)
     finally:
         code = up.stop()
     assert code == 0, "".join(stderr)

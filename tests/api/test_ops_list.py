@@ -106,6 +106,36 @@ def test_all_filter_breaks_its_value_into_words(sm, catalogue):
     assert names(sm, ("name", [p]), ("all", ["gamma_zephyr"])) == {f"{p}/gamma"}
 
 
+def test_all_filter_matches_the_starts_of_words_not_pieces_of_them(sm):
+    """AWS: "all" matches word prefixes. Words end at anything but a letter or digit, where
+    a lower-case letter meets an upper-case one, and where letters meet digits; so
+    "Secret" finds MySecret and my-secret but not Thirdsecret."""
+    # One lower-case word of letters from g to v: no word of it starts with what is asked.
+    p = "words" + "".join(chr(ord("g") + int(c, 16)) for c in uuid.uuid4().hex[:12])
+    leaves = {
+        "Thirdsecret1": {},
+        "MySecret": {},
+        "my-secret_2": {},
+        "secretive": {},
+        "plain": {"Description": "rotatedSecretValue"},
+        "tagged": {"Tags": [{"Key": "Owner", "Value": "team42secrets"}]},
+        "other": {"Description": "nothing here"},
+    }
+    for leaf, extra in leaves.items():
+        sm.create_secret(Name=f"{p}/{leaf}", SecretString="v", **extra)
+    found = names(sm, ("name", [p]), ("all", ["Secret"]))
+    assert found == {
+        f"{p}/{n}" for n in ("MySecret", "my-secret_2", "secretive", "plain", "tagged")
+    }
+    assert names(sm, ("name", [p]), ("all", ["ecret"])) == set()
+    assert names(sm, ("name", [p]), ("all", ["third"])) == {f"{p}/Thirdsecret1"}
+    # The value is split the same way: "teamSecret" asks for a word starting "team" and one
+    # starting "secret"; "42" is a word of its own.
+    assert names(sm, ("name", [p]), ("all", ["teamSecret"])) == {f"{p}/tagged"}
+    assert names(sm, ("name", [p]), ("all", ["42"])) == {f"{p}/tagged"}
+    assert names(sm, ("name", [p]), ("all", ["!secret"])) == {f"{p}/Thirdsecret1", f"{p}/other"}
+
+
 def test_tag_key_filter_is_a_case_sensitive_prefix(sm, catalogue):
     p = catalogue
     assert names(sm, ("name", [p]), ("tag-key", ["Own"])) == {f"{p}/Alpha"}

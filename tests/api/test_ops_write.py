@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from secretsd.model import errors
@@ -328,3 +330,17 @@ def test_tag_key_and_value_length_limits(shared_server, sm, secret):
     with expect_error({"InvalidParameterException", "ValidationException"}):
         loose.tag_resource(SecretId=name, Tags=[{"Key": "k", "Value": "v" * 257}])
     assert tags_of(sm, name) == {"k" * 127: "v" * 255}
+
+
+def test_put_secret_value_takes_a_rotation_token_held_to_the_models_pattern(sm):
+    """PutSecretValue's RotationToken (36 to 256 of [a-zA-Z0-9-]): a rotation function hands
+    back the one its event carried; anything else is AWS's ValidationException."""
+    name = unique_name("rotation-token")
+    sm.create_secret(Name=name, SecretString="v1")
+    put = sm.put_secret_value(
+        SecretId=name, SecretString="v2", RotationToken=f"{uuid.uuid4()}-{uuid.uuid4()}"
+    )
+    assert sm.get_secret_value(SecretId=name)["VersionId"] == put["VersionId"]
+    with expect_error("ValidationException"):
+        sm.put_secret_value(SecretId=name, SecretString="v3", RotationToken="x" * 35 + "!")
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == "v2"

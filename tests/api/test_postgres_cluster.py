@@ -12,6 +12,7 @@ import uuid
 
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.rotation.test_managed_rotation import HISTORY, wait_for
 from tests.support.server import start_server
@@ -111,3 +112,41 @@ def test_both_nodes_append_to_one_audit_chain_in_the_database(cluster):
     )
     assert tampered.returncode == 1
     assert "audit_log row 7: record 7" in tampered.stderr
+
+
+def test_a_user_made_on_one_node_signs_on_the_other_until_deactivated_there(cluster):
+    first, second = cluster
+    iam = first.client("iam")
+    name = f"user-{uuid.uuid4().hex[:8]}"
+    iam.create_user(UserName=name)
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "secretsmanager:DescribeSecret", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    secret = f"shared/{uuid.uuid4().hex[:8]}"
+    first.client().create_secret(Name=secret, SecretString="v")
+    on_second = second.client_for_key(key)
+    assert on_second.describe_secret(SecretId=secret)["Name"] == secret
+    with pytest.raises(ClientError) as excinfo:
+        on_second.get_secret_value(SecretId=secret)
+    assert excinfo.value.response["Error"]["Code"] == "AccessDeniedException"
+    # Deactivated on the first node: the very next request to the second is refused.
+    iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    with pytest.raises(ClientError) as excinfo:
+        on_second.describe_secret(SecretId=secret)
+    assert excinfo.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Active")
+    assert on_second.describe_secret(SecretId=secret)["Name"] == secret
+    iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+    with pytest.raises(ClientError) as excinfo:
+        second.client_for_key(key, "sts").get_caller_identity()
+    assert excinfo.value.response["Error"]["Code"] == "InvalidClientTokenId"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -106,6 +107,56 @@ def test_generic_rotation_runs_all_four_steps_and_finishes(server):
     assert new["api_key"] != "initial-key" and len(new["api_key"]) == 32
     steps = [e.get("step") for e in history(server, name) if e["kind"] == "step"]
     assert steps == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+
+
+HANDS_BACK_THE_ROTATION_TOKEN = """
+import json, sys
+from secretsd.rotation.functions.common import secrets_manager_client
+
+event = json.load(sys.stdin)
+with open(sys.argv[1], "a") as log:
+    log.write(json.dumps(event) + "\\n")
+sm = secrets_manager_client()
+arn, token = event["SecretId"], event["ClientRequestToken"]
+if event["Step"] == "createSecret":
+    sm.put_secret_value(
+        SecretId=arn,
+        ClientRequestToken=token,
+        SecretString="rotated",
+        VersionStages=["AWSPENDING"],
+        RotationToken=event["RotationToken"],
+    )
+elif event["Step"] == "finishSecret":
+    stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
+    current = next(v for v, labels in stages.items() if "AWSCURRENT" in labels)
+    sm.update_secret_version_stage(
+        SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current
+    )
+"""
+
+
+def test_the_rotation_event_carries_a_rotation_token_put_secret_value_accepts(tmp_path):
+    """AWS's event is Step, SecretId, ClientRequestToken and RotationToken, the last the
+    same for the four steps of one rotation; a function may pass it to PutSecretValue."""
+    script, events = tmp_path / "function.py", tmp_path / "events.jsonl"
+    script.write_text(HANDS_BACK_THE_ROTATION_TOKEN)
+    config = tmp_path / "rotation.toml"
+    argv = [sys.executable, str(script), str(events)]
+    config.write_text(f"[functions.hands-back]\ncommand = {json.dumps(argv)}\n")
+    server = start_server(tmp_path / "data", "--rotation-config", str(config))
+    try:
+        sm = server.client()
+        name = make_secret(sm)
+        token = sm.rotate_secret(SecretId=name, RotationLambdaARN="hands-back")["VersionId"]
+        wait_for(lambda: sm.get_secret_value(SecretId=name)["VersionId"] == token)
+    finally:
+        server.stop()
+    seen = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["Step"] for e in seen] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    assert all(set(e) == {"Step", "SecretId", "ClientRequestToken", "RotationToken"} for e in seen)
+    assert len({e["RotationToken"] for e in seen}) == 1
+    assert re.fullmatch(r"[a-zA-Z0-9-]{36,256}", seen[0]["RotationToken"])
+    assert {e["ClientRequestToken"] for e in seen} == {token}
 
 
 def test_pending_placeholder_has_no_value_and_blocks_a_second_rotation(rotating_server):

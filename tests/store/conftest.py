@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
+from secretsd.service.timed_storage import TimedStorage
 from secretsd.store.base import Storage
 from secretsd.store.encryption import EncryptedStorage
 from secretsd.store.keys import Keyring, MasterKey
@@ -22,6 +23,8 @@ POSTGRES_DSN = os.environ.get(
 BACKENDS = [
     "sqlite",
     "sqlite+encrypted",
+    # The timing wrapper the server puts around the store when metrics are on.
+    "sqlite+timed",
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("postgres+encrypted", marks=pytest.mark.postgres),
 ]
@@ -56,6 +59,8 @@ def reopen(request: pytest.FixtureRequest, tmp_path) -> Iterator[Callable[[], St
         store = open_inner()
         if kind.endswith("+encrypted"):
             store = EncryptedStorage(store, Keyring(key))
+        if kind.endswith("+timed"):
+            store = TimedStorage(store, point_reads=True)
         opened.append(store)
         return store
 

@@ -230,6 +230,16 @@ def test_a_closed_store_refuses_calls(reopen: Callable[[], Storage]) -> None:
         store.load_by_name("s")
 
 
+def test_check_passes_while_the_store_answers_and_fails_once_closed(
+    reopen: Callable[[], Storage],
+) -> None:
+    store = reopen()
+    store.check()
+    store.close()
+    with pytest.raises(StorageError):
+        store.check()
+
+
 # -- group commit ----------------------------------------------------------------------
 
 

@@ -116,9 +116,13 @@ def test_planned_deletion_is_listed_on_request_and_purged_secrets_never(store: S
 
 
 def test_filters_query_the_attributes(store: Storage) -> None:
-    tag = ((index.TAG_KEY, "Team", "team"), (index.TAG_VALUE, "Blue", "blue"))
+    tag = (
+        (index.TAG_KEY, "Team", "team"),
+        (index.TAG_VALUE, "Blue", "blue"),
+        *((index.WORD, w, w) for w in ("team", "blue")),
+    )
     words = ((index.DESCRIPTION, "Main DB", "main db"),) + tuple(
-        (index.DESCRIPTION_WORD, w, w) for w in ("main", "db")
+        (kind, w, w) for w in ("main", "db") for kind in (index.DESCRIPTION_WORD, index.WORD)
     )
     put(store, record("app/one", attributes=tag))
     put(store, record("app/two", attributes=words))
@@ -132,6 +136,10 @@ def test_filters_query_the_attributes(store: Storage) -> None:
     assert names(Filter("tag-key", ("Te",)), Filter("description", ("DB ma",))) == ["other"]
     assert names(Filter("tag-value", ("blue",))) == []
     assert names(Filter("all", ("BLU",))) == ["app/one", "other"]
+    # "all" looks at word rows only, and at their starts.
+    assert names(Filter("all", ("app",))) == []
+    assert names(Filter("all", ("lue",))) == []
+    assert names(Filter("all", ("blue main",))) == ["other"]
     assert names(Filter("primary-region", ("us",))) == []
     assert names(Filter("owning-service", ("!x",))) == ["app/one", "app/two", "other"]
 

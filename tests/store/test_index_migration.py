@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from secretsd.model import index as model_index
 from secretsd.model.listing import Filter
 from secretsd.model.secret import Secret
-from secretsd.store import postgres, sqlite
+from secretsd.store import index, postgres, sqlite
 from secretsd.store.base import ListQuery, Storage
+from secretsd.store.changes import runners
 from tests.store.conftest import POSTGRES_DSN
 
 DAY = 86400.0
@@ -52,6 +55,9 @@ def check_indexed(store: Storage) -> None:
     assert names(include_planned_deletion=True) == ["rotating", "app/db", "app/api", "old"]
     assert names(filters=(Filter("tag-value", ("Blue",)),)) == ["app/db"]
     assert names(filters=(Filter("description", ("bill",)),)) == ["app/api"]
+    # "all" starts words: "Billing API key" and "app/api" have a word "api", nothing "pi".
+    assert names(filters=(Filter("all", ("API",)),)) == ["app/api"]
+    assert names(filters=(Filter("all", ("pi",)),)) == []
     assert [s.name for s in store.rotation_candidates(NOW)] == ["rotating"]
     page, _ = store.list_page(ListQuery(now=NOW, sort_by="name", limit=1))
     assert page[0].revision == 3
@@ -68,6 +74,23 @@ def test_an_sqlite_file_of_schema_1_gets_its_index(tmp_path: Path) -> None:
     raw.execute("PRAGMA user_version = 1")
     raw.commit()
     raw.close()
+    store = sqlite.SQLiteStorage(path)
+    try:
+        check_indexed(store)
+    finally:
+        store.close()
+
+
+def test_an_sqlite_file_of_schema_2_gets_the_words_of_the_all_filter(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    raw = sqlite.SQLiteStorage(path)
+    raw.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.executemany("INSERT INTO secrets VALUES (?, ?, ?, ?)", rows())
+        index.rebuild(*runners(conn, "?"))
+        # What schema 2 had: the index without word rows.
+        conn.execute("DELETE FROM secret_attributes WHERE kind = ?", (model_index.WORD,))
+        conn.execute("PRAGMA user_version = 2")
     store = sqlite.SQLiteStorage(path)
     try:
         check_indexed(store)

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from secretsd.cli import main
-from secretsd.store import CREATE, Storage, WrongMasterKey, open_storage
-from secretsd.store.base import Change
+from secretsd.store import CREATE, Storage, WrongMasterKey, documents, open_storage
+from secretsd.store.base import Change, UserChange
+from secretsd.store.encryption import EncryptedStorage
 from secretsd.store.keys import ENV_VAR, KEY_FILE_NAME, MasterKey, read_key_material
 from secretsd.store.rekey import record_key_id
 from tests.support.server import start_server
@@ -257,3 +258,38 @@ def test_a_running_server_keeps_serving_through_a_rotation(tmp_path: Path) -> No
             assert client.get_secret_value(SecretId=name)["SecretString"] == value
     finally:
         server.stop()
+
+
+def test_users_and_their_keys_are_resealed_and_survive_retiring_the_old_key(
+    tmp_path: Path,
+) -> None:
+    _fill(tmp_path, 2)
+    store = open_storage(tmp_path, env={}, mode=CREATE)
+    try:
+        store.commit_user(
+            UserChange("App", None, b'{"doc": 1}', put_keys={"AKIAREKEY00000000001": b"s1"})
+        )
+        store.commit_user(
+            UserChange("App", 1, b'{"doc": 2}', put_keys={"AKIAREKEY00000000002": b"s2"})
+        )
+        store.commit_user(UserChange("other", None, b'{"doc": 3}'))
+    finally:
+        store.close()
+    assert main(["keys", "rotate-master", "--data-dir", str(tmp_path)]) == 0
+    new_id = _key_id_of(tmp_path / KEY_FILE_NAME)
+    assert main(["keys", "retire-old-key", "--data-dir", str(tmp_path)]) == 0
+    store = open_storage(tmp_path, env={})
+    try:
+        assert isinstance(store, EncryptedStorage)
+        for raw in store.inner.list_users():
+            assert documents.record_key_id(raw.document) == new_id
+            assert {record_key_id(s) for _, s in store.inner.user_keys(raw.name)} <= {new_id}
+        user = store.load_user("app")
+        assert user is not None and user.document == b'{"doc": 2}'
+        assert store.load_access_key("AKIAREKEY00000000001") == (user, b"s1")
+        assert store.user_keys("APP") == [
+            ("AKIAREKEY00000000001", b"s1"),
+            ("AKIAREKEY00000000002", b"s2"),
+        ]
+    finally:
+        store.close()

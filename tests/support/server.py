@@ -65,14 +65,27 @@ class ServerProcess:
             region_name=REGION,
         )
 
-    def client(self, **config):
+    def client(self, service: str = "secretsmanager", **config):
+        """A boto3 client of ``service`` (secretsmanager, iam, sts) signed with the root key."""
+        return self.client_as(self.session(), service, **config)
+
+    def client_as(self, session: boto3.session.Session, service: str = "secretsmanager", **config):
         # boto3 sessions are not safe to make clients from in several threads at once.
         with _CLIENT_LOCK:
-            return self.session().client(
-                "secretsmanager",
+            return session.client(
+                service,
                 endpoint_url=self.endpoint_url,
                 config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
             )
+
+    def client_for_key(self, access_key: dict, service: str = "secretsmanager", **config):
+        """A client signing with an access key as CreateAccessKey returns it."""
+        session = boto3.session.Session(
+            aws_access_key_id=access_key["AccessKeyId"],
+            aws_secret_access_key=access_key["SecretAccessKey"],
+            region_name=REGION,
+        )
+        return self.client_as(session, service, **config)
 
     def log_text(self) -> str:
         return "".join(self.output)

@@ -51,6 +51,7 @@ class BackendError(Exception):
         self.code = code
         self.transient = transient
         self.body = render.error_body(code, message)
+        self.response = render.json_response(status, self.body)  # what the agent answers
 
     @classmethod
     def timeout(cls) -> BackendError:

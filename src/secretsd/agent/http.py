@@ -2,11 +2,14 @@
 
 Theory of operation. One ``Front`` holds what every connection shares (token, limits, the
 cache); one ``Connection`` per socket feeds bytes to an httptools parser. When a request is
-complete it is answered at once if it can be: every check, then a cache hit, is a few
-comparisons and dict lookups ending in one write of prebuilt bytes. A request target that
-once parsed as a plain secret lookup is remembered (``targets``), so a repeat skips query
-parsing. Anything needing the backend becomes a task; while it runs the connection stops
-reading and queues pipelined requests, so responses leave in request order.
+complete it is answered at once if it can be: ``Front.route``, the one routing function,
+runs every check, then the cache's ``peek``, a few comparisons and dict lookups ending in
+one write of prebuilt bytes. A request target that once parsed as a cacheable lookup (a
+secret or a parameter) is remembered (``targets``, as the cache and the key in it), so a
+repeat skips query parsing. Anything needing the backend becomes a task; while it runs the
+connection stops reading and queues pipelined requests, so responses leave in request
+order. A ``BackendError`` carries its rendered answer; any other exception is logged with
+its traceback and answered 500 InternalFailure.
 
 Order of checks (the AWS agent's): connection limit (429; /ping has two spare slots),
 X-Forwarded-For (400), token (403), method (405), route (404). /ping (and /health, which
@@ -27,7 +30,7 @@ import httptools
 from . import messages, render
 from .backend import BackendError
 from .busy_poll import BusyPoller
-from .cache import Key, SecretCache
+from .cache import SecretCache
 from .parameters import ParameterCache
 from .query import (
     PARAMETERS_ROUTE,
@@ -58,7 +61,10 @@ R_NOT_FOUND = render.text(404, messages.NOT_FOUND)
 R_HEALTHY = render.text(200, messages.HEALTHY)
 R_BAD_REQUEST = render.text(400, messages.BAD_REQUEST)
 R_TOO_LARGE = render.text(431, messages.REQUEST_TOO_LARGE)
-R_INTERNAL = render.json_response(500, render.error_body(messages.INTERNAL_FAILURE, ""))
+R_INTERNAL = BackendError.internal().response
+
+
+Target = tuple[Any, Any]  # (the cache, the key in it): a request target once parsed
 
 
 class Front:
@@ -85,7 +91,7 @@ class Front:
         self.connections: set[Connection] = set()
         # Set by the server once its loop runs, when busy polling is on.
         self.poller: BusyPoller | None = None
-        self.targets: dict[bytes, Key] = {}
+        self.targets: dict[bytes, Target] = {}
         # Header name as sent -> what it is to us; saves lowering each name on each request.
         self.header_kinds: dict[bytes, int] = {}
 
@@ -105,37 +111,36 @@ class Front:
         return Connection(self)
 
     def route(self, url: bytes, method: bytes, forwarded: bool, token_ok: bool) -> Any:
-        """The response bytes, or an awaitable of them, for one complete request."""
-        key = self.targets.get(url)
-        if key is not None:  # a known secret lookup: the hot path
-            if self.open_connections > self.max_conn:
-                return R_CONNECTION_LIMIT
-            if forwarded:
-                return R_FORWARDED
-            if not token_ok:
-                return R_BAD_TOKEN
-            if method != GET:
-                return R_NOT_ALLOWED
-            cached = self.cache.peek(key)
-            if cached is not None:
-                return cached
-            return self.cache.get(key)
-        return self._route_slow(url, method, forwarded, token_ok)
+        """The response bytes, or an awaitable of them, for one complete request.
 
-    def _route_slow(self, url: bytes, method: bytes, forwarded: bool, token_ok: bool) -> Any:
-        raw_path, _, raw_query = url.partition(b"?")
-        health = raw_path in HEALTH_PATHS
-        limit = self.max_conn + HEALTH_SLOTS if health else self.max_conn
-        if self.open_connections > limit:
-            return R_CONNECTION_LIMIT
-        if health:
+        The hot path, and the only place requests are routed: a target seen before, four
+        checks, then the cache's ``peek``; a fresh entry is answered with its bytes as
+        they are. Anything else falls to ``_resolve`` and the cache's ``load``.
+        """
+        target = self.targets.get(url)
+        if target is None and url.partition(b"?")[0] in HEALTH_PATHS:
+            if self.open_connections > self.max_conn + HEALTH_SLOTS:
+                return R_CONNECTION_LIMIT
             return R_HEALTHY if method == GET else R_NOT_ALLOWED
+        if self.open_connections > self.max_conn:
+            return R_CONNECTION_LIMIT
         if forwarded:
             return R_FORWARDED
         if not token_ok:
             return R_BAD_TOKEN
         if method != GET:
             return R_NOT_ALLOWED
+        if target is None:
+            target = self._resolve(url)
+            if target.__class__ is not tuple:
+                return target  # answered without the cache, or a refreshNow
+        cache, key = target
+        cached = cache.peek(key)
+        return cached if cached is not None else cache.load(key)
+
+    def _resolve(self, url: bytes) -> Any:
+        """A new request target: a ``Target`` (remembered), or the answer itself."""
+        raw_path, _, raw_query = url.partition(b"?")
         try:
             path = raw_path.decode("utf-8")
             query = raw_query.decode("utf-8")
@@ -144,9 +149,7 @@ class Front:
             elif path == "/metrics" and self.metrics is not None:
                 return render.response(200, self.metrics(), render.PROMETHEUS)
             elif path == PARAMETERS_ROUTE and self.parameters is not None:
-                parameter = parse_parameters_route(query)
-                cached = self.parameters.peek(parameter)
-                return cached if cached is not None else self.parameters.get(parameter)
+                return self._remember(url, (self.parameters, parse_parameters_route(query)))
             elif path.startswith(self.path_prefix):
                 lookup = parse_path_route(path, query, self.path_prefix)
             else:
@@ -155,16 +158,15 @@ class Front:
             return render.text(error.status, error.message)
         except UnicodeDecodeError:
             return R_BAD_REQUEST
-        key = lookup.key
         if lookup.refresh_now:
-            return self.cache.get(key, refresh_now=True)
+            return self.cache.refresh(lookup.key)
+        return self._remember(url, (self.cache, lookup.key))
+
+    def _remember(self, url: bytes, target: Target) -> Target:
         if len(self.targets) >= TARGETS_LIMIT:
             self.targets.clear()
-        self.targets[url] = key
-        cached = self.cache.peek(key)
-        if cached is not None:
-            return cached
-        return self.cache.get(key)
+        self.targets[url] = target
+        return target
 
     def close_all(self) -> None:
         for connection in list(self.connections):
@@ -298,27 +300,6 @@ class Connection(asyncio.Protocol):
         if self._busy or self._backlog:
             self._backlog.append((url, method, forwarded, token_ok, keep_alive))
             return
-        # The hot path, inlined: a known target, every check passed, a fresh entry not yet
-        # due for refresh-ahead. Same outcome as Front.route, with fewer calls.
-        front = self._front
-        key = front.targets.get(url)
-        if (
-            key is not None
-            and token_ok
-            and not forwarded
-            and method == GET
-            and front.open_connections <= front.max_conn
-        ):
-            cache = front.cache
-            entry = cache.entries.get(key)
-            if entry is not None:
-                now = cache.clock()
-                if now < entry.fresh_until and now < entry.refresh_at:
-                    cache.counters.hits += 1
-                    self._transport.write(entry.response)  # type: ignore[union-attr]
-                    if not keep_alive or self._expired:
-                        self.close()
-                    return
         self._answer(url, method, forwarded, token_ok, keep_alive)
 
     # -- answering ----------------------------------------------------------------------
@@ -349,7 +330,7 @@ class Connection(asyncio.Protocol):
         try:
             result = await pending
         except BackendError as error:
-            result = render.json_response(error.status, error.body)
+            result = error.response
         except Exception:
             log.exception("request failed")
             result = R_INTERNAL

@@ -1,6 +1,6 @@
 """Prometheus metrics for /metrics.
 
-The hot path only bumps plain integers (``cache.Counters``, the open-connection count); a
+The hot path only bumps plain integers (``core.Counters``, the open-connection count); a
 collector turns them into metric families when /metrics is scraped. (Measured: a
 prometheus_client ``Counter.inc()`` costs about 250 ns, a quarter of a whole cache hit;
 an integer in a slot about 30 ns.) Backend calls are rare
@@ -33,9 +33,11 @@ _CACHE_COUNTERS = {
 }
 _PARAMETER_COUNTERS = {
     "hits": "Parameter requests answered from a fresh cache entry",
-    "misses": "GetParameter fetches for a key not cached or expired (coalesced)",
+    "misses": "GetParameter fetches for a key not cached (coalesced)",
+    "replaced": "GetParameter fetches for a key whose entry expired (coalesced)",
     "coalesced": "Parameter requests that waited on a GetParameter already in flight",
     "stale_served": "Parameter responses served stale because SSM failed transiently",
+    "evictions": "Parameter entries evicted because the cache was full",
 }
 
 

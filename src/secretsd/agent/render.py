@@ -1,4 +1,6 @@
-"""Response bodies and whole HTTP responses, built in one place.
+"""Every byte the agent answers with is built here: the 200 responses the caches keep
+(``secret``, ``parameter``: built once per fetch, then written as they are), the error
+responses a ``BackendError`` carries, and the fixed texts of the HTTP front.
 
 Success bodies follow the AWS agent's field order; error bodies are rendered with a JSON
 encoder (never by pasting strings), so a message holding a quote stays valid JSON.
@@ -28,6 +30,16 @@ def created_date(value: Any) -> str | None:
     if seconds.is_integer():
         return str(int(seconds))
     return repr(seconds)
+
+
+def secret(response: Mapping[str, Any]) -> bytes:
+    """The whole 200 response for a GetSecretValue response (botocore's parsed form)."""
+    return json_response(200, secret_body(response))
+
+
+def parameter(response: Mapping[str, Any]) -> bytes:
+    """The whole 200 response for a GetParameter response (botocore's parsed form)."""
+    return json_response(200, parameter_body(response))
 
 
 def secret_body(response: Mapping[str, Any]) -> bytes:

@@ -29,12 +29,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
 
+from secretsd.api import query
+from secretsd.api.auth import Authenticator, NeedsThread
+from secretsd.api.iam import QueryApi, service_of
 from secretsd.model import errors
-from secretsd.model.identity import Caller
+from secretsd.model.identity import Caller, root_caller
 from secretsd.model.request import RequestContext
 from secretsd.service import SecretsService
 from secretsd.service.audit import ApiCall
 from secretsd.service.audit_trail import AuditTrail, AuditUnavailable
+from secretsd.service.authorization import NOWHERE, Origin
 from secretsd.service.writer import GroupWriter
 
 log = logging.getLogger("secretsd.api")
@@ -56,17 +60,20 @@ READ_ONLY = frozenset(
         "ListSecrets",
         "ListSecretVersionIds",
         "GetRandomPassword",
+        "DescribeRotation",
         "GetResourcePolicy",
         "ValidateResourcePolicy",
     }
 )
 STORELESS = frozenset({"GetRandomPassword"})
+# IAM and STS operations that change nothing, for the audit trail's readOnly.
+QUERY_READS = ("Get", "List")
 
 Headers = Sequence[tuple[bytes, bytes]]
-# (method, path, query, headers, body) -> the caller; raises an AuthError.
-Authenticator = Callable[[str, str, str, Headers, bytes], Caller]
 # An ASGI application that serves the paths under a prefix (health, metrics, the console).
 Route = Callable[[dict, Callable, Callable], Awaitable[None]]
+# Told of every API request once answered: (operation, outcome, seconds); on the loop.
+Observer = Callable[[str, str, float], None]
 
 
 def _json_default(value: Any) -> Any:
@@ -98,6 +105,12 @@ class RequestIds:
         return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
 
 
+def origin_of(scope: dict) -> Origin:
+    """What the connection tells policies: the client's address, and whether it is TLS."""
+    client = scope.get("client")
+    return Origin(client[0] if client else None, scope.get("scheme") == "https")
+
+
 def error_response(error: errors.SecretsManagerError) -> tuple[int, bytes]:
     return error.status, encode({"__type": error.code, "Message": error.message})
 
@@ -112,11 +125,18 @@ class ApiApp:
         writer: GroupWriter | None = None,
         read_threads: int = 0,
         routes: dict[str, Route] | None = None,
+        query_api: QueryApi | None = None,
+        observe: Observer | None = None,
         audit: AuditTrail | None = None,
     ) -> None:
         self.service = service
+        self.observe = observe
         # Every call is recorded here before its response is sent (None: no audit trail).
         self.audit = audit
+        # IAM and STS, over the Query protocol at the same endpoint.
+        self.query_api = query_api
+        # Who an unsigned request acts as, when the server accepts them (--no-auth).
+        self.anonymous = root_caller(service.account, "")
         # AWS clients always send to "/"; any other path goes to the route owning its prefix.
         self.routes = dict(routes or {})
         self.authenticate = authenticate
@@ -136,19 +156,25 @@ class ApiApp:
 
     def close(self) -> None:
         self.writer.close()
+        if self.query_api is not None:
+            self.query_api.close()
         self.bulk_readers.shutdown(wait=False, cancel_futures=True)
         if self.readers is not None:
             self.readers.shutdown(wait=False, cancel_futures=True)
 
-    async def _read(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def _read(
+        self, operation: str, request: dict[str, Any], caller: Caller, origin: Origin
+    ) -> dict[str, Any]:
         if operation in BULK_READS:
             pool = self.bulk_readers
         elif self.readers is None or operation in STORELESS:
-            return self.service.call(operation, request)
+            return self.service.call(operation, request, caller, origin)
         else:
             pool = self.readers
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, self.service.call, operation, request)
+        return await loop.run_in_executor(
+            pool, self.service.call, operation, request, caller, origin
+        )
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -165,6 +191,8 @@ class ApiApp:
         started = time.perf_counter()
         context = request_context(scope, request_id)
         operation = "-"
+        # "iam" or "sts" once the request is known to speak the Query protocol.
+        query_service: str | None = None
         caller: Caller | None = None
         request: dict[str, Any] | None = None
         result: dict[str, Any] | None = None
@@ -172,30 +200,47 @@ class ApiApp:
         failure: errors.SecretsManagerError | None = None
         try:
             body = await self._read_body(receive)
-            caller = self._authenticate(scope, body)
-            operation = self._operation(scope)
-            request = self._decode(body, scope.get("query_string", b""))
-            if self.audit is not None and self.audit.failing:
-                # Refused before it runs: nothing happens that the trail could not record.
-                raise AuditUnavailable()
-            if operation in READ_ONLY:
-                result = await self._read(operation, request)
+            if self.query_api is not None and query.is_query(scope):
+                query_service = "iam"
+                if scope["method"] != "POST":
+                    raise errors.InvalidAction("The Query API accepts only POST requests.")
+                operation, request = query.decode_form(body)
+                query_service = service_of(operation)
+                caller, signed_for = await self._authenticate_for(scope, body, True)
+                query_service = signed_for or query_service
+                self._check_audit()
+                result = await self.query_api.call(query_service, operation, request, caller)
+                payload = self.query_api.render(query_service, operation, result, request_id)
             else:
-                result = await self.writer.call(operation, request)
-            payload = encode(result)
+                caller = await self._authenticate(scope, body, False)
+                operation = self._operation(scope)
+                request = self._decode(body, scope.get("query_string", b""))
+                self._check_audit()
+                # The root is allowed everything: where it called from matters to no policy.
+                origin = NOWHERE if caller.is_root else origin_of(scope)
+                if operation in READ_ONLY:
+                    result = await self._read(operation, request, caller, origin)
+                else:
+                    result = await self.writer.call(operation, request, caller, origin)
+                payload = encode(result)
         except errors.SecretsManagerError as exc:
             failure = exc
         except Exception:
             log.exception("internal error in %s", operation)
             failure = errors.InternalServiceError("An internal error occurred.")
         if self.audit is not None:
+            if query_service is not None:
+                read_only = operation.startswith(QUERY_READS)
+            else:
+                read_only = operation in READ_ONLY
+                operation = operation if operation != "-" else _target_of(scope)
             failure = await self._record(
                 ApiCall(
-                    "secretsmanager",
-                    operation if operation != "-" else _target_of(scope),
+                    query_service or "secretsmanager",
+                    operation,
                     caller,
                     context,
-                    operation in READ_ONLY,
+                    read_only,
                     request,
                     result,
                     failure.code if failure is not None else None,
@@ -203,8 +248,12 @@ class ApiApp:
                 ),
                 failure,
             )
+        content_type = CONTENT_TYPE if query_service is None else query.CONTENT_TYPE
         if failure is None:
             status, outcome = 200, "ok"
+        elif query_service is not None and self.query_api is not None:
+            status, payload = self.query_api.render_error(query_service, failure, request_id)
+            outcome = failure.code
         else:
             status, payload = error_response(failure)
             outcome = failure.code
@@ -214,7 +263,7 @@ class ApiApp:
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", CONTENT_TYPE),
+                    (b"content-type", content_type),
                     (b"x-amzn-requestid", request_id.encode()),
                     (b"content-length", str(len(payload)).encode()),
                 ],
@@ -236,6 +285,13 @@ class ApiApp:
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 },
             )
+        if self.observe is not None:
+            self.observe(operation, outcome, time.perf_counter() - started)
+
+    def _check_audit(self) -> None:
+        if self.audit is not None and self.audit.failing:
+            # Refused before it runs: nothing happens that the trail could not record.
+            raise AuditUnavailable()
 
     async def _record(
         self, call: ApiCall, failure: errors.SecretsManagerError | None
@@ -303,16 +359,33 @@ class ApiApp:
             raise errors.UnknownOperation(f"The target {target} is not Secrets Manager.")
         return target[len(TARGET_PREFIX) :]
 
-    def _authenticate(self, scope: dict, body: bytes) -> Caller | None:
+    async def _authenticate(self, scope: dict, body: bytes, query_protocol: bool) -> Caller:
+        return (await self._authenticate_for(scope, body, query_protocol))[0]
+
+    async def _authenticate_for(
+        self, scope: dict, body: bytes, query_protocol: bool
+    ) -> tuple[Caller, str | None]:
+        """The caller, and the service its credential scope names (None when unsigned)."""
         if self.authenticate is None:
-            return None
-        return self.authenticate(
+            return self.anonymous, None
+        args = (
             scope["method"],
             scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
             scope.get("query_string", b"").decode("latin-1"),
             scope["headers"],
             body,
         )
+        try:
+            return self.authenticate.authenticate(*args, query_protocol=query_protocol, inline=True)
+        except NeedsThread:
+            # Not a root key, and the store's reads may block: look it up on a thread.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self.bulk_readers,
+                lambda: self.authenticate.authenticate(  # type: ignore[union-attr]
+                    *args, query_protocol=query_protocol
+                ),
+            )
 
     @staticmethod
     def _decode(body: bytes, query: bytes) -> dict[str, Any]:

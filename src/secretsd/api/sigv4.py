@@ -21,7 +21,8 @@ The canonical form has to match the client's byte for byte, and botocore is the 
   of the body. UNSIGNED-PAYLOAD counts only for a presigned URL, which may have been signed with
   it; a header-signed request that declares it is verified against its body's real hash, so its
   signature fails: a signed body is what keeps a captured request from carrying another body.
-- scope: the region must be this endpoint's and the service ``secretsmanager``.
+- scope: the region must be this endpoint's and the service one this verifier serves
+  (``secretsmanager``; ``iam`` and ``sts`` for the Query protocol).
 
 A request may be replayed within its validity window: the same signed request verifies again, as
 on AWS. Derived signing keys are cached per (access key, secret, date, region), as HMACs already
@@ -96,6 +97,9 @@ class VerifiedRequest:
     region: str
     signed_at: float
     presigned: bool
+    # The service of the credential scope, and what the key lookup returned for the key.
+    service: str = SERVICE
+    credential: object = None
 
 
 @dataclass(slots=True)
@@ -111,9 +115,13 @@ class _Parsed:
 
 
 class SigV4Verifier:
-    """Checks SigV4 signatures of requests to the ``secretsmanager`` service.
+    """Checks SigV4 signatures of requests to the ``secretsmanager`` service (or others).
 
-    ``lookup_secret`` maps an access key id to its secret access key, or None when unknown.
+    ``lookup_secret`` maps an access key id to its secret access key, or None when unknown;
+    or to a ``(secret, credential)`` pair, whose credential the ``VerifiedRequest`` carries
+    (so the principal a key stands for is read with its secret, in one lookup).
+    ``services`` names the services a credential scope may name; the first is the one
+    messages name.
     ``region`` is the region this endpoint serves: a request signed for another is refused,
     as AWS refuses it, so a client pointed at the wrong region learns so at once. Only a
     verifier shared by several regional endpoints passes None, and must say so.
@@ -122,21 +130,23 @@ class SigV4Verifier:
 
     def __init__(
         self,
-        lookup_secret: Callable[[str], str | None],
+        lookup_secret: Callable[[str], str | tuple[str, object] | None],
         *,
         region: str | None,
         clock: Callable[[], float] = time.time,
         max_skew: int = 300,
         service: str = SERVICE,
+        services: tuple[str, ...] | None = None,
     ) -> None:
         self._lookup = lookup_secret
         self._clock = clock
         self._max_skew = max_skew
-        self._service = service
+        self._services = services or (service,)
+        self._service = self._services[0]
         self._region = region
         # This endpoint's own region, when well formed, is accepted without the pattern.
         self._valid_region = region if region is not None and _REGION.fullmatch(region) else None
-        self._keys: dict[tuple[str, str, str, str], hmac.HMAC] = {}
+        self._keys: dict[tuple[str, str, str, str, str], hmac.HMAC] = {}
         self._last_date: tuple[str, float] = ("", 0.0)
 
     def verify(
@@ -166,10 +176,11 @@ class SigV4Verifier:
             parsed = _parse_query_auth(params)
 
         signed_at = self._check_time(parsed)
-        access_key_id, date, region = self._check_scope(parsed)
-        secret = self._lookup(access_key_id)
-        if secret is None:
+        access_key_id, date, region, service = self._check_scope(parsed)
+        found = self._lookup(access_key_id)
+        if found is None:
             raise UnrecognizedClient(INVALID_TOKEN)
+        secret, credential = (found, None) if isinstance(found, str) else found
 
         payloads = payload_candidates(hmap, body, parsed.presigned)
         path_form = canonical_path(path)
@@ -179,8 +190,8 @@ class SigV4Verifier:
             raise InvalidSignature(HOST_NOT_SIGNED)
         prefix = f"{method.upper()}\n{path_form}\n"
         suffix = f"\n{canonical_headers(signed_names, hmap)}\n{parsed.signed_headers}\n"
-        scope = f"{date}/{region}/{self._service}/{TERMINATOR}"
-        key = self._signing_key(access_key_id, secret, date, region)
+        scope = f"{date}/{region}/{service}/{TERMINATOR}"
+        key = self._signing_key(access_key_id, secret, date, region, service)
         provided = parsed.signature
         for canonical_query in queries:
             for payload in payloads:
@@ -191,10 +202,12 @@ class SigV4Verifier:
                 mac.update(to_sign.encode("utf-8", "surrogatepass"))
                 expected = mac.digest()
                 if provided.isascii() and hmac.compare_digest(expected.hex(), provided):
-                    return VerifiedRequest(access_key_id, region, signed_at, parsed.presigned)
+                    return VerifiedRequest(
+                        access_key_id, region, signed_at, parsed.presigned, service, credential
+                    )
         raise InvalidSignature(SIGNATURE_MISMATCH)
 
-    def _check_scope(self, parsed: _Parsed) -> tuple[str, str, str]:
+    def _check_scope(self, parsed: _Parsed) -> tuple[str, str, str, str]:
         parts = parsed.credential.split("/")
         if len(parts) != 5:
             raise IncompleteSignature(
@@ -208,7 +221,7 @@ class SigV4Verifier:
             raise InvalidSignature(
                 f"Credential should be scoped to a valid region, not '{region}'. "
             )
-        if service != self._service:
+        if service not in self._services:
             raise InvalidSignature(
                 f"Credential should be scoped to correct service: '{self._service}'. "
             )
@@ -222,7 +235,7 @@ class SigV4Verifier:
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
                 f"from HTTP: '{date}' != '{parsed.amz_date[:8]}', from '{parsed.amz_date}'."
             )
-        return access_key_id, date, region
+        return access_key_id, date, region, service
 
     def _check_time(self, parsed: _Parsed) -> float:
         signed_at = self._parse_amz_date(parsed.amz_date)
@@ -252,14 +265,16 @@ class SigV4Verifier:
         self._last_date = (amz_date, epoch)
         return epoch
 
-    def _signing_key(self, access_key_id: str, secret: str, date: str, region: str) -> hmac.HMAC:
+    def _signing_key(
+        self, access_key_id: str, secret: str, date: str, region: str, service: str
+    ) -> hmac.HMAC:
         """An HMAC keyed with the derived signing key and fed nothing yet: copies of it sign,
         without setting up the key again for every request."""
-        cache_key = (access_key_id, secret, date, region)
+        cache_key = (access_key_id, secret, date, region, service)
         mac = self._keys.get(cache_key)
         if mac is None:
             key = ("AWS4" + secret).encode("utf-8")
-            for part in (date, region, self._service, TERMINATOR):
+            for part in (date, region, service, TERMINATOR):
                 key = hmac.digest(key, part.encode("utf-8"), "sha256")
             mac = hmac.new(key, digestmod=hashlib.sha256)
             if len(self._keys) >= _KEY_CACHE_LIMIT:

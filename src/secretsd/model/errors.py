@@ -110,6 +110,12 @@ class AccessDenied(AuthError):
     code = "AccessDeniedException"
 
 
+class NotAuthorized(SecretsManagerError):
+    """A request that IAM's evaluation refused: HTTP 400, unlike a signature's AccessDenied."""
+
+    code = "AccessDeniedException"
+
+
 # Messages recorded from the real service.
 SECRET_NOT_FOUND = "Secrets Manager can't find the specified secret."
 STAGE_NOT_ON_VERSION = (
@@ -157,3 +163,54 @@ def value_not_found_for_stage(stage: str) -> str:
 
 def value_not_found_for_version(version_id: str) -> str:
     return f"Secrets Manager can't find the specified secret value for VersionId: {version_id}"
+
+
+# IAM's errors (the AWS Query protocol renders them as XML; codes and statuses as IAM's).
+class NoSuchEntity(SecretsManagerError):
+    code = "NoSuchEntity"
+    status = 404
+
+
+class EntityAlreadyExists(SecretsManagerError):
+    code = "EntityAlreadyExists"
+    status = 409
+
+
+class MalformedIamPolicy(SecretsManagerError):
+    code = "MalformedPolicyDocument"
+
+
+class IamLimitExceeded(SecretsManagerError):
+    code = "LimitExceeded"
+    status = 409
+
+
+class DeleteConflict(SecretsManagerError):
+    code = "DeleteConflict"
+    status = 409
+
+
+class IamValidationError(SecretsManagerError):
+    code = "ValidationError"
+
+
+class InvalidAction(SecretsManagerError):
+    code = "InvalidAction"
+
+
+class IamAccessDenied(SecretsManagerError):
+    code = "AccessDenied"
+    status = 403
+
+
+def not_authorized(caller_arn: str, action: str, resource: str | None, reason: str) -> str:
+    """AWS's AccessDenied message. ``reason`` is ``no-allow``, ``identity`` or ``resource``
+    (where the explicit deny was); ``resource`` is None for actions on no resource."""
+    on = "" if resource is None else f" on resource: {resource}"
+    if reason == "identity":
+        why = "with an explicit deny in an identity-based policy"
+    elif reason == "resource":
+        why = "with an explicit deny in a resource-based policy"
+    else:
+        why = f"because no identity-based policy allows the {action} action"
+    return f"User: {caller_arn} is not authorized to perform: {action}{on} {why}"

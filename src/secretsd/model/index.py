@@ -19,15 +19,15 @@ from . import listing
 from .rotation_dates import rotation_attention
 from .secret import Secret
 
-# Kinds of attribute rows. "description-word" rows hold the words of the description;
-# the others one attribute each, as given and folded.
+# Kinds of attribute rows. "description-word" rows hold the words of the description,
+# "word" rows the words an ``all`` filter looks at (``listing.all_words`` of the name, the
+# description and the tags); the others one attribute each, as given and folded.
 NAME = "name"
 DESCRIPTION = "description"
 DESCRIPTION_WORD = "description-word"
 TAG_KEY = "tag-key"
 TAG_VALUE = "tag-value"
-# The attributes an ``all`` filter looks in.
-ALL_KINDS = (NAME, DESCRIPTION, TAG_KEY, TAG_VALUE)
+WORD = "word"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +61,22 @@ def index_record(secret: Secret) -> IndexRecord:
     def add(kind: str, text: str) -> None:
         rows[(kind, storable(text), storable(text.lower()))] = None
 
+    def add_words(kind: str, words: list[str]) -> None:
+        for word in words:
+            rows[(kind, storable(word), storable(word))] = None
+
+    searched = [secret.name]
     add(NAME, secret.name)
     if secret.description:
         add(DESCRIPTION, secret.description)
-        for word in listing.description_words(secret.description):
-            rows[(DESCRIPTION_WORD, storable(word), storable(word))] = None
+        add_words(DESCRIPTION_WORD, listing.description_words(secret.description))
+        searched.append(secret.description)
     for tag in secret.tags:
         add(TAG_KEY, tag["Key"])
         add(TAG_VALUE, tag["Value"])
+        searched += (tag["Key"], tag["Value"])
+    for text in searched:
+        add_words(WORD, listing.all_words(text))
     return IndexRecord(
         name=secret.name,
         created=secret.created,

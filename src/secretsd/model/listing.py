@@ -3,8 +3,13 @@
 Filter rules as documented for the real service: each value is a prefix match. ``name``,
 ``tag-key``, ``tag-value``, ``primary-region`` and ``owning-service`` are case-sensitive;
 ``description`` is not, and matches the start of any word; ``all`` splits its value into
-words and looks for each in every attribute, ignoring case. A value starting with ``!``
-negates; several values of one filter match any, several filters must all match.
+words and needs each to start a word of some attribute, ignoring case. A value starting
+with ``!`` negates; several values of one filter match any, several filters must all match.
+
+Words, for ``all``, as AWS's user guide describes them: only ASCII letters and digits count
+(anything else separates), and a word also ends where a lower-case letter meets an
+upper-case one or a letter meets a digit: ``credsDatabase#892`` is creds, Database, 892.
+So ``all=Secret`` finds ``app/MySecret`` and ``my-secret`` but not ``Thirdsecret``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ SORT_KEYS: dict[str, Callable[[Secret], Any]] = {
     "last-changed-date": lambda s: s.last_changed,
     "name": lambda s: s.name,
 }
-_WORD_BREAK = re.compile(r"[^a-z0-9]+")
+# A run of digits; upper-case letters with the lower-case ones after them; lower-case
+# letters. Whatever else lies between them is a separator.
+_WORD = re.compile(r"[0-9]+|[A-Z]+[a-z]*|[a-z]+")
 _FILTER_VALUE = re.compile(r"^!?[a-zA-Z0-9 :_@/+=.\-!]*$")
 
 
@@ -90,9 +97,10 @@ def _attributes(secret: Secret, key: str) -> list[str]:
     ]
 
 
-def all_words(value: str) -> list[str]:
-    """The words of an ``all`` filter value, folded: each must occur inside some attribute."""
-    return [w for w in _WORD_BREAK.split(value.lower()) if w]
+def all_words(text: str) -> list[str]:
+    """The words of ``text`` for the ``all`` filter, folded: of a filter value, each must
+    start a word of some attribute."""
+    return [word.lower() for word in _WORD.findall(text)]
 
 
 def description_words(text: str) -> list[str]:
@@ -101,15 +109,15 @@ def description_words(text: str) -> list[str]:
 
 
 def _value_matches(secret: Secret, key: str, value: str) -> bool:
-    folded = key in ("description", "all")
     attributes = _attributes(secret, key)
-    if folded:
+    if key == "all":
+        # Split before folding: a change of case ends a word.
+        wanted = all_words(value)
+        found = {word for attr in attributes for word in all_words(attr)}
+        return bool(wanted) and all(any(w.startswith(v) for w in found) for v in wanted)
+    if key == "description":
         attributes = [a.lower() for a in attributes]
         value = value.lower()
-    if key == "all":
-        words = all_words(value)
-        return bool(words) and all(any(word in attr for attr in attributes) for word in words)
-    if key == "description":
         # Each word of the value starts some word of the description, in any order:
         # "My Description" finds "Description of my secret".
         words = description_words(value)

@@ -121,6 +121,23 @@ def client_request_token(body: Body, *, required: bool = False) -> str | None:
     return string(body, "ClientRequestToken", min_len=32, max_len=64)
 
 
+_ROTATION_TOKEN = re.compile(r"[a-zA-Z0-9\-]+")
+
+
+def rotation_token(body: Body) -> str | None:
+    """PutSecretValue's RotationToken: what a rotation event carries, handed back by the
+    function. AWS checks it against the role a cross-account function assumed; with no
+    roles to check, it is only held to the model's constraints."""
+    value = string(body, "RotationToken", min_len=36, max_len=256)
+    if value is not None and not _ROTATION_TOKEN.fullmatch(value):
+        raise _constraint(
+            "RotationToken",
+            value,
+            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9\\-]+$",
+        )
+    return value
+
+
 def new_version(body: Body) -> tuple[str, bytes] | None:
     """The (token, value) of the version a CreateSecret or UpdateSecret makes, if it has a
     value; the token is required then, and only then."""

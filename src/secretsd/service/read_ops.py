@@ -30,6 +30,7 @@ class ReadOperations:
     read: Callable[[str], tuple[Secret, int]]
     readable_secrets: Callable[[Iterable[StoredSecret]], Iterator[Secret]]
     decode: Callable[[StoredSecret], Secret]
+    find: Callable[[str], Secret | None]
 
     def get_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
@@ -62,7 +63,11 @@ class ReadOperations:
         else:
             self.accesses.note(secret.arn, version_id, today)
 
-    def batch_get_secret_value(self, body: Body) -> Body:
+    def batch_get_secret_value(
+        self, body: Body, check: Callable[[str, Secret | None], None] | None = None
+    ) -> Body:
+        """``check`` (a caller's GetSecretValue permission) runs for each secret before it is
+        read; a refusal is reported in Errors like any other failure."""
         ids = params.string_list(body, "SecretIdList", max_items=20)
         filters = listing.parse_filters(body.get("Filters"))
         max_results = params.integer(body, "MaxResults", low=1, high=20)
@@ -79,6 +84,8 @@ class ReadOperations:
                 )
             for secret_id in ids:
                 try:
+                    if check is not None:
+                        check(secret_id, self.find(secret_id))
                     secret, revision = self.read(secret_id)
                     values.append(self._read_value(secret, revision, None, None))
                 except errors.SecretsManagerError as exc:
@@ -96,6 +103,8 @@ class ReadOperations:
         for stored in page:
             try:
                 secret = self.decode(stored)
+                if check is not None:
+                    check(secret.arn, secret)
                 values.append(self._read_value(secret, stored.revision, None, None))
             except errors.SecretsManagerError as exc:
                 failures.append(

@@ -20,6 +20,7 @@ from typing import Any
 from secretsd.model import errors, versions
 from secretsd.model.arn import PREFIX as ARN_PREFIX
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
+from secretsd.model.identity import Caller
 from secretsd.model.password import password_arguments, random_password
 from secretsd.model.rotation_dates import refresh_next_rotation
 from secretsd.model.secret import AWSCURRENT, Secret, UnreadableRecord
@@ -27,12 +28,14 @@ from secretsd.store.base import Change, Conflict, Storage, StoredSecret
 
 from . import params
 from .accesses import AccessRecorder
+from .authorization import NOWHERE, Authorization, Origin
 from .documents import DocumentCache
 from .edits import Edit, secret_change
 from .policy_ops import ResourcePolicyOperations
 from .read_ops import ReadOperations
 from .rotation_ops import RotationOperations
 from .rotation_requests import RotationRequests
+from .rotation_status import RotationStatusOperations
 
 log = logging.getLogger("secretsd.service")
 
@@ -57,7 +60,9 @@ def _random_suffix() -> str:
     return "".join(_random.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
 
 
-class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperations):
+class SecretsService(
+    ReadOperations, RotationOperations, ResourcePolicyOperations, RotationStatusOperations
+):
     """All operations over one storage. Thread-safe as far as the storage is."""
 
     def __init__(
@@ -85,6 +90,7 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
         self._refusals: set[tuple[str, str]] = set()
         self._documents = DocumentCache()
         self.arn_prefix = f"{ARN_PREFIX}{region}:{account}:secret:"
+        self.authorization = Authorization(self._find_for_request, self.arn_prefix, self.clock)
         self.operations: dict[str, Handler] = {
             "CreateSecret": self.create_secret,
             "GetSecretValue": self.get_secret_value,
@@ -106,6 +112,8 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
             "PutResourcePolicy": self.put_resource_policy,
             "DeleteResourcePolicy": self.delete_resource_policy,
             "ValidateResourcePolicy": self.validate_resource_policy,
+            # secretsd's own (see service/rotation_status.py).
+            "DescribeRotation": self.describe_rotation,
         }
 
     def after_commit(self, action: Callable[[], None]) -> None:
@@ -137,11 +145,49 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
         rounding here, where they are made, keeps stored and returned dates the same."""
         return round(self.clock(), 3)
 
-    def call(self, operation: str, body: Body) -> Body:
+    def call(
+        self,
+        operation: str,
+        body: Body,
+        caller: Caller | None = None,
+        origin: Origin = NOWHERE,
+    ) -> Body:
+        """Run ``operation`` for ``caller`` coming from ``origin``, if its policies allow it.
+
+        None is the service's own machinery and tools: like the account's root, allowed
+        everything without evaluating a policy."""
         handler = self.operations.get(operation)
         if handler is None:
             raise errors.UnknownOperation(f"The operation {operation} is not supported.")
-        return handler(body)
+        if caller is None or caller.is_root:
+            return handler(body)
+        try:
+            self.authorization.check(operation, body, caller, origin)
+            if operation == "BatchGetSecretValue":
+                return self.batch_get_secret_value(
+                    body, self.authorization.check_each(caller, origin)
+                )
+            return handler(body)
+        finally:
+            self._thread.found = None
+
+    def find(self, secret_id: str) -> Secret | None:
+        """The secret ``secret_id`` names, shared (never change it), or None: for callers
+        that must not tell whether it exists (authorization)."""
+        try:
+            return self._load(secret_id, self._decode_shared)[0]
+        except (errors.ResourceNotFound, errors.DecryptionFailure):
+            return None
+
+    def _find_for_request(self, secret_id: str) -> Secret | None:
+        """``find``, for the request this thread is authorizing (``call``): its operation's
+        ``read`` of the same id returns what was found, without reading it again."""
+        try:
+            secret, revision = self._load(secret_id, self._decode_shared)
+        except (errors.ResourceNotFound, errors.DecryptionFailure):
+            return None
+        self._thread.found = (secret_id, secret, revision)
+        return secret
 
     # -- loading and committing -------------------------------------------------------
 
@@ -208,6 +254,12 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
 
     def read(self, secret_id: str) -> tuple[Secret, int]:
         """As ``load``, but the secret may be shared with other readers: never change it."""
+        found = getattr(self._thread, "found", None)
+        if found is not None and found[0] == secret_id:
+            # What authorization read for this request, moments ago: reading it again
+            # would cost a store read and see the same (there is no transaction between).
+            self._thread.found = None
+            return found[1], found[2]
         return self._load(secret_id, self._decode_shared)
 
     def _decode_shared(self, stored: StoredSecret) -> Secret:
@@ -361,6 +413,7 @@ class SecretsService(ReadOperations, RotationOperations, ResourcePolicyOperation
         value = params.secret_value(body)
         token = params.client_request_token(body, required=True)
         assert token is not None
+        params.rotation_token(body)
         if value is None:
             raise errors.InvalidParameter("You must provide either SecretString or SecretBinary.")
         stages = params.string_list(body, "VersionStages", max_items=20)

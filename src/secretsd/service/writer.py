@@ -17,7 +17,9 @@ import threading
 from typing import Any
 
 from secretsd.model import errors
+from secretsd.model.identity import Caller
 
+from .authorization import NOWHERE, Origin
 from .secrets import SecretsService
 
 log = logging.getLogger("secretsd.service")
@@ -33,10 +35,16 @@ class GroupWriter:
         self._thread = threading.Thread(target=self._run, name="secretsd-writer", daemon=True)
         self._thread.start()
 
-    async def call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        caller: Caller | None = None,
+        origin: Origin = NOWHERE,
+    ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((operation, request, loop, future))
+        self._queue.put((operation, request, (caller, origin), loop, future))
         return await future
 
     def close(self) -> None:
@@ -64,18 +72,20 @@ class GroupWriter:
             outcomes: list[tuple[bool, Any]] = []
             try:
                 with self.service.group_commit():
-                    for operation, request, _, _ in group:
-                        outcomes.append(self._one(operation, request))
+                    for operation, request, (caller, origin), _, _ in group:
+                        outcomes.append(self._one(operation, request, caller, origin))
             except Exception:
                 log.exception("group commit failed")
                 lost = errors.InternalServiceError("The change could not be stored; try again.")
                 outcomes = [(False, lost)] * len(group)
-            for (_, _, loop, future), (ok, value) in zip(group, outcomes, strict=True):
+            for (_, _, _, loop, future), (ok, value) in zip(group, outcomes, strict=True):
                 loop.call_soon_threadsafe(_settle, future, ok, value)
 
-    def _one(self, operation: str, request: dict[str, Any]) -> tuple[bool, Any]:
+    def _one(
+        self, operation: str, request: dict[str, Any], caller: Caller | None, origin: Origin
+    ) -> tuple[bool, Any]:
         try:
-            return True, self.service.call(operation, request)
+            return True, self.service.call(operation, request, caller, origin)
         except errors.SecretsManagerError as exc:
             return False, exc
         except Exception:

@@ -48,6 +48,14 @@ in the same transaction from the ``Change``. ``list_page`` and ``rotation_candid
 these records, so their cost follows the page asked for, not the number of secrets stored.
 They return records the way ``iter_secrets`` does: one that can't be verified comes with
 ``problem`` set.
+
+IAM users live beside the secrets, in the same shape: a *user document* (``model.iam``),
+changed only by ``commit_user`` guarded by the revision read, and the secret halves of the
+user's access keys, one opaque blob per access key id, put and dropped in the same commit.
+User names are unique regardless of case, and found regardless of case, as IAM's are.
+``load_access_key`` answers authentication: the key's secret with its user's current
+document, in one read, so a key made inactive or deleted is refused by the next request on
+every node.
 """
 
 from __future__ import annotations
@@ -60,6 +68,9 @@ from dataclasses import dataclass, field
 from secretsd.model.index import IndexRecord
 from secretsd.model.listing import Filter
 from secretsd.model.secret import UnreadableRecord
+
+# A setting never written: reading it is the cheapest question a store must answer.
+HEALTH_PROBE_SETTING = "health.probe"
 
 
 class StorageError(Exception):
@@ -117,6 +128,28 @@ class Change:
     drop_values: Sequence[str] = ()
     delete: bool = False
     index: IndexRecord | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredUser:
+    name: str
+    revision: int
+    document: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UserChange:
+    """One atomic change to one IAM user, with the semantics of ``Change``: create when
+    ``expected_revision`` is None (Conflict when the name, in any case, is taken), otherwise
+    update or ``delete`` (with its keys) guarded by the revision read. ``drop_keys`` removes
+    access keys, then ``put_keys`` adds them (id -> secret): a key in both is replaced."""
+
+    name: str
+    expected_revision: int | None
+    document: bytes = b""
+    put_keys: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    drop_keys: Sequence[str] = ()
+    delete: bool = False
 
 
 # The position of a secret in a list: its sort value, then its ARN to break ties.
@@ -231,12 +264,48 @@ class Storage(abc.ABC):
     def read_events(self, arn: str, limit: int = 100) -> list[tuple[float, bytes]]:
         """The newest ``limit`` events of a secret, oldest first."""
 
+    def check(self) -> None:
+        """Raise ``StorageError`` unless the store answers a read now (health checks)."""
+        self.get_setting(HEALTH_PROBE_SETTING)
+
     @abc.abstractmethod
     def get_setting(self, key: str) -> bytes | None:
         """Store-wide settings: schema version, the master key check record."""
 
     @abc.abstractmethod
     def put_setting(self, key: str, value: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def load_user(self, name: str) -> StoredUser | None:
+        """The IAM user named ``name`` in any case; ``TamperedRecord`` when it can't be
+        verified."""
+
+    @abc.abstractmethod
+    def list_users(self) -> list[StoredUser]:
+        """Every IAM user, ordered by name regardless of case."""
+
+    @abc.abstractmethod
+    def load_access_key(self, access_key_id: str) -> tuple[StoredUser, bytes] | None:
+        """The user owning ``access_key_id`` and the key's secret, or None when no user has
+        it. Raises ``TamperedRecord`` (the user) or ``DecryptionFailure`` (the secret) when
+        the records can't be verified."""
+
+    @abc.abstractmethod
+    def user_keys(self, name: str) -> list[tuple[str, bytes]]:
+        """The access keys of the user ``name`` (any case) as (id, secret), ordered by id;
+        for tools that rewrite records (``secretsd keys rotate-master``)."""
+
+    @abc.abstractmethod
+    def commit_user(self, change: UserChange) -> int:
+        """Apply ``change`` atomically and durably; the new revision (0 on delete)."""
+
+    @abc.abstractmethod
+    def change_marker(self) -> object | None:
+        """A value that differs from the one returned before whenever anything in the store
+        may have changed since (by this thread, another thread or another process), when
+        the backend can tell at a fraction of a read's cost; None when it can't. A reader
+        that took a marker before a read may reuse what the read returned for as long as
+        the marker, taken again on the same thread, stays equal."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -72,7 +72,9 @@ from secretsd.store.base import (
     Storage,
     StorageError,
     StoredSecret,
+    StoredUser,
     TamperedRecord,
+    UserChange,
 )
 from secretsd.store.keys import Keyring, WrongMasterKey
 
@@ -106,6 +108,10 @@ def _associated_data(header: bytes, arn: str, version_id: str) -> bytes:
             version_bytes,
         )
     )
+
+
+def _user_identity(name: str) -> str:
+    return f"secretsd:iam-user:{name}"
 
 
 def seal(keyring: Keyring, arn: str, version_id: str, plaintext: bytes) -> bytes:
@@ -178,6 +184,10 @@ class EncryptedStorage(Storage):
         self._reported_lock = threading.Lock()
         # Per ARN, the last row that verified and what verifying it returned (``_verified``).
         self._verified_rows: dict[str, tuple[StoredSecret, StoredSecret]] = {}
+        # Per access key id, the user and sealed record last opened, and its secret: the same
+        # record for the same user opens to the same secret, as a verified row verifies again
+        # (a record moved to another user's row is opened, and refused, in full).
+        self._opened_keys: dict[str, tuple[str, bytes, bytes]] = {}
         if not self._check_key():
             self._authenticate_documents()
 
@@ -353,11 +363,86 @@ class EncryptedStorage(Storage):
     def read_events(self, arn: str, limit: int = 100) -> list[tuple[float, bytes]]:
         return self.inner.read_events(arn, limit)
 
+    def check(self) -> None:
+        """The store answers, and this process can still seal: asking for the current key
+        runs the keyring's discovery, which refuses when the store moved on to a master key
+        this process does not have."""
+        self.inner.check()
+        _ = self.keyring.current
+
     def get_setting(self, key: str) -> bytes | None:
         return self.inner.get_setting(key)
 
     def put_setting(self, key: str, value: bytes) -> None:
         self.inner.put_setting(key, value)
+
+    # -- IAM users: documents authenticated, key secrets sealed, as secrets' ---------------
+
+    def _verified_user(self, stored: StoredUser) -> StoredUser:
+        # Bound to the user's name (in the case it was created with) and revision, under an
+        # identity no secret ARN can take.
+        row = StoredSecret(
+            _user_identity(stored.name), stored.name, stored.revision, stored.document
+        )
+        return StoredUser(stored.name, stored.revision, self._verified(row).document)
+
+    def load_user(self, name: str) -> StoredUser | None:
+        stored = self.inner.load_user(name)
+        return None if stored is None else self._verified_user(stored)
+
+    def list_users(self) -> list[StoredUser]:
+        return [self._verified_user(stored) for stored in self.inner.list_users()]
+
+    def load_access_key(self, access_key_id: str) -> tuple[StoredUser, bytes] | None:
+        found = self.inner.load_access_key(access_key_id)
+        if found is None:
+            return None
+        stored, sealed = found
+        user = self._verified_user(stored)
+        opened = self._opened_keys.get(access_key_id)
+        if opened is not None and opened[0] == user.name and opened[1] == sealed:
+            return user, opened[2]
+        secret = open_sealed(self.keyring, _user_identity(user.name), access_key_id, sealed)
+        if len(self._opened_keys) >= _VERIFIED_ROWS:
+            self._opened_keys.clear()
+        self._opened_keys[access_key_id] = (user.name, sealed, secret)
+        return user, secret
+
+    def user_keys(self, name: str) -> list[tuple[str, bytes]]:
+        stored = self.load_user(name)  # the keys are bound to the name as the user has it
+        if stored is None:
+            return []
+        identity = _user_identity(stored.name)
+        return [
+            (key_id, open_sealed(self.keyring, identity, key_id, sealed))
+            for key_id, sealed in self.inner.user_keys(name)
+        ]
+
+    def change_marker(self) -> object | None:
+        return self.inner.change_marker()
+
+    def commit_user(self, change: UserChange) -> int:
+        identity = _user_identity(change.name)
+        expected = None
+        if not change.delete:
+            expected = 1 if change.expected_revision is None else change.expected_revision + 1
+            record = documents.authenticate(
+                self.keyring, identity, change.name, expected, change.document
+            )
+            change = dataclasses.replace(change, document=record)
+        if change.put_keys:
+            sealed = {
+                key_id: seal(self.keyring, identity, key_id, secret)
+                for key_id, secret in change.put_keys.items()
+            }
+            change = dataclasses.replace(change, put_keys=sealed)
+        revision = self.inner.commit_user(change)
+        if expected is not None and revision != expected:
+            raise StorageError(
+                f"the store gave user {change.name} revision {revision} where {expected} "
+                f"was due: the backend breaks the Storage contract"
+            )
+        return revision
 
     def close(self) -> None:
         self.inner.close()

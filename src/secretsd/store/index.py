@@ -8,11 +8,10 @@ with the documents.
 
 A filter becomes a WHERE clause with the meaning of ``listing.matches``: prefixes compare
 ``substr(column, 1, n)`` with the value (case-sensitive, and free of LIKE's wildcards);
-``description`` needs every word of the value to start some description word; ``all`` needs
-every word to occur, by LIKE, in some folded attribute (its words are only ``[a-z0-9]``, so
-they hold no wildcard, and the folded text holds no upper-case letter for SQLite's
-case-blind LIKE to confuse). Pages are keyset pages: the query continues strictly after
-the last (sort value, ARN) returned, so page N costs what page 1 costs.
+``description`` needs every word of the value to start some description word, ``all``
+every word of the value to start some "word" row. Pages are keyset pages: the query
+continues strictly after the last (sort value, ARN) returned, so page N costs what page 1
+costs.
 
 SQL here uses ``?`` placeholders; callers hand in ``run``/``run_many`` that spell them for
 their driver, as in ``store.changes``.
@@ -110,18 +109,14 @@ def _match(key: str, value: str) -> tuple[str, list[Any]]:
         return _prefix("i.name", value), [value]
     if key in (index.TAG_KEY, index.TAG_VALUE):
         return _exists(f"a.kind = ? AND {_prefix('a.value', value)}"), [key, value]
-    if key == "description":
-        words = listing.description_words(value)
-        clauses = [_exists(f"a.kind = ? AND {_prefix('a.value', word)}") for word in words] or [
-            _NOTHING
-        ]
-        args = [a for word in words for a in (index.DESCRIPTION_WORD, word)]
-        return " AND ".join(clauses), args
-    if key == "all":
-        words = listing.all_words(value)
-        kinds = ", ".join("?" * len(index.ALL_KINDS))
-        clauses = [_exists(f"a.kind IN ({kinds}) AND a.folded LIKE ?") for _ in words]
-        args = [a for word in words for a in (*index.ALL_KINDS, f"%{word}%")]
+    if key in ("description", "all"):
+        kind, words = (
+            (index.DESCRIPTION_WORD, listing.description_words(value))
+            if key == "description"
+            else (index.WORD, listing.all_words(value))
+        )
+        clauses = [_exists(f"a.kind = ? AND {_prefix('a.value', word)}") for word in words]
+        args = [a for word in words for a in (kind, word)]
         return " AND ".join(clauses or [_NOTHING]), args
     # primary-region and owning-service: secretsd's secrets have neither.
     return _NOTHING, []

@@ -12,7 +12,8 @@ rotation from key O to key N therefore goes:
    another key is opened and sealed again under N, and swapped in only if it is unchanged
    (``replace_value``), one record per durable write. Killed at any point, the store is
    consistent: every record is under O or N, and both are reachable. Then
-   ``reauthenticate_pass`` does the same for the documents' tags (``store.documents``).
+   ``reauthenticate_pass`` does the same for the documents' tags (``store.documents``),
+   and ``reseal_users_pass`` for IAM users' records and their access keys' secrets.
 3. ``finish``: the key check record moves to N. From then on a node starting with N alone
    needs nothing else; one starting with O still learns N from ``rotation.next``.
 4. ``retire`` (a separate step, once every node runs with N): the two settings are cleared.
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from secretsd.model.errors import DecryptionFailure
 from secretsd.model.secret import UnreadableRecord
 from secretsd.store import documents
-from secretsd.store.base import Change, Conflict, Storage
+from secretsd.store.base import Change, Conflict, Storage, StoredUser, UserChange
 from secretsd.store.encryption import (
     _KEY_CHECK_IDENTITY,
     FORMAT_V1,
@@ -160,13 +161,48 @@ def reauthenticate_pass(storage: EncryptedStorage) -> int:
     return met
 
 
+def _user_under_other_keys(storage: EncryptedStorage, raw: StoredUser, key_id: str) -> bool:
+    return documents.record_key_id(raw.document) != key_id or any(
+        record_key_id(sealed) != key_id for _, sealed in storage.inner.user_keys(raw.name)
+    )
+
+
+def reseal_users_pass(storage: EncryptedStorage) -> int:
+    """Authenticate each IAM user's record, and seal its access keys' secrets, again under
+    the current key, where any of them is under another: one change per user, through the
+    encrypting layer, guarded by the revision read (a concurrent change wins, and the next
+    pass looks again). Returns how many users under another key the pass met."""
+    target = storage.keyring.current.key_id
+    met = 0
+    for raw in storage.inner.list_users():
+        if not _user_under_other_keys(storage, raw, target):
+            continue
+        met += 1
+        try:
+            stored = storage.load_user(raw.name)
+            keys = dict(storage.user_keys(raw.name))
+        except (UnreadableRecord, DecryptionFailure):
+            continue  # refused: a rewrite must not bless a record that fails to verify
+        if stored is None:
+            continue
+        change = UserChange(
+            stored.name, stored.revision, stored.document, put_keys=keys, drop_keys=list(keys)
+        )
+        with contextlib.suppress(Conflict):
+            storage.commit_user(change)
+    return met
+
+
 def count_under_other_keys(storage: EncryptedStorage, key_id: str) -> int:
-    """Values and documents still under a key other than ``key_id``."""
+    """Values, documents and users still under a key other than ``key_id``."""
     values = sum(1 for _, _, record in storage.iter_values() if record_key_id(record) != key_id)
     docs = sum(
         1 for raw in storage.inner.iter_secrets() if documents.record_key_id(raw.document) != key_id
     )
-    return values + docs
+    users = sum(
+        1 for raw in storage.inner.list_users() if _user_under_other_keys(storage, raw, key_id)
+    )
+    return values + docs + users
 
 
 def finish(storage: Storage, ring: Keyring) -> None:

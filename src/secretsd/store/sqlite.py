@@ -27,8 +27,17 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from secretsd.store import index
-from secretsd.store.base import Change, ListQuery, SortKey, Storage, StorageError, StoredSecret
+from secretsd.store import index, users
+from secretsd.store.base import (
+    Change,
+    ListQuery,
+    SortKey,
+    Storage,
+    StorageError,
+    StoredSecret,
+    StoredUser,
+    UserChange,
+)
 from secretsd.store.changes import apply_change, runners
 
 # A step is a statement, or a function for what SQL alone cannot do (decoding documents).
@@ -76,6 +85,9 @@ MIGRATIONS: tuple[tuple[Step, ...], ...] = (
         "CREATE INDEX secret_attributes_by_arn ON secret_attributes (arn, kind)",
         lambda conn: index.rebuild(*runners(conn, "?")),
     ),
+    # The ``all`` filter matches word prefixes, from "word" rows: index every secret again.
+    (lambda conn: index.rebuild(*runners(conn, "?")),),
+    users.schema("BLOB"),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _PAGE = 256
@@ -402,6 +414,35 @@ class SQLiteStorage(Storage):
                 "INSERT INTO settings (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
+            )
+        )
+
+    # -- IAM users ---------------------------------------------------------------------
+
+    def load_user(self, name: str) -> StoredUser | None:
+        return users.user(self._one(users.SELECT_USER, (users.fold(name),)))
+
+    def list_users(self) -> list[StoredUser]:
+        return [StoredUser(*row) for row in self._all(users.SELECT_USERS, ())]
+
+    def load_access_key(self, access_key_id: str) -> tuple[StoredUser, bytes] | None:
+        return users.key(self._one(users.SELECT_KEY, (access_key_id,)))
+
+    def user_keys(self, name: str) -> list[tuple[str, bytes]]:
+        return [(row[0], row[1]) for row in self._all(users.SELECT_USER_KEYS, (users.fold(name),))]
+
+    def change_marker(self) -> object | None:
+        # data_version moves when another connection commits; total_changes when this one
+        # does. Connections are per thread, so the marker names the connection too.
+        conn = self._conn()
+        row = self._one("PRAGMA data_version", ())
+        assert row is not None
+        return (id(conn), row[0], conn.total_changes)
+
+    def commit_user(self, change: UserChange) -> int:
+        return self._write(
+            lambda conn: users.apply_user_change(
+                conn, change, placeholder="?", unique_violation=sqlite3.IntegrityError
             )
         )
 

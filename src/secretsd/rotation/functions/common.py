@@ -1,10 +1,11 @@
 """What every rotation function shares: the event, the prologue, Secrets Manager calls.
 
 Theory of operation. The service (AWS Secrets Manager or secretsd) invokes a function four
-times per rotation with ``{"Step", "SecretId", "ClientRequestToken"}``. Every invocation
-first checks the secret's metadata (the prologue): rotation not switched off, the token is a
-version of the secret, a token already AWSCURRENT means the rotation is over (return), a
-token that is not AWSPENDING is an error. Then the step runs. Each step is written so that
+times per rotation with ``{"Step", "SecretId", "ClientRequestToken", "RotationToken"}``
+(the functions here have no use for the last). Every invocation first checks the secret's
+metadata (the prologue): rotation not switched off, the token is a version of the secret, a
+token already AWSCURRENT means the rotation is over (return), a token that is not AWSPENDING
+is an error. Then the step runs. Each step is written so that
 running it again, or the whole rotation again with the same token, changes nothing more.
 
 This package must deploy to AWS Lambda unchanged: it imports only the standard library,

@@ -1,0 +1,43 @@
+"""Templates and static files of the console, loaded from the package.
+
+Jinja2 escapes every value put into a page (autoescape on for every template, ``.svg``
+included), so no text from a secret, a tag, an error message or a form can become markup.
+Templates that refer to a name they were not given fail loudly (StrictUndefined).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+from .rotation_view import STEPS, format_ms
+from .views import when
+
+STATIC_TYPES = {
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+
+
+class Pages:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._env = jinja2.Environment(
+            loader=jinja2.PackageLoader("secretsd.api.console", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._env.globals.update(prefix=prefix, when=when, format_ms=format_ms, steps=STEPS)
+        package = resources.files("secretsd.api.console") / "static"
+        self.static = {name: (package / name).read_bytes() for name in STATIC_TYPES}
+
+    def render(self, template: str, **context: Any) -> bytes:
+        context.setdefault("caller", None)
+        context.setdefault("csrf", "")
+        context.setdefault("flash", None)
+        return self._env.get_template(template).render(**context).encode()
