@@ -49,13 +49,17 @@ def test_rotation_in_progress_shortens_revalidation(shared_server, tmp_path, sm,
 
 
 def test_refresh_ahead_keeps_a_hot_key_from_waiting(shared_server, tmp_path, sm, name):
-    config = write_config(tmp_path, "ttl_seconds = 2\nrefresh_ahead_fraction = 0.5\n")
+    # Lifetimes of 4 s leave a loaded machine seconds of slack on each side of the instants
+    # the test aims at: the entry is stored between ``first`` and ``fetched``.
+    config = write_config(tmp_path, "ttl_seconds = 4\nrefresh_ahead_fraction = 0.5\n")
     agent = start_agent(config, shared_server.env)
     try:
         sm.create_secret(Name=name, SecretString="hot")
         first = time.monotonic()
         assert value_of(agent, f"/v1/{name}") == "hot"
-        time.sleep(1.2)
+        fetched = time.monotonic()
+        time.sleep(2.2)  # past refresh_at (stored + 2), before fresh_until (stored + 4)
+        assert time.monotonic() < first + 4, "the machine is too slow for this test's timing"
         assert value_of(agent, f"/v1/{name}") == "hot"  # a hit; starts the background check
         assert agent.metric("secretsd_agent_cache_refresh_ahead_total") == 1
         deadline = time.monotonic() + 10
@@ -63,7 +67,7 @@ def test_refresh_ahead_keeps_a_hot_key_from_waiting(shared_server, tmp_path, sm,
             assert time.monotonic() < deadline
             time.sleep(0.02)
         describes = agent.metric("secretsd_agent_backend_calls_total", operation="DescribeSecret")
-        time.sleep(max(0.0, first + 2.3 - time.monotonic()))  # the first lifetime is over
+        time.sleep(max(0.0, fetched + 4.3 - time.monotonic()))  # the first lifetime is over
         hits = agent.metric("secretsd_agent_cache_hits_total")
         assert value_of(agent, f"/v1/{name}") == "hot"
         assert agent.metric("secretsd_agent_cache_hits_total") == hits + 1  # a hit, no wait
