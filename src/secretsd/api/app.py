@@ -38,7 +38,7 @@ from secretsd.model.request import RequestContext
 from secretsd.service import SecretsService
 from secretsd.service.audit import ApiCall
 from secretsd.service.audit_trail import AuditTrail, AuditUnavailable
-from secretsd.service.authorization import NOWHERE, Origin
+from secretsd.service.authorization import NOWHERE, Origin, origin_of
 from secretsd.service.writer import GroupWriter
 
 log = logging.getLogger("secretsd.api")
@@ -103,12 +103,6 @@ class RequestIds:
 
     def next(self) -> str:
         return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
-
-
-def origin_of(scope: dict) -> Origin:
-    """What the connection tells policies: the client's address, and whether it is TLS."""
-    client = scope.get("client")
-    return Origin(client[0] if client else None, scope.get("scheme") == "https")
 
 
 def error_response(error: errors.SecretsManagerError) -> tuple[int, bytes]:
@@ -217,7 +211,7 @@ class ApiApp:
                 request = self._decode(body, scope.get("query_string", b""))
                 self._check_audit()
                 # The root is allowed everything: where it called from matters to no policy.
-                origin = NOWHERE if caller.is_root else origin_of(scope)
+                origin = NOWHERE if caller.is_root else origin_of(context)
                 if operation in READ_ONLY:
                     result = await self._read(operation, request, caller, origin)
                 else:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from secretsd.model import errors
+from secretsd.model import errors, request
 from secretsd.model.identity import Caller
 from secretsd.model.policy import Decision, Policy, RequestContext, evaluate
 from secretsd.model.secret import Secret
@@ -102,6 +102,11 @@ class Origin:
 
 
 NOWHERE = Origin()
+
+
+def origin_of(context: request.RequestContext) -> Origin:
+    """What the connection the audit trail records tells policies (one source for both)."""
+    return Origin(context.source_ip or None, context.secure_transport)
 
 
 class Authorization:

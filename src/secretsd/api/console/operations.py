@@ -21,7 +21,7 @@ from secretsd.model.request import RequestContext
 from secretsd.service import SecretsService
 from secretsd.service.audit import ApiCall
 from secretsd.service.audit_trail import AuditTrail, AuditUnavailable
-from secretsd.service.authorization import Origin
+from secretsd.service.authorization import origin_of
 from secretsd.service.history import rotation_events
 from secretsd.service.writer import GroupWriter
 
@@ -42,7 +42,7 @@ class ConsoleOperations:
     ) -> Body:
         """Run ``operation`` as ``caller``, authorized by the service as the same caller's
         API request from the same address would be."""
-        origin = Origin(context.source_ip or None, context.secure_transport)
+        origin = origin_of(context)
         if self.audit is not None and self.audit.failing:
             failure: errors.SecretsManagerError = AuditUnavailable()
             await self._record(caller, context, operation, request, None, failure)
