@@ -171,3 +171,16 @@ def test_sign_ins_are_recorded_as_console_logins(server):
         check=False,
     )
     assert verified.returncode == 0, verified.stderr
+    tail = subprocess.run(
+        [sys.executable, "-m", "secretsd.cli", "audit", "tail", "--operation", "ConsoleLogin"]
+        + ["--data-dir", str(server.data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert [line.split()[-2:] for line in tail] == [
+        ["authentication", "127.0.0.1"],
+        ["authentication", "127.0.0.1"],
+        ["OK", "127.0.0.1"],
+    ]
+    assert all("Failed authentication" in line for line in tail[:2])
