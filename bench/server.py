@@ -55,6 +55,7 @@ class Target:
     ) -> None:
         self.name, self.url, self.key, self.secret, self.stop = name, url, key, secret, stop
         self.data_dir = data_dir
+        self.pid: int | None = None  # the server process, whose CPU time is read
         self.client = boto3.client(
             "secretsmanager",
             endpoint_url=url,
@@ -79,7 +80,7 @@ def start_secretsd(workdir: Path, metrics: bool = False) -> Target:
     server = start_server(workdir / "secretsd", *extra, env=env)
     session = server.session()
     creds = session.get_credentials()
-    return Target(
+    target = Target(
         "secretsd",
         server.endpoint_url,
         creds.access_key,
@@ -87,6 +88,14 @@ def start_secretsd(workdir: Path, metrics: bool = False) -> Target:
         server.stop,
         server.data_dir,
     )
+    target.pid = server.process.pid
+    return target
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_moto() -> Target:
@@ -284,25 +293,40 @@ def authorization_cost(root: Target, args: argparse.Namespace) -> float:
         Name=name, SecretString=VALUE, Tags=[{"Key": "team", "Value": "bench"}]
     )
     user.client.get_secret_value(SecretId=name)  # allowed, or the bench is wrong
+    assert root.pid is not None
     totals = {"root": 0.0, "user": 0.0}
+    # The server's CPU time per request: throughput on a machine shared with the load
+    # generator (and anything else running) swings from round to round, this much less.
+    cpu = {"root": 0.0, "user": 0.0}
+    served = {"root": 0.0, "user": 0.0}
     for round_ in range(args.rounds):
         for label, target in (("root", root), ("user", user)):
+            before = cpu_seconds(root.pid)
             result = run_wrk(target, name, args.seconds, args.connections)
+            used = cpu_seconds(root.pid) - before
             if result["non200"]:
                 raise RuntimeError(f"{label}: {result['non200']:.0f} answers were not 200")
             totals[label] += result["rps"]
+            cpu[label] += used
+            served[label] += result["rps"] * args.seconds
             print(
                 f"  round {round_ + 1} {label:4} GetSecretValue {result['rps']:7.0f}/s "
-                f"p50 {result['p50_ms']:6.2f} ms p99 {result['p99_ms']:6.2f} ms",
+                f"p50 {result['p50_ms']:6.2f} ms p99 {result['p99_ms']:6.2f} ms "
+                f"server CPU {used / (result['rps'] * args.seconds) * 1e6:6.1f} us/request",
                 flush=True,
             )
     ratio = totals["user"] / totals["root"]
+    per_request = {label: cpu[label] / served[label] for label in cpu}
+    cpu_ratio = per_request["root"] / per_request["user"]
     print(
         f"  user with 3 policies / root: GetSecretValue throughput {ratio:.3f} "
-        f"(cost {100 * (1 - ratio):.1f}%, target at most 15%)",
+        f"(cost {100 * (1 - ratio):.1f}%); server CPU per request "
+        f"{per_request['root'] * 1e6:.1f} / {per_request['user'] * 1e6:.1f} us, "
+        f"throughput it allows {cpu_ratio:.3f} (cost {100 * (1 - cpu_ratio):.1f}%, "
+        "target at most 15%)",
         flush=True,
     )
-    return ratio
+    return cpu_ratio
 
 
 def main() -> int:

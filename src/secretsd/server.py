@@ -330,7 +330,10 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
         if metrics_token is None:
             routes["/metrics"] = MetricsOff()
         else:
-            requests = RequestStats(service.operations)
+            # IAM's and STS's operations come through the same door and count by name too.
+            requests = RequestStats(
+                [*service.operations, *identities.operations, "GetCallerIdentity"]
+            )
             observe = requests.observe
             collector = ServerCollector(
                 service,
@@ -339,6 +342,7 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
                 timed.timings if timed is not None else None,
                 __version__,
                 secret_names=args.metrics_secret_names,
+                audit=trail,
             )
             routes["/metrics"] = MetricsApp(build_registry(collector), metrics_token)
             metrics_url = f"{url}/metrics"

@@ -10,6 +10,8 @@ import uuid
 import boto3
 from botocore.exceptions import ClientError
 
+from secretsd.model.policy import RequestContext
+from secretsd.service.sessions import SessionKeys
 from tests.support.server import start_server
 from tests.support.wait import wait_for
 
@@ -96,3 +98,18 @@ def test_a_rotation_function_acts_only_on_its_secret_and_master(tmp_path) -> Non
         assert wait_for(refused) == "UnrecognizedClientException"
     finally:
         server.stop()
+
+
+def test_a_session_is_an_assumed_role_to_policies() -> None:
+    sessions = SessionKeys("123456789012")
+    key_id, _ = sessions.issue("secretsd-rotation", "rotation-db-app", [])
+    found = sessions.lookup(key_id)
+    assert found is not None
+    caller = found[1]
+    context = RequestContext("secretsmanager:GetSecretValue", "*", caller)
+    assert caller.type == "AssumedRole"
+    assert context.lookup("aws:principaltype") == "AssumedRole"
+    assert context.lookup("aws:username") is None
+    assert context.lookup("aws:userid").endswith(":rotation-db-app")
+    sessions.revoke(key_id)
+    assert sessions.lookup(key_id) is None

@@ -87,6 +87,12 @@ class _Remembered:
     decision: Decision
 
 
+# secretsd's own operations, and the AWS action whose rights each needs: policies written
+# for AWS name no other (DescribeRotation tells what DescribeSecret does, and a rotation's
+# failure besides).
+ACTION_OF = {"DescribeRotation": "DescribeSecret"}
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a request came from: what the connection tells the global condition keys."""
@@ -116,7 +122,7 @@ class Authorization:
 
     def check(self, operation: str, body: Body, caller: Caller, origin: Origin) -> None:
         """Return when ``caller`` may run ``operation``; raise AccessDenied otherwise."""
-        action = f"secretsmanager:{operation}"
+        action = f"secretsmanager:{ACTION_OF.get(operation, operation)}"
         if operation in ACCOUNT_OPERATIONS:
             self._decide(caller, action, "*", None, None, self._keys(body, operation, origin))
             if operation == "BatchGetSecretValue" and body.get("Filters"):
@@ -167,13 +173,9 @@ class Authorization:
         return named if named.startswith("arn:") else f"{self._arn_prefix}{named}"
 
     def _keys(self, body: Body, operation: str, origin: Origin) -> dict[str, object]:
-        now = self._clock()
-        # Named in lower case, as the evaluator looks them up.
-        keys: dict[str, object] = {
-            "aws:currenttime": datetime.fromtimestamp(now, UTC),
-            "aws:epochtime": int(now),
-            "aws:securetransport": origin.secure_transport,
-        }
+        # Named in lower case, as the evaluator looks them up. The time is added only when
+        # a decision has to be evaluated (``_decision``).
+        keys: dict[str, object] = {"aws:securetransport": origin.secure_transport}
         if origin.source_ip is not None:
             keys["aws:sourceip"] = origin.source_ip
         for member, key in _REQUEST_KEYS.get(operation, ()):
@@ -239,6 +241,11 @@ class Authorization:
                 keys.get(key, _MISSING) == value for key, value in remembered.depends_on
             ):
                 return remembered.decision
+        # Not remembered: a decision that looked at the time never was (the time was absent
+        # from the keys it was compared with), so it is evaluated now, at this time.
+        now = self._clock()
+        keys["aws:currenttime"] = datetime.fromtimestamp(now, UTC)
+        keys["aws:epochtime"] = int(now)
         context = _Traced(action, resource, caller, keys)
         object.__setattr__(context, "consulted", set())
         policies = [p for p in caller.policies if isinstance(p, Policy)]

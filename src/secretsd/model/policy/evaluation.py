@@ -71,14 +71,18 @@ class RequestContext:
         return self._lookup.get(key)
 
 
+_PRINCIPAL_TYPES = {"Root": "Account", "IAMUser": "User", "AssumedRole": "AssumedRole"}
+
+
 def _caller_keys(caller: Caller) -> dict[str, object]:
     keys: dict[str, object] = {
         "aws:principalarn": caller.arn,
         "aws:principalaccount": caller.account_id,
         "aws:userid": caller.user_id,
-        "aws:principaltype": "Account" if caller.is_root else "User",
+        "aws:principaltype": _PRINCIPAL_TYPES[caller.type],
     }
-    if caller.user_name is not None:
+    # A role session has no user name on AWS (its session name is in aws:userid).
+    if caller.type == "IAMUser" and caller.user_name is not None:
         keys["aws:username"] = caller.user_name
     for tag, value in caller.tags.items():
         keys[f"aws:principaltag/{tag.lower()}"] = value
