@@ -120,7 +120,8 @@ def summary(record: dict[str, Any]) -> str:
         or identity.get("type", "-")
     )
     named = sorted(name for name in secrets_of(record) if not name.startswith("arn:"))
-    outcome = record.get("errorCode") or "OK"
+    # A refused console sign-in has only a message, as CloudTrail's ConsoleLogin does.
+    outcome = record.get("errorCode") or record.get("errorMessage") or "OK"
     return (
         f"{record.get('eventTime', '-')} {record.get('sequence', '-'):>8} "
         f"{record.get('eventName', '-'):<26} {who:<20} {','.join(named) or '-':<30} "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -19,6 +18,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from secretsd.api.app import RequestIds, request_context
+from secretsd.model.identity import Caller
+from secretsd.service.audit_trail import AuditUnavailable
 
 from . import actions
 from .http import BadRequest, Request, Response, read_request, redirect, send_response
@@ -26,6 +27,7 @@ from .operations import ConsoleOperations
 from .pages import STATIC_TYPES, Pages
 from .secret_pages import SecretPages
 from .sessions import KeyCheck, Session, Sessions, SignInLinks
+from .signins import SignIns, loggable_key_id
 
 log = logging.getLogger("secretsd.console")
 
@@ -41,13 +43,6 @@ USER_AGENT = "secretsd-console"
 
 Handler = Callable[[Request], Awaitable[Response]]
 PageHandler = Callable[[Request, Session], Awaitable[Response]]
-# Only what has the shape of a key id is logged: a secret pasted into the wrong field is not.
-_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
-
-
-def _loggable(request: Request) -> str:
-    typed = request.form.get("access_key_id", "").strip()
-    return typed if _KEY_ID.fullmatch(typed) else "(not an access key id)"
 
 
 class ConsoleApp:
@@ -69,6 +64,7 @@ class ConsoleApp:
         self.clock = clock
         self.request_ids = RequestIds()
         self.pages = Pages(prefix)
+        self.signins = SignIns(operations.audit)
         secrets = SecretPages(operations, self.pages, prefix=prefix, clock=clock)
         self.routes: dict[tuple[str, str], Handler] = {
             ("GET", "/"): self.home,
@@ -187,12 +183,27 @@ class ConsoleApp:
             request.form.get("access_key_id", "").strip(),
             request.form.get("secret_access_key", "").strip(),
         )
+        typed = request.form.get("access_key_id", "")
+        refused = await self._audit(request, caller, "AccessKey", typed)
+        if refused is not None:
+            return refused
         if caller is None:
-            log.warning("console sign-in refused", extra={"access_key_id": _loggable(request)})
+            shown = loggable_key_id(typed) or "(not an access key id)"
+            log.warning("console sign-in refused", extra={"access_key_id": shown})
             return await self.sign_in_form(request, WRONG_KEY)
         return self._start(request, session, caller)
 
-    def _start(self, request: Request, previous: Session, caller: Any) -> Response:
+    async def _audit(
+        self, request: Request, caller: Caller | None, method: str, typed: str = ""
+    ) -> Response | None:
+        """Put the sign-in on the audit trail; the refusal to send when it can't be."""
+        try:
+            await self.signins.record(caller, request.context, method=method, typed_key_id=typed)
+        except AuditUnavailable as exc:
+            return self.message(500, "Refused", exc.message)
+        return None
+
+    def _start(self, request: Request, previous: Session, caller: Caller) -> Response:
         session = self.sessions.sign_in(previous, caller)
         log.info("console sign-in", extra={"access_key_id": caller.access_key_id})
         return self._cookie(redirect(f"{self.prefix}/secrets"), request, session)
@@ -209,6 +220,9 @@ class ConsoleApp:
         if session is None or not self._form_ok(request, session):
             return self.message(403, "Refused", BAD_FORM)
         caller = self.links.redeem(request.form.get("token"))
+        refused = await self._audit(request, caller, "SignInLink")
+        if refused is not None:
+            return refused
         if caller is None:
             return await self.sign_in_form(request, BAD_LINK)
         return self._start(request, session, caller)
