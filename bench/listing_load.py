@@ -14,6 +14,7 @@ import json
 import statistics
 import threading
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -74,6 +75,8 @@ def fill_store(data_dir: Path, start: int, stop: int, value: str) -> float:
                         {
                             "Name": f"bench/fill/{i:06d}",
                             "SecretString": value,
+                            # What an SDK always sends, and the service requires.
+                            "ClientRequestToken": str(uuid.uuid4()),
                             "Description": f"Bench secret number {i}",
                             "Tags": [
                                 {"Key": "team", "Value": f"team-{i % 50}"},

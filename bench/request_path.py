@@ -261,7 +261,6 @@ def pieces(path: RequestPath) -> dict[str, Callable[[], object]]:
                 "  audit: record chained, written": lambda: trail.log.append((record,)),
             }
         )
-    return {}
     return {
         "whole request": path.request,
         "  authentication": lambda: path.authenticator.authenticate(

@@ -316,7 +316,9 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
             )
 
         writer = GroupWriter(service)
-        console = None if args.no_console else _console(args, service, writer, keyring)
+        console = (
+            None if args.no_console else _console(args, service, writer, keyring, identities, trail)
+        )
         url = url_of(sock, "https" if args.tls_cert is not None else "http")
         _announce_keys(keyring.primary, created, url, credentials_file, args.region)
         rotations = RotationCounters()
@@ -328,7 +330,10 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
         if metrics_token is None:
             routes["/metrics"] = MetricsOff()
         else:
-            requests = RequestStats(service.operations)
+            # IAM's and STS's operations come through the same door and count by name too.
+            requests = RequestStats(
+                [*service.operations, *identities.operations, "GetCallerIdentity"]
+            )
             observe = requests.observe
             collector = ServerCollector(
                 service,
@@ -337,6 +342,7 @@ def _serve_on(args, sock, registry, limits, on_ready, metrics_token) -> int:
                 timed.timings if timed is not None else None,
                 __version__,
                 secret_names=args.metrics_secret_names,
+                audit=trail,
             )
             routes["/metrics"] = MetricsApp(build_registry(collector), metrics_token)
             metrics_url = f"{url}/metrics"
@@ -388,16 +394,27 @@ def _announce_console(args: argparse.Namespace, console, url: str, key) -> None:
         )
 
 
-def _console(args: argparse.Namespace, service: SecretsService, writer: GroupWriter, keyring):
-    """The web console, signing in with the keys the SigV4 verifier accepts."""
+def _console(
+    args: argparse.Namespace,
+    service: SecretsService,
+    writer: GroupWriter,
+    keyring,
+    identities: IdentityService,
+    trail,
+):
+    """The web console, signing in with the keys the SigV4 verifier accepts: the root keys
+    of the credentials file and IAM users' active keys."""
     from secretsd.api.console import ConsoleApp, ConsoleOperations, KeyCheck
 
     def lookup(access_key_id: str):
         secret = keyring.lookup(access_key_id)
-        return None if secret is None else (secret, root_caller(args.account, access_key_id))
+        if secret is not None:
+            return secret, root_caller(args.account, access_key_id)
+        return identities.authenticate(access_key_id)
 
     check_key = KeyCheck(lookup)
-    return ConsoleApp(ConsoleOperations(service, writer), check_key, prefix=CONSOLE_PREFIX)
+    operations = ConsoleOperations(service, writer, trail)
+    return ConsoleApp(operations, check_key, prefix=CONSOLE_PREFIX)
 
 
 def function_environment(url: str, key, region: str) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -98,6 +99,8 @@ def test_requests_are_counted_by_operation_and_outcome(metrics_server) -> None:
             sm.get_secret_value(SecretId=name + "-absent")
     # A target the server does not know counts as "other", whatever it is called.
     assert signed(metrics_server, f"secretsmanager.Made{uuid.uuid4().hex}", {}) == 400
+    # IAM's operations come through the same door, and count by name too.
+    metrics_server.client("iam").list_users()
     after = scrape(metrics_server.endpoint_url)
     ok = ("GetSecretValue", "ok")
     missing = ("GetSecretValue", "ResourceNotFoundException")
@@ -106,6 +109,7 @@ def test_requests_are_counted_by_operation_and_outcome(metrics_server) -> None:
     assert count(after, "CreateSecret", "ok") - count(before, "CreateSecret", "ok") == 1
     unknown = ("other", "UnknownOperationException")
     assert count(after, *unknown) - count(before, *unknown) == 1
+    assert count(after, "ListUsers", "ok") - count(before, "ListUsers", "ok") == 1
     # The latency histogram counts the same requests, all outcomes together.
     duration = "secretsd_api_request_duration_seconds"
     gets = after.value(f"{duration}_count", operation="GetSecretValue")
@@ -159,5 +163,33 @@ def test_a_token_from_the_environment_works(tmp_path) -> None:
     server = start_server(tmp_path / "data", "--metrics", env=env)
     try:
         assert scrape(server.endpoint_url).value("secretsd_store_up") == 1
+    finally:
+        server.stop()
+
+
+def test_audit_write_failures_are_counted_and_the_outage_shows(tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    os.symlink("/dev/full", data_dir / "audit.log")
+    env = dict(os.environ, SECRETSD_METRICS_TOKEN=METRICS_TOKEN)
+    env.pop("SECRETSD_METRICS_TOKEN_FILE", None)
+    server = start_server(data_dir, "--metrics", env=env)
+    try:
+        sm = server.client()
+        assert scrape(server.endpoint_url).value("secretsd_audit_failing") == 0
+        with pytest.raises(ClientError):
+            sm.create_secret(Name=f"audit/{uuid.uuid4().hex[:8]}", SecretString="v")
+        scraped = scrape(server.endpoint_url)
+        assert scraped.value("secretsd_audit_failing") == 1
+        failures = scraped.value("secretsd_audit_write_failures_total")
+        assert failures is not None and failures >= 1
+        (data_dir / "audit.log").unlink()
+        # The first call after may still be refused (its refusal recorded ends the outage).
+        with contextlib.suppress(ClientError):
+            sm.list_secrets()
+        sm.list_secrets()
+        scraped = scrape(server.endpoint_url)
+        assert scraped.value("secretsd_audit_failing") == 0
+        assert scraped.value("secretsd_audit_write_failures_total") == failures
     finally:
         server.stop()

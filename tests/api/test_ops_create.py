@@ -134,7 +134,7 @@ def test_name_of_512_characters_is_accepted(sm):
 @pytest.mark.parametrize("bad", ["has space", "bang!", "star*", "quote'", "caf\u00e9", "tab\t"])
 def test_name_with_a_forbidden_character_is_refused(sm, bad):
     name = f"{bad}-{uuid.uuid4().hex[:8]}"
-    with expect_error({"InvalidParameterException", "ValidationException"}):
+    with expect_error("ValidationException", errors.INVALID_NAME):
         sm.create_secret(Name=name, SecretString="v")
 
 

@@ -14,6 +14,11 @@ INVALID_NAME = (
 )
 BAD = ["Inv Name", "semi;colon", "star*", "tab\tname", "caf\u00e9", "a:b"]
 VERSION = "v" * 32
+POLICY = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+    '"Principal": {"AWS": "arn:aws:iam::123456789012:root"}, '
+    '"Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}'
+)
 
 CALLS = {
     "DescribeSecret": lambda sm, n: sm.describe_secret(SecretId=n),
@@ -33,6 +38,9 @@ CALLS = {
     "UntagResource": lambda sm, n: sm.untag_resource(SecretId=n, TagKeys=["k"]),
     "RotateSecret": lambda sm, n: sm.rotate_secret(SecretId=n),
     "CancelRotateSecret": lambda sm, n: sm.cancel_rotate_secret(SecretId=n),
+    "GetResourcePolicy": lambda sm, n: sm.get_resource_policy(SecretId=n),
+    "PutResourcePolicy": lambda sm, n: sm.put_resource_policy(SecretId=n, ResourcePolicy=POLICY),
+    "DeleteResourcePolicy": lambda sm, n: sm.delete_resource_policy(SecretId=n),
 }
 
 

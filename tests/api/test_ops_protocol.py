@@ -381,3 +381,76 @@ def test_client_that_hangs_up_mid_body_does_not_hurt_others(shared_server, sm):
         sock.sendall(b"this is not HTTP at all\r\n\r\n")
         sock.recv(1024)
     assert sm.list_secrets(MaxResults=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "path", "constraint"),
+    [
+        ("ListSecrets", {"SortOrder": "up"}, "sortOrder", "enum value set: [asc, desc]"),
+        ("ListSecrets", {"SortBy": "size"}, "sortBy", "enum value set: [created-date"),
+        ("ListSecrets", {"Filters": [{"Key": "name", "Values": ["a"]}] * 11}, "filters", "10"),
+        (
+            "ListSecrets",
+            {"Filters": [{"Key": "name", "Values": []}]},
+            "filters.1.member.values",
+            "1",
+        ),
+        (
+            "ListSecrets",
+            {"Filters": [{"Key": "nom", "Values": ["a"]}]},
+            "filters.1.member.key",
+            "enum",
+        ),
+        (
+            "ListSecrets",
+            {"Filters": [{"Key": "name", "Values": ["a#"]}]},
+            "filters.1.member.values",
+            "pattern",
+        ),
+        ("BatchGetSecretValue", {"SecretIdList": []}, "secretIdList", "greater than or equal to 1"),
+        ("GetSecretValue", {"SecretId": "s", "VersionStage": ""}, "versionStage", "1"),
+        ("PutSecretValue", {"VersionStages": []}, "versionStages", "greater than or equal to 1"),
+        ("PutSecretValue", {"VersionStages": ["a" * 257]}, "versionStages", "256"),
+        ("TagResource", {"Tags": [{"Key": "", "Value": "v"}]}, "tags.1.member.key", "1"),
+        ("TagResource", {"Tags": [{"Key": "k", "Value": "v" * 257}]}, "tags.1.member.value", "256"),
+        ("UntagResource", {"TagKeys": ["k" * 129]}, "tagKeys", "128"),
+        (
+            "RotateSecret",
+            {"RotationRules": {"AutomaticallyAfterDays": 1001}},
+            "rotationRules.automaticallyAfterDays",
+            "less than or equal to 1000",
+        ),
+        (
+            "RotateSecret",
+            {"RotationRules": {"Duration": "3d"}},
+            "rotationRules.duration",
+            "pattern",
+        ),
+    ],
+)
+def test_model_constraints_are_validation_errors_in_aws_words(wire, target, body, path, constraint):
+    """botocore checks few of these before sending; AWS answers the rest itself with a
+    ValidationException naming the member's path and the constraint it broke."""
+    if target == "RotateSecret":
+        body = {"SecretId": "s", "ClientRequestToken": "t" * 32, **body}
+    if target in ("PutSecretValue", "TagResource", "UntagResource"):
+        body = {"SecretId": "s", "SecretString": "v", "ClientRequestToken": "t" * 32, **body}
+        if target != "PutSecretValue":
+            del body["SecretString"], body["ClientRequestToken"]
+    reply = wire(f"secretsmanager.{target}", json.dumps(body))
+    assert_aws_error(reply, 400, "ValidationException")
+    assert reply.error_message.startswith("1 validation error detected: "), reply.error_message
+    assert f" at '{path}' failed to satisfy constraint: " in reply.error_message
+    assert constraint in reply.error_message.split("constraint: ", 1)[1]
+
+
+def test_a_secret_value_is_never_quoted_in_a_validation_error(wire):
+    body = {
+        "Name": unique_name("wire-long"),
+        "SecretString": "s3cr3t" * 11000,
+        "ClientRequestToken": "t" * 32,
+    }
+    reply = wire("secretsmanager.CreateSecret", json.dumps(body))
+    assert_aws_error(reply, 400, "ValidationException")
+    assert "s3cr3t" not in reply.error_message
+    assert " at 'secretString' failed to satisfy constraint: " in reply.error_message

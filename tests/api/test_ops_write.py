@@ -130,6 +130,59 @@ def test_update_kms_key_id(sm, secret):
     assert "KmsKeyId" not in sm.describe_secret(SecretId=name)
 
 
+KEY = "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        KEY,
+        f"arn:aws:kms:us-east-1:123456789012:key/{KEY}",
+        "alias/app-secrets",
+        "arn:aws:kms:us-east-1:123456789012:alias/app-secrets",
+    ],
+)
+def test_kms_key_id_in_each_form_aws_takes_is_returned_as_given(sm, key):
+    name = unique_name("kms")
+    sm.create_secret(Name=name, SecretString="v", KmsKeyId=key)
+    assert sm.describe_secret(SecretId=name)["KmsKeyId"] == key
+    [listed] = sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]
+    assert listed["KmsKeyId"] == key
+    other = unique_name("kms")
+    sm.create_secret(Name=other, SecretString="v")
+    sm.update_secret(SecretId=other, KmsKeyId=key)
+    assert sm.describe_secret(SecretId=other)["KmsKeyId"] == key
+
+
+@pytest.mark.parametrize("key", ["app-secrets", "alias/", f"{KEY}-x", "arn:aws:kms:::key/1"])
+def test_a_kms_key_id_in_no_form_aws_takes_is_refused(sm, secret, key):
+    name, _, _ = secret
+    with expect_error("InvalidParameterException", errors.INVALID_KMS_KEY):
+        sm.update_secret(SecretId=name, KmsKeyId=key)
+    with expect_error("InvalidParameterException", errors.INVALID_KMS_KEY):
+        sm.create_secret(Name=unique_name("kms"), SecretString="v", KmsKeyId=key)
+    assert "KmsKeyId" not in sm.describe_secret(SecretId=name)
+
+
+def test_a_new_key_covers_the_aws_labelled_versions_and_the_rest_keep_theirs(sm, secret):
+    """AWS re-encrypts AWSCURRENT, AWSPENDING and AWSPREVIOUS under the new key; the other
+    versions stay under the key they had, and KmsKeyIds says which."""
+    name, _, v1 = secret
+    v2 = sm.put_secret_value(SecretId=name, SecretString="v2", VersionStages=["blue"])
+    sm.update_secret(SecretId=name, KmsKeyId="alias/app-secrets")
+    v3 = sm.put_secret_value(SecretId=name, SecretString="v3")["VersionId"]
+
+    def keys() -> dict[str, list[str]]:
+        listed = sm.list_secret_version_ids(SecretId=name, IncludeDeprecated=True)
+        return {v["VersionId"]: v["KmsKeyIds"] for v in listed["Versions"]}
+
+    assert keys() == {
+        v1: ["alias/app-secrets"],
+        v2["VersionId"]: ["DefaultEncryptionKey"],
+        v3: ["alias/app-secrets"],
+    }
+
+
 def test_update_with_value_makes_a_current_version(sm, secret):
     name, _, v1 = secret
     v2 = token()

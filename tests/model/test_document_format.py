@@ -27,9 +27,18 @@ def _document(**changes) -> dict:
     return data
 
 
-def test_this_release_writes_format_1_2() -> None:
-    assert DOCUMENT_FORMAT == (1, 2)
-    assert _document()["format"] == "1.2"
+def test_this_release_writes_format_1_3() -> None:
+    assert DOCUMENT_FORMAT == (1, 3)
+    assert _document()["format"] == "1.3"
+
+
+def test_a_1_2_document_reads_with_every_version_under_the_secrets_key() -> None:
+    # Format 1.3 added each version's kms_key_id; versions written before it lack it.
+    data = _document(format="1.2", kms_key_id="alias/app")
+    del data["versions"][0]["kms_key_id"]
+    secret = Secret.from_document(json.dumps(data).encode())
+    assert secret.versions["v1"].kms_key_id is None and secret.versions["v1"].extra == {}
+    assert json.loads(secret.to_document())["versions"][0]["kms_key_id"] is None
 
 
 def test_format_1_2_keeps_the_resource_policy() -> None:
@@ -58,13 +67,13 @@ def test_documents_of_the_previous_release_still_read() -> None:
     secret = Secret.from_document(json.dumps(data).encode())
     assert secret.versions["v1"].stages == [AWSCURRENT]
     assert secret.extra == {}
-    assert json.loads(secret.to_document())["format"] == "1.2"
+    assert json.loads(secret.to_document())["format"] == "1.3"
     del data["format"]
     assert Secret.from_document(json.dumps(data).encode()).name == "db"
 
 
 def test_a_newer_minor_reads_edits_and_writes_back_its_fields() -> None:
-    data = _document(format="1.3", replica_status={"eu-west-1": "InSync"}, owner="team-a")
+    data = _document(format="1.9", replica_status={"eu-west-1": "InSync"}, owner="team-a")
     data["versions"][0]["checksum"] = "sha256:abc"
     secret = Secret.from_document(json.dumps(data).encode())
     assert secret.name == "db" and secret.versions["v1"].stages == [AWSCURRENT]
@@ -73,7 +82,7 @@ def test_a_newer_minor_reads_edits_and_writes_back_its_fields() -> None:
     secret.description = "edited by the older release"
     written = json.loads(secret.to_document())
 
-    assert written["format"] == "1.3"
+    assert written["format"] == "1.9"
     assert written["replica_status"] == {"eu-west-1": "InSync"}
     assert written["owner"] == "team-a"
     by_id = {v["version_id"]: v for v in written["versions"]}

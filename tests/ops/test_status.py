@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -145,3 +146,34 @@ def test_a_bad_command_line_is_unknown(estate: Estate) -> None:
     done = subprocess.run([*STATUS, "--timeout", "soon"], capture_output=True, text=True)
     assert done.returncode == 3
     assert done.stderr.startswith("secretsd status: argument --timeout")
+
+
+def test_describe_rotation_needs_the_rights_of_describe_secret(estate: Estate, tmp_path) -> None:
+    iam = estate.server.client("iam")
+
+    def user_with(actions: list[str]) -> str:
+        name = f"monitor-{uuid.uuid4().hex[:6]}"
+        iam.create_user(UserName=name)
+        document = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+        }
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(document))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        path = tmp_path / f"{name}.credentials"
+        path.write_text(
+            f"[secretsd]\naws_access_key_id = {key['AccessKeyId']}\n"
+            f"aws_secret_access_key = {key['SecretAccessKey']}\n"
+        )
+        return str(path)
+
+    monitor = user_with(["secretsmanager:ListSecrets", "secretsmanager:DescribeSecret"])
+    done = status(estate.server, "--credentials-file", monitor, "--json")
+    by_name = {r["name"]: r for r in json.loads(done.stdout)["rotations"]}
+    assert by_name[estate.failing]["failed_step"] == "createSecret", done.stdout
+    lister = user_with(["secretsmanager:ListSecrets"])
+    done = status(estate.server, "--credentials-file", lister, "--json")
+    assert done.returncode == 2
+    api = next(p for p in json.loads(done.stdout)["probes"] if p["name"] == "api")
+    assert "AccessDeniedException" in api["detail"]
+    assert "secretsmanager:DescribeSecret" in api["detail"]

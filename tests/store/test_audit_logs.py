@@ -65,6 +65,24 @@ def test_records_are_stored_in_order_on_one_chain(reopen: Opener):
     assert isinstance(outcome, Verified) and outcome.records == 4
 
 
+def test_appends_from_an_event_loop_and_from_threads_share_the_chain(reopen: Opener):
+    import asyncio
+
+    log = reopen()
+
+    async def from_the_loop() -> None:
+        for n in range(10):
+            await log.append_async([body(n), body(n + 100)])
+
+    writer = threading.Thread(target=lambda: [log.append([body(500 + n)]) for n in range(10)])
+    writer.start()
+    asyncio.run(from_the_loop())
+    writer.join()
+    log.append([body(999)])
+    outcome = check(log.lines())
+    assert isinstance(outcome, Verified) and outcome.records == 31
+
+
 def test_a_reopened_log_continues_the_chain(reopen: Opener):
     log = reopen()
     log.append([body(1), body(2)])

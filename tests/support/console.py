@@ -11,6 +11,7 @@ import asyncio
 import configparser
 import http.client
 import re
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +46,20 @@ class Reply:
 Transport = Callable[[str, str, dict[str, str], bytes], Reply]
 
 
-def over_http(base_url: str) -> Transport:
+def over_http(base_url: str, cafile: Path | None = None) -> Transport:
+    """Requests to a live server; an https URL is verified against ``cafile``."""
     parts = urlsplit(base_url)
 
+    def connect() -> http.client.HTTPConnection:
+        if parts.scheme == "https":
+            context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+            return http.client.HTTPSConnection(
+                parts.hostname, parts.port, timeout=30, context=context
+            )
+        return http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
     def send(method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        connection = connect()
         try:
             connection.request(method, target, body=body or None, headers=headers)
             response = connection.getresponse()

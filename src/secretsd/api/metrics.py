@@ -37,6 +37,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from secretsd.service import SecretsService, StorageError
+from secretsd.service.audit_trail import AuditTrail
 from secretsd.service.counters import (
     REQUEST_BUCKETS,
     Histogram,
@@ -145,8 +146,10 @@ class ServerCollector(Collector):
         store_timings: PerThread | None,
         version: str,
         secret_names: bool = False,
+        audit: AuditTrail | None = None,
     ) -> None:
         self._service = service
+        self._audit = audit
         self._requests = requests
         self._rotations = rotations
         self._store_timings = store_timings
@@ -162,6 +165,21 @@ class ServerCollector(Collector):
         yield from self._request_families()
         yield from self._rotation_families()
         yield from self._store_families()
+        yield from self._audit_families()
+
+    def _audit_families(self) -> Iterator[Metric]:
+        if self._audit is None:
+            return
+        yield CounterMetricFamily(
+            f"{PREFIX}_audit_write_failures",
+            "Audit records that could not be written (each refused its request)",
+            self._audit.failed_records,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_audit_failing",
+            "1 while the audit log cannot be written and requests are refused, else 0",
+            1 if self._audit.failing else 0,
+        )
 
     def _request_families(self) -> Iterator[Metric]:
         snapshots = self._requests.snapshot()

@@ -85,6 +85,21 @@ class ValidationError(SecretsManagerError):
     code = "ValidationException"
 
 
+def constraint(path: str, text: str, value: object | None = None) -> ValidationError:
+    """A member that breaks a constraint of the service model, in AWS's words. ``path`` is
+    the member's path as AWS spells it ("versionStages", "filters.1.member.values"); a
+    value that must not be shown (a secret, a long text) is left out, as AWS leaves it."""
+    shown = "" if value is None else f"Value '{value}' "
+    return ValidationError(
+        f"1 validation error detected: {shown}at '{path}' failed to satisfy constraint: {text}"
+    )
+
+
+def item_constraints(*texts: str) -> str:
+    """The constraint text for members of a list, as AWS words it."""
+    return f"Member must satisfy constraint: [{', '.join(texts)}]"
+
+
 # Authentication errors: HTTP 403.
 class AuthError(SecretsManagerError):
     status = 403
@@ -141,6 +156,8 @@ CANNOT_INVOKE_FUNCTION = (
     "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function "
     "policy grants access to the principal secretsmanager.amazonaws.com."
 )
+# A KmsKeyId in none of the forms a key can be named in, as a caller recorded AWS's answer.
+INVALID_KMS_KEY = "The operation failed because of an invalid KMS key: Invalid keyId"
 ROTATION_IN_PROGRESS = "A previous rotation isn't complete. That rotation will be reattempted."
 NO_ROTATION_FUNCTION = "No Lambda rotation function ARN is associated with this secret."
 

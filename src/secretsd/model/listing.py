@@ -58,24 +58,40 @@ class Filter:
 def parse_filters(raw: object) -> list[Filter]:
     if raw is None:
         return []
-    if not isinstance(raw, list) or len(raw) > 10:
-        raise errors.InvalidParameter("Filters must be a list of at most 10 filters.")
+    if not isinstance(raw, list):
+        raise errors.SerializationError("Expected a list for Filters.")
+    if len(raw) > 10:
+        raise errors.constraint(
+            "filters", "Member must have length less than or equal to 10", len(raw)
+        )
     result = []
-    for item in raw:
+    for n, item in enumerate(raw, start=1):
         if not isinstance(item, dict):
             raise errors.SerializationError("Expected an object in Filters.")
         key, values = item.get("Key"), item.get("Values")
         if key not in FILTER_KEYS:
-            raise errors.ValidationError(
-                f"1 validation error detected: Value '{key}' at 'filters.member.key' failed "
-                "to satisfy constraint: Member must satisfy enum value set: "
-                f"[{', '.join(FILTER_KEYS)}]"
+            raise errors.constraint(
+                f"filters.{n}.member.key",
+                f"Member must satisfy enum value set: [{', '.join(FILTER_KEYS)}]",
+                key,
             )
-        if not isinstance(values, list) or not 1 <= len(values) <= 10:
-            raise errors.InvalidParameter(f"The filter {key} needs between 1 and 10 values.")
-        for value in values:
-            if not isinstance(value, str) or len(value) > 512 or not _FILTER_VALUE.match(value):
-                raise errors.InvalidParameter(f"Invalid filter value for the filter {key}.")
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise errors.SerializationError("Expected a list of strings for Filters' Values.")
+        if not 1 <= len(values) <= 10:
+            bound = "greater than or equal to 1" if not values else "less than or equal to 10"
+            raise errors.constraint(
+                f"filters.{n}.member.values", f"Member must have length {bound}", len(values)
+            )
+        if any(len(v) > 512 or not _FILTER_VALUE.match(v) for v in values):
+            raise errors.constraint(
+                f"filters.{n}.member.values",
+                errors.item_constraints(
+                    "Member must satisfy regular expression pattern: "
+                    "^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-\\!]*$",
+                    "Member must have length less than or equal to 512",
+                ),
+                f"[{', '.join(values)}]",
+            )
         result.append(Filter(key, tuple(values)))
     return result
 
@@ -141,7 +157,9 @@ def matches(secret: Secret, filters: Sequence[Filter]) -> bool:
 def check_sort(sort_by: str | None) -> str:
     """The ``SortBy`` asked for, created-date by default."""
     if sort_by is not None and sort_by not in SORT_KEYS:
-        raise errors.InvalidParameter(f"SortBy must be one of: {', '.join(SORT_KEYS)}.")
+        raise errors.constraint(
+            "sortBy", f"Member must satisfy enum value set: [{', '.join(SORT_KEYS)}]", sort_by
+        )
     return sort_by or "created-date"
 
 
@@ -153,7 +171,9 @@ def sort_key(sort_by: str | None) -> Callable[[Secret], tuple[Any, str]]:
 def check_order(order: str | None) -> bool:
     """True for descending."""
     if order is not None and order not in ("asc", "desc"):
-        raise errors.InvalidParameter("SortOrder must be asc or desc.")
+        raise errors.constraint(
+            "sortOrder", "Member must satisfy enum value set: [asc, desc]", order
+        )
     return order == "desc"
 
 

@@ -49,13 +49,6 @@ class RandomSource(Protocol):
     def shuffle(self, x: list[str]) -> None: ...
 
 
-def _validation(member: str, text: str, value: object | None = None) -> errors.ValidationError:
-    shown = "" if value is None else f"Value '{value}' "
-    return errors.ValidationError(
-        f"1 validation error detected: {shown}at '{member}' failed to satisfy constraint: {text}"
-    )
-
-
 def random_password(
     *,
     password_length: int = DEFAULT_LENGTH,
@@ -70,19 +63,19 @@ def random_password(
 ) -> str:
     """A password following GetRandomPassword's rules (arguments in snake_case)."""
     if password_length < MIN_LENGTH:
-        raise _validation(
+        raise errors.constraint(
             "passwordLength",
             f"Member must have value greater than or equal to {MIN_LENGTH}",
             password_length,
         )
     if password_length > MAX_LENGTH:
-        raise _validation(
+        raise errors.constraint(
             "passwordLength",
             f"Member must have value less than or equal to {MAX_LENGTH}",
             password_length,
         )
     if len(exclude_characters) > MAX_EXCLUDE_CHARACTERS:
-        raise _validation(
+        raise errors.constraint(
             "excludeCharacters",
             f"Member must have length less than or equal to {MAX_EXCLUDE_CHARACTERS}",
         )

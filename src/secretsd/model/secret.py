@@ -5,7 +5,8 @@ live beside it, one per version, behind the encryption layer.
 
 Theory of operation: document formats. A document says which format wrote it, as
 ``"format": "MAJOR.MINOR"`` (releases before formats had minors wrote the bare integer 1,
-read as "1.0"; 1.1 added ``tagged``, 1.2 ``resource_policy``). The two numbers promise
+read as "1.0"; 1.1 added ``tagged``, 1.2 ``resource_policy``, 1.3 each version's
+``kms_key_id``). The two numbers promise
 different things, so that a rolling upgrade of several nodes over one PostgreSQL store is
 safe:
 
@@ -36,7 +37,7 @@ AWSPREVIOUS = "AWSPREVIOUS"
 AWSPENDING = "AWSPENDING"
 
 # (major, minor) of the documents this release writes.
-DOCUMENT_FORMAT = (1, 2)
+DOCUMENT_FORMAT = (1, 3)
 _FORMAT = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 # Attributes kept beside the document's fields rather than as fields of their own.
 _NOT_IN_DOCUMENTS = ("extra", "versions", "document_format")
@@ -71,6 +72,9 @@ class Version:
     # rotation function's createSecret step puts one.
     has_value: bool = True
     last_accessed: float | None = None
+    # The KMS key the version stayed under when the secret moved to another one (``kms``);
+    # None, as in every document before format 1.3: the secret's present key.
+    kms_key_id: str | None = None
     # Fields of a newer minor format, carried unchanged (see the module's docstring).
     extra: dict[str, Any] = field(default_factory=dict)
 

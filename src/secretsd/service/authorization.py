@@ -87,6 +87,12 @@ class _Remembered:
     decision: Decision
 
 
+# secretsd's own operations, and the AWS action whose rights each needs: policies written
+# for AWS name no other (DescribeRotation tells what DescribeSecret does, and a rotation's
+# failure besides).
+ACTION_OF = {"DescribeRotation": "DescribeSecret"}
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a request came from: what the connection tells the global condition keys."""
@@ -116,7 +122,7 @@ class Authorization:
 
     def check(self, operation: str, body: Body, caller: Caller, origin: Origin) -> None:
         """Return when ``caller`` may run ``operation``; raise AccessDenied otherwise."""
-        action = f"secretsmanager:{operation}"
+        action = f"secretsmanager:{ACTION_OF.get(operation, operation)}"
         if operation in ACCOUNT_OPERATIONS:
             self._decide(caller, action, "*", None, None, self._keys(body, operation, origin))
             if operation == "BatchGetSecretValue" and body.get("Filters"):

@@ -7,24 +7,16 @@ that can't be decoded is skipped rather than failing the whole history.
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any
 
-from .secrets import SecretsService
+from secretsd.model.rotation_state import decode_events
 
-log = logging.getLogger("secretsd.service")
+from .secrets import SecretsService
 
 
 def rotation_events(service: SecretsService, arn: str, limit: int = 100) -> list[dict[str, Any]]:
     """The newest ``limit`` events of the secret ``arn``, oldest first."""
-    events = []
-    for at, raw in service.storage.read_events(arn, limit):
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            log.warning("undecodable rotation event skipped", extra={"secret": arn})
-            continue
-        if isinstance(event, dict):
-            events.append({**event, "time": at})
-    return events
+    return [
+        {**event, "time": at}
+        for at, event in decode_events(service.storage.read_events(arn, limit))
+    ]

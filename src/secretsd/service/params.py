@@ -12,18 +12,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from secretsd.model import errors
+from secretsd.model import errors, kms
 from secretsd.model.arn import valid_secret_id
 
 Body = Mapping[str, Any]
 
 
+def _path(name: str) -> str:
+    return name[0].lower() + name[1:]
+
+
 def _constraint(name: str, value: object, text: str) -> errors.ValidationError:
-    shown = "***" if name in ("SecretString", "SecretBinary") else value
-    return errors.ValidationError(
-        f"1 validation error detected: Value '{shown}' at '{name[0].lower() + name[1:]}' "
-        f"failed to satisfy constraint: {text}"
-    )
+    # Secret values are never shown, not even back to their sender.
+    shown = None if name in ("SecretString", "SecretBinary") else value
+    return errors.constraint(_path(name), text, shown)
 
 
 def string(
@@ -100,16 +102,46 @@ def integer(
     return value
 
 
-def string_list(body: Body, name: str, *, max_items: int | None = None) -> list[str] | None:
+def _length_text(length: int, low: int, high: int) -> str:
+    if length < low:
+        return f"Member must have length greater than or equal to {low}"
+    return f"Member must have length less than or equal to {high}"
+
+
+def string_list(
+    body: Body,
+    name: str,
+    *,
+    min_items: int = 0,
+    max_items: int | None = None,
+    item_len: tuple[int, int] | None = None,
+) -> list[str] | None:
+    """A list of strings; ``item_len`` (low, high) bounds the length of each."""
     value = body.get(name)
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise errors.SerializationError(f"Expected a list of strings for {name}.")
+    if len(value) < min_items:
+        raise _constraint(
+            name, len(value), f"Member must have length greater than or equal to {min_items}"
+        )
     if max_items is not None and len(value) > max_items:
         raise _constraint(
             name, len(value), f"Member must have length less than or equal to {max_items}"
         )
+    if item_len is not None:
+        low, high = item_len
+        for item in value:
+            if not low <= len(item) <= high:
+                raise _constraint(
+                    name,
+                    f"[{', '.join(value)}]",
+                    errors.item_constraints(
+                        f"Member must have length less than or equal to {high}",
+                        f"Member must have length greater than or equal to {low}",
+                    ),
+                )
     return value
 
 
@@ -138,6 +170,14 @@ def rotation_token(body: Body) -> str | None:
     return value
 
 
+def kms_key_id(body: Body) -> str | None:
+    """KmsKeyId: "" (back to the default key), or a key id, key ARN, alias name or alias ARN."""
+    value = string(body, "KmsKeyId", max_len=2048)
+    if value and not kms.valid_key_id(value):
+        raise errors.InvalidParameter(errors.INVALID_KMS_KEY)
+    return value
+
+
 def new_version(body: Body) -> tuple[str, bytes] | None:
     """The (token, value) of the version a CreateSecret or UpdateSecret makes, if it has a
     value; the token is required then, and only then."""
@@ -163,7 +203,7 @@ def secret_value(body: Body) -> bytes | None:
         if not isinstance(text, str):
             raise errors.SerializationError("Expected a string for SecretString.")
         if not 1 <= len(text) <= 65536:
-            raise _constraint("SecretString", text, "Member must have length between 1 and 65536")
+            raise _constraint("SecretString", text, _length_text(len(text), 1, 65536))
         return b"S" + text.encode()
     if blob is not None:
         if not isinstance(blob, str):
@@ -173,7 +213,7 @@ def secret_value(body: Body) -> bytes | None:
         except (binascii.Error, ValueError):
             raise errors.SerializationError("SecretBinary is not valid base64.") from None
         if not 1 <= len(raw) <= 65536:
-            raise _constraint("SecretBinary", blob, "Member must have length between 1 and 65536")
+            raise _constraint("SecretBinary", blob, _length_text(len(raw), 1, 65536))
         return b"B" + raw
     return None
 
@@ -192,16 +232,20 @@ def tags(body: Body, name: str = "Tags") -> list[dict[str, str]] | None:
     if not isinstance(value, list):
         raise errors.SerializationError(f"Expected a list for {name}.")
     result = []
-    for tag in value:
+    for n, tag in enumerate(value, start=1):
         if not isinstance(tag, dict):
             raise errors.SerializationError(f"Expected objects in {name}.")
         key, val = tag.get("Key"), tag.get("Value", "")
         if not isinstance(key, str) or not isinstance(val, str):
-            raise errors.InvalidParameter("Tag keys and values must be strings.")
+            raise errors.SerializationError("Expected strings for tag keys and values.")
         if not 1 <= len(key) <= 128:
-            raise errors.InvalidParameter("A tag key must be between 1 and 128 characters.")
+            raise errors.constraint(
+                f"{_path(name)}.{n}.member.key", _length_text(len(key), 1, 128), key
+            )
         if len(val) > 256:
-            raise errors.InvalidParameter("A tag value must be at most 256 characters.")
+            raise errors.constraint(
+                f"{_path(name)}.{n}.member.value", _length_text(len(val), 0, 256), val
+            )
         if key.lower().startswith("aws:"):
             raise errors.InvalidParameter("Tag keys can't begin with the reserved prefix aws:.")
         result.append({"Key": key, "Value": val})

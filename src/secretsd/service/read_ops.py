@@ -35,7 +35,7 @@ class ReadOperations:
     def get_secret_value(self, body: Body) -> Body:
         secret_id = params.secret_id(body)
         version_id = params.string(body, "VersionId", min_len=32, max_len=64)
-        stage = params.string(body, "VersionStage", max_len=256)
+        stage = params.string(body, "VersionStage", min_len=1, max_len=256)
         secret, revision = self.read(secret_id)
         return self._read_value(secret, revision, version_id, stage)
 
@@ -68,7 +68,9 @@ class ReadOperations:
     ) -> Body:
         """``check`` (a caller's GetSecretValue permission) runs for each secret before it is
         read; a refusal is reported in Errors like any other failure."""
-        ids = params.string_list(body, "SecretIdList", max_items=20)
+        ids = params.string_list(
+            body, "SecretIdList", min_items=1, max_items=20, item_len=(1, 2048)
+        )
         filters = listing.parse_filters(body.get("Filters"))
         max_results = params.integer(body, "MaxResults", low=1, high=20)
         token = params.string(body, "NextToken")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from secretsd.model import kms
 from secretsd.model.schedule import parse_rotation_rules
 from secretsd.model.secret import Secret, Version
 
@@ -64,18 +65,12 @@ def secret_value_entry(secret: Secret, version: Version, value: bytes) -> Body:
     return body
 
 
-# What AWS names the AWS-managed key of a secret created without KmsKeyId.
-DEFAULT_KMS_KEY = "DefaultEncryptionKey"
-
-
 def version_entry(secret: Secret, version: Version) -> Body:
     body: Body = {"VersionId": version.version_id}
     if version.stages:
         body["VersionStages"] = list(version.stages)
     if version.last_accessed is not None:
         body["LastAccessedDate"] = version.last_accessed
-    # AWS names the key each version was encrypted under; versions don't record theirs, so
-    # every version is listed under the secret's present key.
-    body["KmsKeyIds"] = [secret.kms_key_id or DEFAULT_KMS_KEY]
+    body["KmsKeyIds"] = kms.version_keys(secret, version.version_id)
     body["CreatedDate"] = version.created
     return body

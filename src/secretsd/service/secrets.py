@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from secretsd.model import errors, versions
+from secretsd.model import errors, kms, versions
 from secretsd.model.arn import PREFIX as ARN_PREFIX
 from secretsd.model.arn import SUFFIX_ALPHABET, SUFFIX_LENGTH, make_arn, parse_secret_id
 from secretsd.model.identity import Caller
@@ -331,7 +331,7 @@ class SecretsService(
         name = params.secret_id(body, "Name")
         made = params.new_version(body)
         description = params.string(body, "Description", max_len=2048)
-        kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
+        kms_key_id = params.kms_key_id(body)
         tags = params.tags(body) or []
         if len(tags) > 50:
             raise errors.InvalidParameter("A secret can have at most 50 tags.")
@@ -416,9 +416,9 @@ class SecretsService(
         params.rotation_token(body)
         if value is None:
             raise errors.InvalidParameter("You must provide either SecretString or SecretBinary.")
-        stages = params.string_list(body, "VersionStages", max_items=20)
-        if stages is not None and not stages:
-            raise errors.InvalidParameter("VersionStages can't be an empty list.")
+        stages = params.string_list(
+            body, "VersionStages", min_items=1, max_items=20, item_len=(1, 256)
+        )
 
         def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             change = self._put_version(secret, now, token, value, stages)
@@ -435,7 +435,7 @@ class SecretsService(
         secret_id = params.secret_id(body)
         made = params.new_version(body)
         description = params.string(body, "Description", max_len=2048)
-        kms_key_id = params.string(body, "KmsKeyId", max_len=2048)
+        kms_key_id = params.kms_key_id(body)
 
         def edit(secret: Secret, now: float) -> tuple[Body, Edit]:
             change = Edit()
@@ -445,7 +445,7 @@ class SecretsService(
                 change.changed = True
             if kms_key_id is not None and (kms_key_id or None) != secret.kms_key_id:
                 # An empty key id returns the secret to the default key.
-                secret.kms_key_id = kms_key_id or None
+                kms.change_key(secret, kms_key_id or None)
                 change.changed = True
             if made is not None:
                 token, value = made
@@ -555,7 +555,7 @@ class SecretsService(
         return self._mutate(params.secret_id(body), edit)
 
     def untag_resource(self, body: Body) -> Body:
-        keys = params.string_list(body, "TagKeys")
+        keys = params.string_list(body, "TagKeys", item_len=(1, 128))
         if keys is None:
             raise errors.InvalidParameter("You must provide a value for the TagKeys parameter.")
 

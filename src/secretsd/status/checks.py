@@ -149,7 +149,7 @@ def _pages(sm) -> Iterator[dict]:
             return
 
 
-def _pending_since(entry: dict) -> bool:
+def _has_pending(entry: dict) -> bool:
     for stages in entry.get("SecretVersionsToStages", {}).values():
         if PENDING in stages and CURRENT not in stages:
             return True
@@ -159,7 +159,7 @@ def _pending_since(entry: dict) -> bool:
 def _from_listing(entry: dict, now: datetime) -> Rotation:
     next_rotation = entry.get("NextRotationDate")
     enabled = bool(entry.get("RotationEnabled"))
-    if _pending_since(entry):
+    if _has_pending(entry):
         condition = "rotating"
     elif enabled and entry.get("RotationRules") and next_rotation and next_rotation < now:
         condition = "overdue"
@@ -212,7 +212,7 @@ def rotations(sm, entries: list[dict], now: datetime | None = None) -> list[Rota
     listed = [
         _from_listing(entry, now)
         for entry in entries
-        if entry.get("RotationEnabled") or _pending_since(entry)
+        if entry.get("RotationEnabled") or _has_pending(entry)
     ]
     doubtful = [rotation for rotation in listed if rotation.condition != "ok"]
 

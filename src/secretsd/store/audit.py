@@ -57,6 +57,10 @@ class AuditLog(abc.ABC):
         """The stored lines in chain order (those of records with a sequence above ``after``
         where the log can skip cheaply; readers still check)."""
 
+    async def append_async(self, records: Sequence[str]) -> None:
+        """``append`` for an event loop (a log whose appends may block overrides it)."""
+        self.append(records)
+
     def close(self) -> None:  # noqa: B027 - most logs hold nothing to close
         pass
 

@@ -83,13 +83,9 @@ def test_sign_in_find_reveal_rotate_and_see_the_new_history_row(rotating_server,
     find("#search-tag").clear()
     find("#search-name").send_keys("browser/")
     find("#search").click()
-    wait_for(
-        lambda: (
-            name in texts("a.secret-link")
-            and all(t.startswith("browser/") for t in texts("a.secret-link"))
-        ),
-        message="name search",
-    )
+    wait_for(lambda: "q=browser" in browser.current_url)
+    found = wait_for(lambda: texts("a.secret-link"), message="name search")
+    assert name in found and all(t.startswith("browser/") for t in found)
     badge = browser.find_element(
         By.XPATH, f"//a[text()='{name}']/ancestor::tr//span[contains(@class,'badge')]"
     )

@@ -10,7 +10,9 @@ import pytest
 
 from secretsd.api.console.http import CONTENT_SECURITY_POLICY
 from tests.api.console.conftest import sign_in_link
+from tests.api.test_tls import self_signed
 from tests.support.console import ConsoleClient, over_http, root_key
+from tests.support.server import start_server
 from tests.support.wait import wait_for
 
 
@@ -214,3 +216,19 @@ def test_a_refused_sign_in_logs_no_secret(console_server):
     log = text[text.index("listening on") :]  # before it, the new key is shown on purpose
     assert secret not in log and secret[::-1] not in log
     assert key_id in log
+
+
+def test_the_cookie_is_secure_over_https(tmp_path):
+    cert, key = self_signed(tmp_path)
+    server = start_server(tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert server.endpoint_url.startswith("https://")
+        client = ConsoleClient(over_http(server.endpoint_url, cert), server.endpoint_url)
+        page = client.get("/console/sign-in")
+        assert "secure" in [a.strip().lower() for a in page.header("set-cookie").split(";")]
+        reply = client.sign_in(*root_key(server.data_dir))
+        assert reply.status == 303
+        assert "secure" in [a.strip().lower() for a in reply.header("set-cookie").split(";")]
+        assert client.get("/console/secrets").status == 200
+    finally:
+        server.stop()

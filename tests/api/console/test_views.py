@@ -23,7 +23,6 @@ from secretsd.api.console.rotation_view import (
     attempts,
     badge,
     chart,
-    failing_since,
 )
 from secretsd.api.console.views import schedule, timeline
 from secretsd.model.rotation_dates import refresh_next_rotation
@@ -68,37 +67,18 @@ def test_history_events_group_into_attempts() -> None:
         ("test", "u", "ok"),
     ]
     assert [s.name for s in found[0].steps] == list(STEPS)
-    assert failing_since(found[:2]) == (T0 + DAY, 1)
-    assert failing_since(found[:3]) is None  # the retry is still running
-    assert failing_since(
-        [*found[:2], Attempt("rotation", T0 + 2 * DAY, "b", outcome="failed")]
-    ) == (
-        T0 + DAY,
-        2,
-    )
     assert found[0].duration_ms == 45.0
     assert found[1].error == "FunctionError: boom"
 
 
-def described(**members) -> dict:
-    return {"RotationEnabled": True, "VersionIdsToStages": {"v1": ["AWSCURRENT"]}, **members}
-
-
-def test_badges() -> None:
-    pending = {"v1": ["AWSCURRENT"], "v2": ["AWSPENDING"]}
-    failed = [Attempt("rotation", T0, "v2", outcome="failed")]
-    retrying = [*failed, Attempt("rotation", T0 + 1, "v2")]
-    assert badge({"VersionIdsToStages": {}}, None, T0) == OFF
-    assert badge(described(NextRotationDate=T0 + 1), None, T0) == OK
-    assert badge(described(NextRotationDate=T0 - 1), None, T0) == OVERDUE
-    assert badge(described(VersionIdsToStages=pending), None, T0) == IN_PROGRESS
-    assert badge(described(VersionIdsToStages=pending), failed, T0) == FAILING
-    assert badge(described(VersionIdsToStages=pending), retrying, T0) == IN_PROGRESS
-    # A ListSecrets entry names the stages map differently.
-    assert badge({"RotationEnabled": True, "SecretVersionsToStages": pending}, failed, T0) == (
-        FAILING
-    )
-    assert badge(described(DeletedDate=T0), None, T0).kind == "deleted"
+def test_badges_name_describe_rotations_condition() -> None:
+    assert badge({}, {"Condition": "ok"}) == OK
+    assert badge({}, {"Condition": "rotating"}) == IN_PROGRESS
+    assert badge({}, {"Condition": "failing"}) == FAILING
+    assert badge({}, {"Condition": "overdue"}) == OVERDUE
+    assert badge({}, {"Condition": "disabled"}) == OFF
+    assert badge({"DeletedDate": T0}, {"Condition": "failing"}).kind == "deleted"
+    assert badge({}, {}).kind == "unknown"  # DescribeRotation was refused
 
 
 def test_the_timeline_is_newest_first_with_the_placeholder_on_top() -> None:

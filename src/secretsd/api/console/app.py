@@ -14,23 +14,22 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-from secretsd.model import errors
+from secretsd.api.app import RequestIds, request_context
 
 from . import actions
 from .http import BadRequest, Request, Response, read_request, redirect, send_response
 from .operations import ConsoleOperations
 from .pages import STATIC_TYPES, Pages
-from .rotation_view import attempts, badge, chart, failing_since, pending_version
+from .secret_pages import SecretPages
 from .sessions import KeyCheck, Session, Sessions, SignInLinks
-from .views import schedule, timeline, when
 
 log = logging.getLogger("secretsd.console")
 
 COOKIE = "secretsd_console"
-PAGE_SIZE = 50
 WRONG_KEY = "The access key ID or the secret access key is wrong."
 BAD_LINK = "This sign-in link can't be used: it was used already, or it has expired."
 BAD_FORM = (
@@ -38,8 +37,10 @@ BAD_FORM = (
     "changed since it was shown. Load the page again and retry."
 )
 ENDED = "Your session has ended. Sign in again."
+USER_AGENT = "secretsd-console"
 
 Handler = Callable[[Request], Awaitable[Response]]
+PageHandler = Callable[[Request, Session], Awaitable[Response]]
 # Only what has the shape of a key id is logged: a secret pasted into the wrong field is not.
 _KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
 
@@ -66,7 +67,9 @@ class ConsoleApp:
         self.links = links if links is not None else SignInLinks(clock=clock)
         self.prefix = prefix
         self.clock = clock
+        self.request_ids = RequestIds()
         self.pages = Pages(prefix)
+        secrets = SecretPages(operations, self.pages, prefix=prefix, clock=clock)
         self.routes: dict[tuple[str, str], Handler] = {
             ("GET", "/"): self.home,
             ("GET", "/sign-in"): self.sign_in_form,
@@ -74,12 +77,12 @@ class ConsoleApp:
             ("GET", "/sign-in/link"): self.link_form,
             ("POST", "/sign-in/link"): self.sign_in_with_link,
             ("POST", "/sign-out"): self.sign_out,
-            ("GET", "/secrets"): self.secrets_page,
-            ("GET", "/secret"): self.secret_page,
-            ("POST", "/secret/reveal"): self.reveal,
+            ("GET", "/secrets"): self._protected(secrets.secrets),
+            ("GET", "/secret"): self._protected(secrets.secret),
+            ("POST", "/secret/reveal"): self._protected(secrets.reveal),
         }
         for path in actions.ACTIONS:
-            self.routes["POST", path] = self.act
+            self.routes["POST", path] = self._protected(secrets.act)
 
     def sign_in_link(self, base_url: str, caller: Any) -> str:
         """A one-time sign-in link for ``caller`` (``secretsd up`` prints one)."""
@@ -91,7 +94,10 @@ class ConsoleApp:
             return
         cache = False
         try:
-            request = await read_request(scope, receive, self.prefix)
+            context = request_context(scope, self.request_ids.next())
+            # The audit trail tells the console's calls from an SDK's by their user agent.
+            context = replace(context, user_agent=f"{USER_AGENT} {context.user_agent}".strip())
+            request = await read_request(scope, receive, self.prefix, context)
             if request.method == "GET" and request.path.startswith("/static/"):
                 response = self.static(request.path.removeprefix("/static/"))
                 cache = response.status == 200
@@ -216,22 +222,10 @@ class ConsoleApp:
 
     # -- pages -------------------------------------------------------------------------
 
-    def _render(self, status: int, template: str, session: Session, **context: Any) -> Response:
-        flash, session.flash = session.flash, None
-        body = self.pages.render(
-            template, caller=session.caller, csrf=session.csrf, flash=flash, **context
-        )
-        return Response(status, body)
-
     def message(
         self, status: int, heading: str, text: str, session: Session | None = None
     ) -> Response:
-        caller = session.caller if session is not None else None
-        csrf = session.csrf if session is not None else ""
-        body = self.pages.render(
-            "message.html", heading=heading, message=text, caller=caller, csrf=csrf
-        )
-        return Response(status, body)
+        return self.pages.message(status, heading, text, session)
 
     def static(self, name: str) -> Response:
         content = self.pages.static.get(name)
@@ -239,124 +233,11 @@ class ConsoleApp:
             return self.message(404, "Not found", "There is no such file.")
         return Response(200, content, STATIC_TYPES[name])
 
-    async def secrets_page(self, request: Request) -> Response:
-        session = await self._signed_in(request)
-        if isinstance(session, Response):
-            return session
-        assert session.caller is not None
-        q, tag = request.query.get("q", "").strip(), request.query.get("tag", "").strip()
-        deleted = request.query.get("deleted") == "1"
-        body = actions.list_request(q, tag, deleted, request.query.get("page"), PAGE_SIZE)
-        error, rows, following = None, [], None
-        try:
-            listed = await self.operations.call(session.caller, "ListSecrets", body)
-        except errors.SecretsManagerError as exc:
-            error = exc.message
-        else:
-            rows = [await self._row(session, entry) for entry in listed["SecretList"]]
-            if "NextToken" in listed:
-                following = {"q": q, "tag": tag, "page": listed["NextToken"]}
-                if deleted:
-                    following["deleted"] = "1"
-        return self._render(
-            200,
-            "secrets.html",
-            session,
-            q=q,
-            tag=tag,
-            deleted=deleted,
-            rows=rows,
-            error=error,
-            next_page=following,
-        )
+    def _protected(self, handler: PageHandler) -> Handler:
+        async def checked(request: Request) -> Response:
+            session = await self._signed_in(request)
+            if isinstance(session, Response):
+                return session
+            return await handler(request, session)
 
-    async def _row(self, session: Session, entry: dict[str, Any]) -> dict[str, Any]:
-        assert session.caller is not None
-        history = None
-        if entry.get("RotationEnabled") and pending_version(
-            entry.get("SecretVersionsToStages") or {}
-        ):
-            # Only a rotation under way can be failing: its last attempt says which.
-            events = await self.operations.rotation_history(session.caller, entry["ARN"], 20)
-            history = attempts(events)
-        return {
-            "name": entry["Name"],
-            "badge": badge(entry, history, self.clock()),
-            "description": entry.get("Description", ""),
-            "tags": entry.get("Tags") or [],
-            "last_changed": entry.get("LastChangedDate"),
-            "next_rotation": entry.get("NextRotationDate"),
-        }
-
-    async def secret_page(self, request: Request) -> Response:
-        session = await self._signed_in(request)
-        if isinstance(session, Response):
-            return session
-        return await self._secret(session, request.query.get("id", ""))
-
-    async def _secret(self, session: Session, secret_id: str, **extra: Any) -> Response:
-        caller = session.caller
-        assert caller is not None
-        try:
-            described = await self.operations.call(
-                caller, "DescribeSecret", {"SecretId": secret_id}
-            )
-            listed = await self.operations.call(
-                caller,
-                "ListSecretVersionIds",
-                {"SecretId": described["ARN"], "IncludeDeprecated": True, "MaxResults": 100},
-            )
-            history = attempts(await self.operations.rotation_history(caller, described["ARN"]))
-        except errors.SecretsManagerError as exc:
-            status = 404 if isinstance(exc, errors.ResourceNotFound) else exc.status
-            return self.message(status, "Can't show this secret", exc.message, session)
-        now = self.clock()
-        stages = described.get("VersionIdsToStages", {})
-        return self._render(
-            200,
-            "secret.html",
-            session,
-            secret=described,
-            badge=badge(described, history, now),
-            failing=failing_since(history),
-            timeline=timeline(listed["Versions"], stages),
-            schedule=schedule(described, now),
-            history=history[::-1],
-            chart=chart(history, lambda at: when(at)[5:19]),
-            now=now,
-            self_url=self.secret_url(described["Name"]),
-            revealed=extra.get("revealed"),
-            reveal_error=extra.get("reveal_error"),
-        )
-
-    def secret_url(self, secret_id: str) -> str:
-        return f"{self.prefix}/secret?{urlencode({'id': secret_id})}"
-
-    async def reveal(self, request: Request) -> Response:
-        session = await self._signed_in(request)
-        if isinstance(session, Response):
-            return session
-        assert session.caller is not None
-        secret_id = request.form.get("id", "")
-        try:
-            value = await self.operations.call(
-                session.caller, "GetSecretValue", {"SecretId": secret_id}
-            )
-        except errors.SecretsManagerError as exc:
-            return await self._secret(session, secret_id, reveal_error=exc.message)
-        return await self._secret(session, secret_id, revealed=value)
-
-    async def act(self, request: Request) -> Response:
-        session = await self._signed_in(request)
-        if isinstance(session, Response):
-            return session
-        assert session.caller is not None
-        secret_id = request.form.get("id", "")
-        try:
-            operation, body, describe = actions.ACTIONS[request.path](request.form)
-            result = await self.operations.call(session.caller, operation, body)
-        except errors.SecretsManagerError as exc:
-            session.flash = ("error", exc.message)
-        else:
-            session.flash = ("ok", describe(result))
-        return redirect(self.secret_url(secret_id))
+        return checked

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl
 
+from secretsd.model.request import RequestContext
+
 MAX_FORM = 256 * 1024  # a secret value is at most 64 KiB, percent-encoded up to three times
 
 CONTENT_SECURITY_POLICY = (
@@ -50,6 +52,8 @@ class Request:
     secure: bool
     origin: str | None
     host: str | None
+    # The connection's facts, for the audit trail (and authorization's condition keys).
+    context: RequestContext
 
     def same_origin(self) -> bool:
         """False when the browser says the request came from another origin."""
@@ -75,7 +79,9 @@ def parse_cookies(header: str | None) -> dict[str, str]:
     return cookies
 
 
-async def read_request(scope: dict, receive: Callable, prefix: str) -> Request:
+async def read_request(
+    scope: dict, receive: Callable, prefix: str, context: RequestContext
+) -> Request:
     method = scope["method"]
     form: dict[str, str] = {}
     if method == "POST":
@@ -99,6 +105,7 @@ async def read_request(scope: dict, receive: Callable, prefix: str) -> Request:
         secure=scope.get("scheme") == "https",
         origin=_header(scope, b"origin"),
         host=_header(scope, b"host"),
+        context=context,
     )
 
 

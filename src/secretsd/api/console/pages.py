@@ -12,7 +12,9 @@ from typing import Any
 
 import jinja2
 
+from .http import Response
 from .rotation_view import STEPS, format_ms
+from .sessions import Session
 from .views import when
 
 STATIC_TYPES = {
@@ -41,3 +43,19 @@ class Pages:
         context.setdefault("csrf", "")
         context.setdefault("flash", None)
         return self._env.get_template(template).render(**context).encode()
+
+    def page(self, status: int, template: str, session: Session, **context: Any) -> Response:
+        """A page for a signed-in session, with its message shown once."""
+        flash, session.flash = session.flash, None
+        body = self.render(
+            template, caller=session.caller, csrf=session.csrf, flash=flash, **context
+        )
+        return Response(status, body)
+
+    def message(
+        self, status: int, heading: str, text: str, session: Session | None = None
+    ) -> Response:
+        caller = session.caller if session is not None else None
+        csrf = session.csrf if session is not None else ""
+        body = self.render("message.html", heading=heading, message=text, caller=caller, csrf=csrf)
+        return Response(status, body)

@@ -1,7 +1,7 @@
 """What the console shows of a secret's rotation: its badge, its attempts, their chart.
 
-Pure functions of what the service answers (DescribeSecret's members, the history events)
-and of ``now``; nothing here reads a clock or the service.
+Pure functions of what the service answers (DescribeSecret's and DescribeRotation's members,
+the history events); nothing here reads a clock or the service.
 
 Theory of operation. The orchestrator records an attempt as ``attempt started``, one
 ``step`` event per step (``ok`` with its duration, or ``failed`` with its error, which ends
@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-AWSCURRENT = "AWSCURRENT"
-AWSPENDING = "AWSPENDING"
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
@@ -33,6 +31,8 @@ FAILING = Badge("failing", "Failing")
 OVERDUE = Badge("overdue", "Overdue")
 OFF = Badge("off", "Not rotating")
 DELETED = Badge("deleted", "Deleted")
+# DescribeRotation was refused: the caller may list the secret but not describe it.
+UNKNOWN = Badge("unknown", "Not shown")
 
 
 @dataclass(slots=True)
@@ -57,14 +57,6 @@ class Attempt:
     @property
     def steps_ms(self) -> float:
         return sum(step.duration_ms or 0.0 for step in self.steps)
-
-
-def pending_version(stages_by_version: Mapping[str, list[str]]) -> str | None:
-    """The version of an unfinished rotation: AWSPENDING on a version that is not current."""
-    for version_id, stages in stages_by_version.items():
-        if AWSPENDING in stages and AWSCURRENT not in stages:
-            return version_id
-    return None
 
 
 def attempts(events: Iterable[Mapping[str, Any]]) -> list[Attempt]:
@@ -100,36 +92,23 @@ def attempts(events: Iterable[Mapping[str, Any]]) -> list[Attempt]:
     return found
 
 
-def badge(described: Mapping[str, Any], history: list[Attempt] | None, now: float) -> Badge:
-    """The rotation state of a secret, from DescribeSecret (or a ListSecrets entry)."""
+# DescribeRotation's Condition: the one meaning of these words, shared with the metrics and
+# ``secretsd status``.
+_BY_CONDITION = {
+    "ok": OK,
+    "rotating": IN_PROGRESS,
+    "failing": FAILING,
+    "overdue": OVERDUE,
+    "disabled": OFF,
+}
+
+
+def badge(described: Mapping[str, Any], rotation: Mapping[str, Any]) -> Badge:
+    """The badge of a secret, from DescribeSecret (or a ListSecrets entry) and
+    DescribeRotation."""
     if "DeletedDate" in described:
         return DELETED
-    if not described.get("RotationEnabled"):
-        return OFF
-    stages = described.get("VersionIdsToStages") or described.get("SecretVersionsToStages") or {}
-    rotations = [a for a in history or [] if a.kind == "rotation"]
-    if pending_version(stages) is not None:
-        if rotations and rotations[-1].outcome == "failed":
-            return FAILING
-        return IN_PROGRESS
-    next_rotation = described.get("NextRotationDate")
-    if next_rotation is not None and next_rotation < now:
-        return OVERDUE
-    return OK
-
-
-def failing_since(history: list[Attempt]) -> tuple[float, int] | None:
-    """When the current run of failed attempts of one rotation began, and how many there
-    were; None when the latest attempt did not fail."""
-    rotations = [a for a in history if a.kind == "rotation"]
-    if not rotations or rotations[-1].outcome != "failed":
-        return None
-    token, since, count = rotations[-1].token, rotations[-1].started, 0
-    for attempt in reversed(rotations):
-        if attempt.token != token or attempt.outcome != "failed":
-            break
-        since, count = attempt.started, count + 1
-    return since, count
+    return _BY_CONDITION.get(str(rotation.get("Condition")), UNKNOWN)
 
 
 # -- the chart: step durations of the latest attempts, as horizontal stacked bars -----------
