@@ -318,3 +318,17 @@ def test_a_deny_in_the_resource_policy_wins_over_an_identity_allow(root, make_us
     assert root.get_secret_value(SecretId=locked)["SecretString"] == "l"
     root.delete_resource_policy(SecretId=locked)
     assert sm.get_secret_value(SecretId=locked)["SecretString"] == "l"
+
+
+def test_a_user_allowed_its_own_iam_record_sees_it_without_naming_itself(make_user) -> None:
+    own = f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"
+    iam, arn = make_user(
+        policy(statement("Allow", ["iam:GetUser", "iam:ListAccessKeys"], own)), service="iam"
+    )
+    name = arn.rsplit("/", 1)[1]
+    assert iam.get_user()["User"]["Arn"] == arn
+    keys = iam.list_access_keys()["AccessKeyMetadata"]
+    assert [k["UserName"] for k in keys] == [name]
+    with pytest.raises(ClientError) as excinfo:
+        iam.get_user(UserName="someone-else")
+    assert excinfo.value.response["Error"]["Code"] == "AccessDenied"

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 
+import psycopg
 import pytest
 
 from secretsd.model.errors import DecryptionFailure
 from secretsd.store.base import Conflict, Storage, StoredUser, TamperedRecord, UserChange
 from secretsd.store.encryption import EncryptedStorage
+from secretsd.store.postgres import PostgresStorage
+from secretsd.store.sqlite import SQLiteStorage
+from tests.store.conftest import POSTGRES_DSN
 
 
 def create(store: Storage, name: str, document: bytes = b'{"u":1}', **keys: bytes) -> StoredUser:
@@ -182,3 +188,33 @@ def test_the_change_marker_moves_with_every_commit_anywhere(reopen) -> None:
     thread.start()
     thread.join()
     assert store.change_marker() != after_own
+
+
+def test_a_store_from_before_users_gains_their_tables(tmp_path) -> None:
+    path = tmp_path / "old.db"
+    SQLiteStorage(path).close()
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("DROP TABLE iam_access_keys")
+        conn.execute("DROP TABLE iam_users")
+        conn.execute("PRAGMA user_version = 3")
+    store = SQLiteStorage(path)
+    try:
+        create(store, "after-upgrade", AKIAUPGRADE000000000=b"s")
+        assert store.load_access_key("AKIAUPGRADE000000000") is not None
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_store_from_before_users_gains_their_tables(pg_schema: str) -> None:
+    PostgresStorage(POSTGRES_DSN, schema=pg_schema).close()
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {pg_schema}.iam_access_keys")
+        conn.execute(f"DROP TABLE {pg_schema}.iam_users")
+        conn.execute(f"UPDATE {pg_schema}.schema_version SET version = 3")
+    store = PostgresStorage(POSTGRES_DSN, schema=pg_schema)
+    try:
+        create(store, "after-upgrade", AKIAUPGRADE000000000=b"s")
+        assert store.load_access_key("AKIAUPGRADE000000000") is not None
+    finally:
+        store.close()

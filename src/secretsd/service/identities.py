@@ -37,6 +37,17 @@ log = logging.getLogger("secretsd.iam")
 
 Body = dict[str, Any]
 MAX_RETRIES = 16
+# Operations that act on the signing user when they name none.
+_ON_THE_CALLER = frozenset(
+    {
+        "GetUser",
+        "CreateAccessKey",
+        "ListAccessKeys",
+        "UpdateAccessKey",
+        "DeleteAccessKey",
+        "ListUserTags",
+    }
+)
 
 
 def parse_identity_policy(text: str) -> Policy:
@@ -103,6 +114,9 @@ class IdentityService:
             raise errors.InvalidAction(
                 f"Could not find operation {operation} for version 2010-05-08"
             )
+        if operation in _ON_THE_CALLER and not body.get("UserName") and caller.type == "IAMUser":
+            # Without a UserName, IAM acts on the user whose key signed the request.
+            body = {**body, "UserName": caller.user_name}
         if not caller.is_root:
             self.authorize(caller, operation, body)
         return handler(body)
@@ -115,15 +129,7 @@ class IdentityService:
             user = self._find(name)
             path = user.path if user is not None else "/"
             resource = iam.user_arn(self.account, path, user.name if user else name)
-        elif operation in (
-            "GetUser",
-            "CreateAccessKey",
-            "ListAccessKeys",
-            "UpdateAccessKey",
-            "DeleteAccessKey",
-            "ListUserTags",
-        ):
-            # Without a UserName, IAM acts on the caller itself.
+        elif operation in _ON_THE_CALLER:
             resource = caller.arn
         else:
             resource = f"arn:aws:iam::{self.account}:user/"
