@@ -258,7 +258,7 @@ def summary(
 
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """``up``'s own options, and the server's, checked here so a mistake stops nothing."""
-    from secretsd.server import build_parser as server_parser
+    from secretsd.server_options import build_parser as server_parser
 
     parser = build_parser()
     args, server_args = parser.parse_known_args(argv)
