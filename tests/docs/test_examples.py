@@ -8,8 +8,6 @@ on free ones. The commands run in a directory where `./data` is the data directo
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +15,9 @@ from pathlib import Path
 import pymysql
 import pytest
 
+from tests.support.examples import run_shell, shell_blocks, user_environment
 from tests.support.up import Up
 from tests.support.wait import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-BLOCK = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)
 
 # (file, section heading): every shell block there that talks to the server or the agent.
 EXAMPLES = (
@@ -30,18 +26,6 @@ EXAMPLES = (
     ("README.md", "## The agent"),
     ("docs/rotation.md", "## History"),
 )
-# What a block must not do here: start another server (the test runs one already).
-STARTS_A_SERVER = re.compile(r"secretsd (server|agent|up)\b|^make ", re.M)
-
-
-def shell_blocks(path: str, heading: str) -> list[str]:
-    text = (ROOT / path).read_text()
-    start = text.index(heading + "\n")
-    following = text.find("\n## ", start + len(heading))
-    section = text[start : following if following != -1 else len(text)]
-    blocks = [b for b in BLOCK.findall(section) if not STARTS_A_SERVER.search(b)]
-    assert blocks, f"{path}: no runnable shell example under {heading!r}"
-    return blocks
 
 
 def drop_app_user() -> None:
@@ -63,17 +47,8 @@ def test_the_examples_run_as_written(tmp_path, mariadb_available):
             for path, heading in EXAMPLES[:3]
             for block in shell_blocks(path, heading)
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-        env["AWS_CONFIG_FILE"] = os.devnull
-        run = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        env = user_environment()
+        run = run_shell(script, tmp_path, env)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "Traceback" not in run.stderr
         # The agent's answer to the curl example is the secret, JSON as the AWS agent gives it.
@@ -81,15 +56,8 @@ def test_the_examples_run_as_written(tmp_path, mariadb_available):
         assert answer["Name"] == "db/app"
 
         def history() -> str:
-            return subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", "\n".join(shell_blocks(*EXAMPLES[3]))],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            ).stdout
+            script = "\n".join(shell_blocks(*EXAMPLES[3]))
+            return run_shell(script, tmp_path, env, check=True, timeout=60).stdout
 
         # The rotation the example started ends, and its history says so in both forms.
         def succeeded() -> str | None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import boto3
 
-from tests.docs.test_examples import shell_blocks
+from tests.support.examples import run_shell, shell_blocks, user_environment
 from tests.support.up import Up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,19 +37,8 @@ def test_the_operations_examples_run_as_written(tmp_path) -> None:
             for block in shell_blocks("docs/operations.md", heading)
         ]
         script = "\n".join(blocks).replace("http://127.0.0.1:8787", urls["server"])
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SECRETSD_"))}
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-        env["AWS_CONFIG_FILE"] = os.devnull
         # The examples check the agent at its default address; here it is elsewhere.
-        env["SECRETSD_AGENT_URL"] = urls["agent"]
-        run = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run = run_shell(script, tmp_path, user_environment(SECRETSD_AGENT_URL=urls["agent"]))
         assert run.returncode == 0, run.stdout + run.stderr
         out = run.stdout
         assert out.startswith('{"status": "ok", "version": ')

@@ -3,45 +3,21 @@
 from __future__ import annotations
 
 import html
-import json
-import sys
 import uuid
 from urllib.parse import urlencode
 
 import pytest
 
 from tests.support.console import ConsoleClient, over_http, root_key
-from tests.support.server import start_server
+from tests.support.rotating import start_rotating_server
 from tests.support.wait import wait_for
 
 
 @pytest.fixture
 def rotating_server(tmp_path):
-    gate = tmp_path / "gate"
-    fails = tmp_path / "fails.py"
-    fails.write_text("import sys\nsys.stdin.read()\nsys.exit('database refused: boom')\n")
-    waits = tmp_path / "waits.py"
-    waits.write_text(
-        f"import os, sys, time\nwhile not os.path.exists({str(gate)!r}):\n"
-        "    time.sleep(0.02)\nsys.exit(1)\n"
-    )
-    config = tmp_path / "rotation.toml"
-    python = json.dumps(sys.executable)
-    config.write_text(
-        f"[functions.always-fails]\ncommand = [{python}, {json.dumps(str(fails))}]\n"
-        f"[functions.waits-for-gate]\ncommand = [{python}, {json.dumps(str(waits))}]\n"
-    )
-    server = start_server(
-        tmp_path / "data",
-        "--rotation-config",
-        str(config),
-        "--scheduler-interval",
-        "0.1",
-        "--rotation-retry-base",
-        "0.2",
-    )
+    server = start_rotating_server(tmp_path)
     yield server
-    gate.touch()
+    server.gate.touch()
     server.stop()
 
 
