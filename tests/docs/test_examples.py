@@ -8,7 +8,6 @@ on free ones. The commands run in a directory where `./data` is the data directo
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,7 +24,29 @@ EXAMPLES = (
     ("README.md", "## Rotation"),
     ("README.md", "## The agent"),
     ("docs/rotation.md", "## History"),
+    ("docs/rotation.md", "## Turning it on"),
 )
+
+
+def aws_settings(server_url: str) -> dict[str, str]:
+    """What the README's first example exports, for commands run after it."""
+    return {
+        "AWS_SHARED_CREDENTIALS_FILE": "./data/credentials",
+        "AWS_PROFILE": "secretsd",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": server_url,
+    }
+
+
+def current_password(cwd: Path, env: dict[str, str], server_url: str) -> str:
+    get = run_shell(
+        "aws secretsmanager get-secret-value --secret-id db/app",
+        cwd,
+        dict(env, **aws_settings(server_url)),
+        check=True,
+        timeout=60,
+    )
+    return json.loads(json.loads(get.stdout)["SecretString"])["password"]
 
 
 def drop_app_user() -> None:
@@ -59,42 +80,35 @@ def test_the_examples_run_as_written(tmp_path, mariadb_available):
             script = "\n".join(shell_blocks(*EXAMPLES[3]))
             return run_shell(script, tmp_path, env, check=True, timeout=60).stdout
 
-        # The rotation the example started ends, and its history says so in both forms.
-        def succeeded() -> str | None:
+        def rotated(times: int) -> list[dict] | None:
+            """The history's JSON records once ``times`` rotations have succeeded."""
             text = history()
-            return text if "succeeded" in text else None
+            records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+            done = [
+                r for r in records if (r.get("kind"), r.get("outcome")) == ("attempt", "succeeded")
+            ]
+            return records if len(done) >= times else None
 
-        finished = wait_for(
-            succeeded,
-            timeout=90,
-            interval=0.5,
-            message="the example's rotation did not succeed",
+        # The rotation the example started ends, and its history says so.
+        records = wait_for(
+            lambda: rotated(1), timeout=90, interval=0.5, message="the rotation did not succeed"
         )
-        records = [json.loads(line) for line in finished.splitlines() if line.startswith("{")]
-        assert records, finished
-        assert "failed" not in finished.lower(), finished
-
+        assert not [r for r in records if r.get("outcome") == "failed"], records
+        password = current_password(tmp_path, env, urls["server"])
+        assert password != "first-Passw0rd"
         # And the database took the new password: the application can log in with it.
-        get = subprocess.run(
-            ["aws", "secretsmanager", "get-secret-value", "--secret-id", "db/app"],
-            cwd=tmp_path,
-            env=dict(
-                env,
-                AWS_SHARED_CREDENTIALS_FILE="./data/credentials",
-                AWS_PROFILE="secretsd",
-                AWS_DEFAULT_REGION="us-east-1",
-                AWS_ENDPOINT_URL_SECRETS_MANAGER=urls["server"],
-            ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        current = json.loads(json.loads(get.stdout)["SecretString"])
-        assert current["password"] != "first-Passw0rd"
-        pymysql.connect(host="127.0.0.1", user="app", password=current["password"]).close()
+        pymysql.connect(host="127.0.0.1", user="app", password=password).close()
         with pytest.raises(pymysql.err.OperationalError):
             pymysql.connect(host="127.0.0.1", user="app", password="first-Passw0rd")
+
+        # docs/rotation.md turns rotation on with a window: it rotates again at once.
+        signed = dict(env, **aws_settings(urls["server"]))
+        turned_on = run_shell("\n".join(shell_blocks(*EXAMPLES[4])), tmp_path, signed)
+        assert turned_on.returncode == 0, turned_on.stdout + turned_on.stderr
+        wait_for(lambda: rotated(2), timeout=90, interval=0.5, message="the second rotation failed")
+        newest = current_password(tmp_path, env, urls["server"])
+        assert newest != password
+        pymysql.connect(host="127.0.0.1", user="app", password=newest).close()
     finally:
         code = up.stop()
         drop_app_user()
