@@ -130,3 +130,11 @@ def test_credential_names_are_secret(name):
 )
 def test_connection_facts_are_not_secret(name):
     assert not is_secret_field(name)
+
+
+def test_fields_a_function_declares_are_masked_too():
+    stored = [b'S{"host": "db.example", "sesame": "open-sesame-42", "user": "app_user"}']
+    text = "login to db.example as app_user with open-sesame-42 failed"
+    assert scrub(text, stored) == text  # nothing here is named like a credential
+    masked = scrub(text, stored, frozenset({"sesame"}))
+    assert masked == f"login to db.example as app_user with {REDACTED} failed"

@@ -200,7 +200,8 @@ class Rotator:
         seconds = time.monotonic() - started
         self.counters.step(step, "failed", seconds)
         current, _ = self.service.load(arn)
-        message = scrub(f"{type(exc).__name__}: {exc}", self._values(current))
+        declared = self.registry.secret_fields(current.rotation_lambda_arn)
+        message = scrub(f"{type(exc).__name__}: {exc}", self._values(current), declared)
         self.record(
             arn,
             kind="step",

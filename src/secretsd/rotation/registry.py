@@ -78,9 +78,21 @@ class CommandFunction:
 class FunctionRegistry:
     """Built-in functions plus those of the configuration, looked up by name or ARN."""
 
-    def __init__(self, configured: Mapping[str, Handler] | None = None) -> None:
+    def __init__(
+        self,
+        configured: Mapping[str, Handler] | None = None,
+        secret_fields: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         self._configured = dict(configured or {})
         self._loaded: dict[str, Handler] = {}
+        # Fields of the secret each function declares secret, beyond those named like one.
+        self._secret_fields = dict(secret_fields or {})
+
+    def secret_fields(self, arn_or_name: str | None) -> frozenset[str]:
+        """The fields (lower case) that the function declares secret, to mask in history."""
+        if arn_or_name is None:
+            return frozenset()
+        return self._secret_fields.get(function_name(arn_or_name), frozenset())
 
     @property
     def has_entry_points(self) -> bool:
@@ -107,7 +119,9 @@ class FunctionRegistry:
     def from_config(cls, path: Path | None) -> FunctionRegistry:
         """Read ``[functions.<name>]`` tables: ``entry_point = "mod:func"`` or ``command = [...]``.
 
-        An optional ``environment`` table is passed to commands.
+        An optional ``environment`` table is passed to commands; an optional ``secret_fields``
+        list names the secret's fields that history must mask beyond those named like a
+        credential.
         """
         if path is None:
             return cls()
@@ -121,16 +135,25 @@ class FunctionRegistry:
         if unknown:
             raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
         configured: dict[str, Handler] = {}
+        secret_fields: dict[str, frozenset[str]] = {}
         for name, spec in data.get("functions", {}).items():
             configured[name] = _configured_function(path, name, spec)
-        return cls(configured)
+            secret_fields[name] = _secret_fields(path, name, spec)
+        return cls(configured, secret_fields)
+
+
+def _secret_fields(path: Path, name: str, spec: dict[str, Any]) -> frozenset[str]:
+    fields = spec.get("secret_fields", [])
+    if not isinstance(fields, list) or not all(isinstance(f, str) and f for f in fields):
+        raise ConfigError(f"{path}: functions.{name}: secret_fields must be a list of field names")
+    return frozenset(f.lower() for f in fields)
 
 
 def _configured_function(path: Path, name: str, spec: Any) -> Handler:
     where = f"{path}: functions.{name}"
     if not isinstance(spec, dict):
         raise ConfigError(f"{where} must be a table")
-    unknown = set(spec) - {"entry_point", "command", "environment"}
+    unknown = set(spec) - {"entry_point", "command", "environment", "secret_fields"}
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     if ("entry_point" in spec) == ("command" in spec):
