@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from secretsd.model.audit_chain import canonical
 from secretsd.model.identity import Caller, root_caller
-from secretsd.model.request import RequestContext
+from secretsd.model.request import RequestFacts
 from secretsd.service.audit import ApiCall, CallRenderer, shape_call
 from secretsd.service.audit_trail import AuditTrail, AuditUnavailable
 from secretsd.store.audit import AuditLog, AuditWriteError
@@ -20,7 +20,7 @@ from secretsd.store.audit import AuditLog, AuditWriteError
 ACCOUNT = "111122223333"
 ARN = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db/app-AbCdEf"
 MARKER = "MARKER-7f3a9c"
-CONTEXT = RequestContext("req-1", "192.0.2.7", "Boto3/1.35 test", secure_transport=True)
+CONTEXT = RequestFacts("req-1", "192.0.2.7", "Boto3/1.35 test", secure_transport=True)
 USER = Caller(
     account_id=ACCOUNT,
     arn=f"arn:aws:iam::{ACCOUNT}:user/app",
@@ -158,7 +158,7 @@ members = st.dictionaries(
 def test_the_fast_renderer_writes_exactly_the_canonical_record(
     operation, caller, read_only, request, response, error, at, agent
 ):
-    context = RequestContext("r", "10.0.0.1", agent, False)
+    context = RequestFacts("r", "10.0.0.1", agent, False)
     call = ApiCall(
         "secretsmanager",
         operation,

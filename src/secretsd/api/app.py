@@ -34,7 +34,7 @@ from secretsd.api.auth import Authenticator, NeedsThread
 from secretsd.api.iam import QueryApi, service_of
 from secretsd.model import errors
 from secretsd.model.identity import Caller, root_caller
-from secretsd.model.request import RequestContext
+from secretsd.model.request import RequestFacts
 from secretsd.service import SecretsService
 from secretsd.service.audit import ApiCall
 from secretsd.service.audit_trail import AuditTrail, AuditUnavailable
@@ -394,7 +394,7 @@ class ApiApp:
         return decode_json(body)
 
 
-def request_context(scope: dict, request_id: str) -> RequestContext:
+def request_context(scope: dict, request_id: str) -> RequestFacts:
     """The facts of the connection that authorization and the audit trail read."""
     user_agent = ""
     for name, value in scope["headers"]:
@@ -402,7 +402,7 @@ def request_context(scope: dict, request_id: str) -> RequestContext:
             user_agent = value.decode("latin-1")
             break
     client = scope.get("client")
-    return RequestContext(
+    return RequestFacts(
         request_id=request_id,
         source_ip=client[0] if client else "",
         user_agent=user_agent,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class RequestContext:
+class RequestFacts:
     request_id: str
     source_ip: str
     user_agent: str
@@ -19,6 +19,6 @@ class RequestContext:
     secure_transport: bool
 
 
-INTERNAL = RequestContext(
+INTERNAL = RequestFacts(
     request_id="", source_ip="127.0.0.1", user_agent="secretsd", secure_transport=True
 )

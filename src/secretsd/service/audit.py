@@ -31,7 +31,7 @@ from typing import Any
 
 from secretsd.model.audit_chain import canonical
 from secretsd.model.identity import Caller
-from secretsd.model.request import RequestContext
+from secretsd.model.request import RequestFacts
 
 EVENT_VERSION = "1.08"
 SECRET_TYPE = "AWS::SecretsManager::Secret"
@@ -124,7 +124,7 @@ class ApiCall:
     service: str  # "secretsmanager", "iam" or "sts"
     operation: str
     caller: Caller | None
-    context: RequestContext
+    context: RequestFacts
     read_only: bool
     request: Mapping[str, Any] | None = None
     response: Mapping[str, Any] | None = None

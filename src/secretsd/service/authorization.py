@@ -104,7 +104,7 @@ class Origin:
 NOWHERE = Origin()
 
 
-def origin_of(context: request.RequestContext) -> Origin:
+def origin_of(context: request.RequestFacts) -> Origin:
     """What the connection the audit trail records tells policies (one source for both)."""
     return Origin(context.source_ip or None, context.secure_transport)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl
 
-from secretsd.model.request import RequestContext
+from secretsd.model.request import RequestFacts
 
 MAX_FORM = 256 * 1024  # a secret value is at most 64 KiB, percent-encoded up to three times
 
@@ -53,7 +53,7 @@ class Request:
     origin: str | None
     host: str | None
     # The connection's facts, for the audit trail (and authorization's condition keys).
-    context: RequestContext
+    context: RequestFacts
 
     def same_origin(self) -> bool:
         """False when the browser says the request came from another origin."""
@@ -80,7 +80,7 @@ def parse_cookies(header: str | None) -> dict[str, str]:
 
 
 async def read_request(
-    scope: dict, receive: Callable, prefix: str, context: RequestContext
+    scope: dict, receive: Callable, prefix: str, context: RequestFacts
 ) -> Request:
     method = scope["method"]
     form: dict[str, str] = {}

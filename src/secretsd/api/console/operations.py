@@ -17,7 +17,7 @@ from typing import Any
 from secretsd.api.app import READ_ONLY
 from secretsd.model import errors
 from secretsd.model.identity import Caller
-from secretsd.model.request import RequestContext
+from secretsd.model.request import RequestFacts
 from secretsd.service import SecretsService
 from secretsd.service.audit import ApiCall
 from secretsd.service.audit_trail import AuditTrail, AuditUnavailable
@@ -38,7 +38,7 @@ class ConsoleOperations:
         self.audit = audit
 
     async def call(
-        self, caller: Caller, context: RequestContext, operation: str, request: Body
+        self, caller: Caller, context: RequestFacts, operation: str, request: Body
     ) -> Body:
         """Run ``operation`` as ``caller``, authorized by the service as the same caller's
         API request from the same address would be."""
@@ -64,7 +64,7 @@ class ConsoleOperations:
     async def _record(
         self,
         caller: Caller,
-        context: RequestContext,
+        context: RequestFacts,
         operation: str,
         request: Body,
         result: Body | None,
@@ -88,7 +88,7 @@ class ConsoleOperations:
         )
 
     async def rotation_history(
-        self, caller: Caller, context: RequestContext, secret_id: str, limit: int = HISTORY_LIMIT
+        self, caller: Caller, context: RequestFacts, secret_id: str, limit: int = HISTORY_LIMIT
     ) -> list[Body]:
         """The rotation events of a secret, oldest first; whoever may describe the secret
         may read its history, so DescribeSecret runs first, as ``caller``."""

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from secretsd.model.identity import Caller
-from secretsd.model.request import RequestContext
+from secretsd.model.request import RequestFacts
 from secretsd.service.audit import EVENT_VERSION, EventIds, event_time, user_identity
 from secretsd.service.audit_trail import AuditTrail
 
@@ -37,7 +37,7 @@ class SignIns:
     def shape(
         self,
         caller: Caller | None,
-        context: RequestContext,
+        context: RequestFacts,
         *,
         method: str,
         typed_key_id: str = "",
@@ -76,7 +76,7 @@ class SignIns:
     async def record(
         self,
         caller: Caller | None,
-        context: RequestContext,
+        context: RequestFacts,
         *,
         method: str,
         typed_key_id: str = "",
