@@ -189,7 +189,7 @@ def tail(args: argparse.Namespace) -> int:
 def _lines_after(args: argparse.Namespace, after: int) -> Iterator[Line]:
     from secretsd.store.audit_postgres import PostgresAuditLog
 
-    log = PostgresAuditLog(args.database_url, schema=args.database_schema)
+    log = PostgresAuditLog(args.database_url, schema=args.database_schema, create=False)
     try:
         yield from log.lines(after)
     finally:

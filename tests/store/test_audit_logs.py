@@ -202,3 +202,18 @@ def test_nodes_sharing_postgres_take_turns_at_one_chain(pg_schema: str):
     finally:
         for log in nodes:
             log.close()
+
+
+@pytest.mark.postgres
+def test_reading_a_schema_without_a_log_is_an_error_and_creates_nothing(pg_schema: str):
+    import psycopg
+
+    from secretsd.store import audit_lines
+
+    with pytest.raises(StorageError, match=f"the schema {pg_schema} holds no audit log"):
+        list(audit_lines("unused", POSTGRES_DSN, schema=pg_schema))
+    with psycopg.connect(POSTGRES_DSN) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (pg_schema,)
+        ).fetchone()
+    assert found is None

@@ -147,7 +147,7 @@ def audit_lines(
     if database_url and database_url.startswith(_POSTGRES_SCHEMES):
         from secretsd.store.audit_postgres import PostgresAuditLog
 
-        log = PostgresAuditLog(database_url, schema=schema)
+        log = PostgresAuditLog(database_url, schema=schema, create=False)
         try:
             yield from log.lines()
         finally:

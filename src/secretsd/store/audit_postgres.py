@@ -81,7 +81,15 @@ _SETUP_LOCK = 0x5EC2E75D_A0D17
 class PostgresAuditLog(AuditLog):
     appends_may_block = True
 
-    def __init__(self, dsn: str, *, schema: str = "secretsd", connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "secretsd",
+        connect_timeout: int = 10,
+        create: bool = True,
+    ) -> None:
+        """``create`` False is for readers: a schema without the log is an error, not made."""
         self._dsn = dsn
         self._schema = schema
         self._timeout = connect_timeout
@@ -93,6 +101,9 @@ class PostgresAuditLog(AuditLog):
         self._head: Head | None = None
         self._async_conn: psycopg.AsyncConnection | None = None
         self._async_head: Head | None = None
+        if not create:
+            self._require_tables()
+            return
         try:
             conn = self._connection()
             with conn.transaction():
@@ -105,6 +116,20 @@ class PostgresAuditLog(AuditLog):
         except psycopg.Error as exc:
             self._drop()
             raise StorageError(f"cannot prepare the audit log tables: {exc}") from None
+
+    def _require_tables(self) -> None:
+        try:
+            found = (
+                self._connection()
+                .execute("SELECT to_regclass(%s)", (f'"{self._schema}".audit_log',))
+                .fetchone()
+            )
+        except psycopg.Error as exc:
+            self._drop()
+            raise StorageError(f"cannot read the audit log: {exc}") from None
+        if found is None or found[0] is None:
+            self._drop()
+            raise StorageError(f"the schema {self._schema} holds no audit log")
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
