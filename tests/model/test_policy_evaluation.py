@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from secretsd.model.identity import Caller
 from secretsd.model.policy import Decision
 
 from .policy_support import (
@@ -314,3 +315,41 @@ def test_condition_keys_ignore_case() -> None:
     assert decide(request(keys={"aws:resourcetag/team": "web"}), tagged) == ALLOWED
     named = policy(allow(Condition={"StringLike": {"secretsmanager:name": "db/*"}}))
     assert decide(request(keys={"secretsmanager:Name": "db/app"}), named) == ALLOWED
+
+
+SESSION = Caller(
+    account_id=ACCOUNT,
+    arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/secretsd-rotation/rotation-db",
+    user_id="AROAEXAMPLE:rotation-db",
+    access_key_id="ASIAEXAMPLE",
+    user_name="rotation-db",
+)
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/secretsd-rotation"
+
+
+def test_a_role_session_is_named_by_its_role_and_has_no_user_name() -> None:
+    # aws:PrincipalArn is the role's ARN; aws:username belongs to IAM users only.
+    by_role = policy(
+        allow(Condition={"ArnEquals": {"aws:PrincipalArn": ROLE_ARN}}),
+        deny(Condition={"StringLike": {"aws:username": "*"}}),
+    )
+    assert decide(request(caller=SESSION), by_role) == ALLOWED
+    typed = policy(allow(Condition={"StringEquals": {"aws:PrincipalType": "AssumedRole"}}))
+    assert decide(request(caller=SESSION), typed) == ALLOWED
+    assert decide(request(), typed) == IMPLICIT
+    # A resource policy may name the role, or the one session.
+    for principal in (ROLE_ARN, SESSION.arn):
+        grant = policy(allow(Principal={"AWS": principal}), kind="resource")
+        assert decide(request(caller=SESSION), resource_policy=grant) == ALLOWED
+    # NotPrincipal spares a session only when it lists the session, its role and the account.
+    spared = [SESSION.arn, ROLE_ARN, f"arn:aws:iam::{ACCOUNT}:root"]
+    keep_out = policy(deny(NotPrincipal={"AWS": spared}), kind="resource")
+    assert decide(request(caller=SESSION), policy(allow()), resource_policy=keep_out) == ALLOWED
+    half = policy(deny(NotPrincipal={"AWS": spared[1:]}), kind="resource")
+    assert decide(request(caller=SESSION), policy(allow()), resource_policy=half) == BY_RESOURCE
+
+
+def test_a_key_given_as_none_is_absent() -> None:
+    named = policy(allow(Condition={"Null": {"aws:username": "true"}}))
+    assert decide(request(), named) == IMPLICIT
+    assert decide(request(keys={"aws:username": None}), named) == ALLOWED

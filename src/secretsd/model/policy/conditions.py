@@ -191,13 +191,21 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # Clients come back: their addresses are parsed once, not on every request.
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
 def _ip_address(value: object, policy: Segments) -> bool:
     network = _network(patterns.plain_text(policy))
-    try:
-        address = ipaddress.ip_address(str(value).strip())
-    except ValueError:
+    address = _address(str(value))
+    if network is None or address is None:
         return False
-    return network is not None and address.version == network.version and address in network
+    return address.version == network.version and address in network
 
 
 def _arn_like(value: object, policy: Segments) -> bool:

@@ -10,7 +10,8 @@ conditions. Then, in this order:
    policy stops it);
 3. an Allow that matches in one of the caller's identity policies allows it;
 4. an Allow that matches in the resource policy allows it when its principal names the
-   caller itself (its user ARN) or anyone (``*``); a statement naming the caller's account
+   caller itself (its user ARN; for a role session, the session's ARN or the role's) or
+   anyone (``*``); a statement naming the caller's account
    delegates to the account's identity policies, so on its own it allows nobody but the
    root, as on AWS;
 5. anything else is an implicit deny.
@@ -49,7 +50,8 @@ class RequestContext:
     condition keys, named as IAM names them (case does not matter); a list is a multivalued
     key (``aws:TagKeys``). Keys about the caller (``aws:username``, ``aws:userid``,
     ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:PrincipalType``,
-    ``aws:PrincipalTag/K``) are filled in from ``caller`` unless ``keys`` gives them.
+    ``aws:PrincipalTag/K``) are filled in from ``caller`` unless ``keys`` gives them; a key
+    given as None is absent.
     """
 
     action: str
@@ -71,22 +73,37 @@ class RequestContext:
         return self._lookup.get(key)
 
 
-_PRINCIPAL_TYPES = {"Root": "Account", "IAMUser": "User", "AssumedRole": "AssumedRole"}
-
-
 def _caller_keys(caller: Caller) -> dict[str, object]:
+    role = _role_arn(caller)
     keys: dict[str, object] = {
-        "aws:principalarn": caller.arn,
+        "aws:principalarn": role or caller.arn,
         "aws:principalaccount": caller.account_id,
         "aws:userid": caller.user_id,
-        "aws:principaltype": _PRINCIPAL_TYPES[caller.type],
+        "aws:principaltype": "Account" if caller.is_root else "AssumedRole" if role else "User",
     }
-    # A role session has no user name on AWS (its session name is in aws:userid).
-    if caller.type == "IAMUser" and caller.user_name is not None:
+    # A role session has a session name, not a user name: aws:username is an IAM user's.
+    if caller.user_name is not None and role is None:
         keys["aws:username"] = caller.user_name
     for tag, value in caller.tags.items():
         keys[f"aws:principaltag/{tag.lower()}"] = value
     return keys
+
+
+def _role_arn(caller: Caller) -> str | None:
+    """For a role session (``arn:aws:sts::<account>:assumed-role/<role>/<session>``), the
+    role's ARN, which policies name it by; None for the root and IAM users."""
+    prefix = f"arn:aws:sts::{caller.account_id}:assumed-role/"
+    if not caller.arn.startswith(prefix):
+        return None
+    role = caller.arn[len(prefix) :].partition("/")[0]
+    return f"arn:aws:iam::{caller.account_id}:role/{role}"
+
+
+def _identities(caller: Caller) -> set[str]:
+    """The principals a request carries besides the account: the caller's own ARN and, for
+    a role session, the role's."""
+    role = _role_arn(caller)
+    return {caller.arn} if role is None else {caller.arn, role}
 
 
 def evaluate(
@@ -152,10 +169,11 @@ def _resource_matches(statement: Statement, context: RequestContext) -> bool:
 
 
 def _names(principals: Principals, caller: Caller) -> bool:
-    """Whether a Principal element names the caller: anyone, its ARN, or its account."""
+    """Whether a Principal element names the caller: anyone, its ARN (or its role's), or its
+    account."""
     return (
         principals.anyone
-        or caller.arn in principals.arns
+        or not principals.arns.isdisjoint(_identities(caller))
         or f"arn:aws:iam::{caller.account_id}:root" in principals.arns
     )
 
@@ -164,17 +182,19 @@ def _principal_matches(statement: Statement, caller: Caller) -> bool:
     if statement.principal is not None:
         return _names(statement.principal, caller)
     if statement.not_principal is not None:
-        # A user's request carries both the user and its account, and NotPrincipal leaves
-        # it out only when it lists both (AWS's documented way to exempt one user).
+        # A request carries the caller, its role for a session, and its account, and
+        # NotPrincipal leaves it out only when it lists them all (AWS's documented way to
+        # exempt one user).
         excluded = statement.not_principal
-        account = f"arn:aws:iam::{caller.account_id}:root"
-        return not (excluded.anyone or {caller.arn, account} <= excluded.arns)
+        carried = _identities(caller) | {f"arn:aws:iam::{caller.account_id}:root"}
+        return not (excluded.anyone or carried <= excluded.arns)
     return False
 
 
 def _grants(statement: Statement, caller: Caller) -> bool:
     """Whether an Allow that applies lets the caller in without an identity policy: it must
-    name the caller itself or anyone, not just the caller's account."""
+    name the caller itself (or its role) or anyone, not just the caller's account."""
     if statement.principal is not None:
-        return statement.principal.anyone or caller.arn in statement.principal.arns
+        principal = statement.principal
+        return principal.anyone or not principal.arns.isdisjoint(_identities(caller))
     return statement.not_principal is not None
