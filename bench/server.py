@@ -43,6 +43,7 @@ from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.listing_load import Listers, fill_store, page_latency
+from bench.request_path import USER_POLICIES
 from tests.support.server import start_server
 
 REGION = "us-east-1"
@@ -253,18 +254,6 @@ def stalled(target: Target, args: argparse.Namespace, name: str) -> dict[str, fl
         flush=True,
     )
     return result
-
-
-USER_POLICIES = (
-    {"Effect": "Allow", "Action": "secretsmanager:DescribeSecret", "Resource": "*"},
-    {
-        "Effect": "Allow",
-        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:ListSecretVersionIds"],
-        "Resource": "arn:aws:secretsmanager:*:*:secret:bench/*",
-        "Condition": {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}},
-    },
-    {"Effect": "Deny", "Action": "secretsmanager:DeleteSecret", "Resource": "*"},
-)
 
 
 def user_target(root: Target) -> Target:

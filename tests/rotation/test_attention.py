@@ -9,19 +9,10 @@ from hypothesis import strategies as st
 from secretsd.model.rotation_dates import rotation_attention
 from secretsd.model.secret import Secret
 from secretsd.rotation.scheduler import Backoff, plan
+from tests.support.schedules import RULES
 
 START = 1_704_067_200.0  # 2024-01-01T00:00:00Z
 HOUR = 3600.0
-RULES = (
-    {"AutomaticallyAfterDays": 1},
-    {"AutomaticallyAfterDays": 30},
-    {"AutomaticallyAfterDays": 7, "Duration": "3h"},
-    {"ScheduleExpression": "rate(4 hours)"},
-    {"ScheduleExpression": "rate(10 days)", "Duration": "2h"},
-    {"ScheduleExpression": "cron(0 8 * * ? *)", "Duration": "2h"},
-    {"ScheduleExpression": "cron(0 4/6 * * ? *)"},
-    {"ScheduleExpression": "cron(0 10 ? * MON-FRI *)"},
-)
 offsets = st.floats(0, 90 * 24 * HOUR, allow_nan=False)
 
 

@@ -32,7 +32,8 @@ from secretsd.model import errors
 from secretsd.model.audit_chain import canonical
 from secretsd.store.audit import AuditLog, AuditWriteError
 
-from .audit import ApiCall, CallRenderer, EventIds, shape_service_event
+from .audit import ApiCall, CallRenderer, shape_service_event
+from .ids import UniqueIds
 
 log = logging.getLogger("secretsd.audit")
 
@@ -63,7 +64,7 @@ class AuditTrail:
         # Records that could not be written (each refused its request), for the metrics.
         # One thread writes it: the caller's for a local file, the trail's own otherwise.
         self.failed_records = 0
-        self._ids = EventIds()
+        self._ids = UniqueIds()
         self._renderer = CallRenderer(region=region, account=account)
         self._max_group = max_group
         # Records waiting for the group on its way to a log that may block, and whether a

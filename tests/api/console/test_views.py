@@ -28,6 +28,7 @@ from secretsd.api.console.views import schedule, timeline
 from secretsd.model.rotation_dates import refresh_next_rotation
 from secretsd.model.secret import Secret
 from secretsd.service.render import describe
+from tests.support.schedules import RULES
 
 T0 = datetime(2026, 3, 2, 10, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC
 DAY = 86400.0
@@ -161,18 +162,6 @@ def test_the_search_form_becomes_list_filters() -> None:
     ]
     assert body["IncludePlannedDeletion"] is True and body["NextToken"] == "tok"
     assert "Filters" not in actions.list_request("", "", False, None, 50)
-
-
-RULES = (
-    {"AutomaticallyAfterDays": 1},
-    {"AutomaticallyAfterDays": 30},
-    {"AutomaticallyAfterDays": 7, "Duration": "3h"},
-    {"ScheduleExpression": "rate(4 hours)"},
-    {"ScheduleExpression": "rate(10 days)", "Duration": "2h"},
-    {"ScheduleExpression": "cron(0 8 * * ? *)", "Duration": "2h"},
-    {"ScheduleExpression": "cron(0 4/6 * * ? *)"},
-    {"ScheduleExpression": "cron(0 10 ? * MON-FRI *)"},
-)
 
 
 @given(

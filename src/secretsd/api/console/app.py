@@ -17,9 +17,10 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
-from secretsd.api.app import RequestIds, request_context
+from secretsd.api.app import request_context
 from secretsd.model.identity import Caller
 from secretsd.service.audit_trail import AuditUnavailable
+from secretsd.service.ids import UniqueIds
 
 from . import actions
 from .http import BadRequest, Request, Response, read_request, redirect, send_response
@@ -62,7 +63,7 @@ class ConsoleApp:
         self.links = links if links is not None else SignInLinks(clock=clock)
         self.prefix = prefix
         self.clock = clock
-        self.request_ids = RequestIds()
+        self.request_ids = UniqueIds()
         self.pages = Pages(prefix)
         self.signins = SignIns(operations.audit)
         secrets = SecretPages(operations, self.pages, prefix=prefix, clock=clock)

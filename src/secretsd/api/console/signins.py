@@ -15,8 +15,9 @@ from typing import Any
 
 from secretsd.model.identity import Caller
 from secretsd.model.request import RequestFacts
-from secretsd.service.audit import EVENT_VERSION, EventIds, event_time, user_identity
+from secretsd.service.audit import EVENT_VERSION, event_time, user_identity
 from secretsd.service.audit_trail import AuditTrail
+from secretsd.service.ids import UniqueIds
 
 SIGNIN_HOST = "signin.amazonaws.com"
 FAILED = "Failed authentication"
@@ -32,7 +33,7 @@ def loggable_key_id(typed: str) -> str | None:
 class SignIns:
     def __init__(self, trail: AuditTrail | None) -> None:
         self.trail = trail
-        self._ids = EventIds()
+        self._ids = UniqueIds()
 
     def shape(
         self,
