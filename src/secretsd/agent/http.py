@@ -118,10 +118,12 @@ class Front:
         they are. Anything else falls to ``_resolve`` and the cache's ``load``.
         """
         target = self.targets.get(url)
-        if target is None and url.partition(b"?")[0] in HEALTH_PATHS:
-            if self.open_connections > self.max_conn + HEALTH_SLOTS:
-                return R_CONNECTION_LIMIT
-            return R_HEALTHY if method == GET else R_NOT_ALLOWED
+        if target is None:
+            raw_path, _, raw_query = url.partition(b"?")
+            if raw_path in HEALTH_PATHS:
+                if self.open_connections > self.max_conn + HEALTH_SLOTS:
+                    return R_CONNECTION_LIMIT
+                return R_HEALTHY if method == GET else R_NOT_ALLOWED
         if self.open_connections > self.max_conn:
             return R_CONNECTION_LIMIT
         if forwarded:
@@ -131,16 +133,15 @@ class Front:
         if method != GET:
             return R_NOT_ALLOWED
         if target is None:
-            target = self._resolve(url)
+            target = self._resolve(url, raw_path, raw_query)
             if target.__class__ is not tuple:
                 return target  # answered without the cache, or a refreshNow
         cache, key = target
         cached = cache.peek(key)
         return cached if cached is not None else cache.load(key)
 
-    def _resolve(self, url: bytes) -> Any:
+    def _resolve(self, url: bytes, raw_path: bytes, raw_query: bytes) -> Any:
         """A new request target: a ``Target`` (remembered), or the answer itself."""
-        raw_path, _, raw_query = url.partition(b"?")
         try:
             path = raw_path.decode("utf-8")
             query = raw_query.decode("utf-8")

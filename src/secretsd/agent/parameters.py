@@ -20,13 +20,13 @@ from .query import ParameterLookup
 
 
 class ParameterStrategy:
-    def __init__(self, backend: ParameterBackend, ttl: float) -> None:
+    def __init__(self, backend: ParameterBackend, policy: core.Policy) -> None:
         self._backend = backend
-        self._ttl = ttl
-        self.keeps = ttl > 0
+        self._policy = policy
+        self.keeps = policy.ttl > 0
 
     def lifetime(self, facts: None) -> float:
-        return self._ttl
+        return self._policy.ttl
 
     async def fetch(self, key: ParameterLookup, known: None) -> tuple[bytes, None]:
         fetched = await self._backend.get_parameter(key.selector, key.with_decryption)
@@ -53,7 +53,7 @@ class ParameterCache(core.Cache[ParameterLookup, None]):
             serve_stale=serve_stale,
             capacity=capacity,
         )
-        super().__init__(ParameterStrategy(backend, ttl), policy, clock)
+        super().__init__(ParameterStrategy(backend, policy), policy, clock)
 
     @classmethod
     def from_config(
