@@ -21,8 +21,6 @@ the address and user agent, so shaping is pure and tested without a server.
 
 from __future__ import annotations
 
-import itertools
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -89,7 +87,7 @@ def user_identity(caller: Caller | None) -> dict[str, Any]:
         # Refused before a signature was verified: nobody is known to have called.
         return {"type": "Unknown"}
     identity: dict[str, Any] = {
-        "type": "Root" if caller.is_root else "IAMUser",
+        "type": caller.type,
         "principalId": caller.user_id,
         "arn": caller.arn,
         "accountId": caller.account_id,
@@ -102,19 +100,6 @@ def user_identity(caller: Caller | None) -> dict[str, Any]:
 
 def event_time(at: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
-
-
-class EventIds:
-    """Unique event ids shaped like UUIDs: a random prefix per process and a counter (a
-    uuid4 per request costs a system call; these only have to be unique)."""
-
-    def __init__(self) -> None:
-        prefix = os.urandom(10).hex()
-        self._prefix = f"{prefix[:8]}-{prefix[8:12]}-4{prefix[12:15]}-a{prefix[15:18]}-"
-        self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
 
 
 @dataclass(slots=True)  # not frozen: built on every request, and frozen costs twice as much

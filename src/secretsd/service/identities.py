@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,7 +64,8 @@ class _Known:
 
     revision: int
     document: bytes
-    secret: str
+    # The key's secret access key: never in a repr (a log line, a traceback's locals).
+    secret: str = field(repr=False)
     caller: Caller
 
 

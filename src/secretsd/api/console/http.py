@@ -46,9 +46,11 @@ class BadRequest(Exception):
 class Request:
     method: str
     path: str  # below the console's prefix: "/secrets", "/secret/reveal"
-    query: dict[str, str]
-    cookies: dict[str, str]
-    form: dict[str, str]
+    # Not in a repr: the query may carry a sign-in link's token, the cookies the session
+    # id, the form a secret access key, a secret value or the CSRF token.
+    query: dict[str, str] = field(repr=False)
+    cookies: dict[str, str] = field(repr=False)
+    form: dict[str, str] = field(repr=False)
     secure: bool
     origin: str | None
     host: str | None
@@ -128,9 +130,10 @@ async def _read_body(receive: Callable) -> bytes:
 @dataclass(slots=True)
 class Response:
     status: int
-    body: bytes = b""
+    # Not in a repr: a page may show a secret value, a header may set the session cookie.
+    body: bytes = field(default=b"", repr=False)
     content_type: str = HTML
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     def set_cookie(self, name: str, value: str, *, path: str, max_age: int, secure: bool) -> None:
         cookie: SimpleCookie = SimpleCookie()
